@@ -1,0 +1,133 @@
+use serde::{Deserialize, Serialize};
+
+use crate::{JobId, JobState, Millis};
+
+/// One entry of a job's append-only history. `seq` counts from 1 per job.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub job_id: JobId,
+    pub seq: i64,
+    pub at: Millis,
+    #[serde(flatten)]
+    pub kind: EventKind,
+}
+
+/// What happened. Every URL in an event is redacted (see [`crate::redact_url`]).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum EventKind {
+    State {
+        from: Option<JobState>,
+        to: JobState,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+    Submitted {
+        handle: String,
+    },
+    Progress {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        percent: Option<f64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        status: Option<String>,
+    },
+    Uploaded {
+        file: String,
+        reference: String,
+        bytes: u64,
+    },
+    Artifact {
+        index: i64,
+        url: String,
+        kind: crate::ArtifactKind,
+    },
+    Downloaded {
+        index: i64,
+        path: String,
+        bytes: u64,
+        sha256: String,
+    },
+    Message {
+        text: String,
+    },
+    Warning {
+        message: String,
+    },
+    Error {
+        message: String,
+        retryable: bool,
+    },
+}
+
+impl EventKind {
+    pub fn name(&self) -> &'static str {
+        match self {
+            EventKind::State { .. } => "state",
+            EventKind::Submitted { .. } => "submitted",
+            EventKind::Progress { .. } => "progress",
+            EventKind::Uploaded { .. } => "uploaded",
+            EventKind::Artifact { .. } => "artifact",
+            EventKind::Downloaded { .. } => "downloaded",
+            EventKind::Message { .. } => "message",
+            EventKind::Warning { .. } => "warning",
+            EventKind::Error { .. } => "error",
+        }
+    }
+
+    /// A one-line human summary.
+    pub fn summary(&self) -> String {
+        match self {
+            EventKind::State { from, to, reason } => {
+                let from = from.map(|f| format!("{f} → ")).unwrap_or_default();
+                match reason {
+                    Some(r) => format!("{from}{to}: {r}"),
+                    None => format!("{from}{to}"),
+                }
+            }
+            EventKind::Submitted { handle } => format!("submitted, platform handle {handle}"),
+            EventKind::Progress { percent, status } => match (percent, status) {
+                (Some(p), Some(s)) => format!("{s} {p:.0}%"),
+                (Some(p), None) => format!("{p:.0}%"),
+                (None, Some(s)) => s.clone(),
+                (None, None) => "progress".into(),
+            },
+            EventKind::Uploaded { file, reference, bytes } => {
+                format!("uploaded {file} ({bytes} bytes) as {reference}")
+            }
+            EventKind::Artifact { index, url, kind } => format!("artifact #{index} ({kind}): {url}"),
+            EventKind::Downloaded { index, path, bytes, .. } => {
+                format!("downloaded #{index} to {path} ({bytes} bytes)")
+            }
+            EventKind::Message { text } => text.clone(),
+            EventKind::Warning { message } => format!("warning: {message}"),
+            EventKind::Error { message, retryable } => {
+                if *retryable {
+                    format!("error (will retry): {message}")
+                } else {
+                    format!("error: {message}")
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_serialize_flat_with_a_type_tag() {
+        let e = Event {
+            job_id: JobId::new(),
+            seq: 3,
+            at: 5,
+            kind: EventKind::State { from: Some(JobState::Queued), to: JobState::Running, reason: None },
+        };
+        let v = serde_json::to_value(&e).unwrap_or_default();
+        assert_eq!(v["type"], "state");
+        assert_eq!(v["to"], "running");
+        assert_eq!(v["seq"], 3);
+        let back: Event = serde_json::from_value(v).unwrap_or_else(|_| e.clone());
+        assert_eq!(back, e);
+    }
+}

@@ -1,0 +1,34 @@
+//! kino's domain model: what a job is, which states it moves through, what a provider adapter
+//! must offer, and how every failure maps to an exit code. Nothing here performs I/O, so the
+//! CLI, the service and the tests all share one vocabulary.
+
+mod artifact;
+mod error_kind;
+mod event;
+mod job;
+mod job_id;
+mod provider;
+mod redact;
+mod secret;
+mod state;
+
+pub use artifact::{Artifact, ArtifactKind, ArtifactRef, DownloadState};
+pub use error_kind::{Diagnostic, ErrorKind};
+pub use event::{Event, EventKind};
+pub use job::{Job, JobRequest, NewJob};
+pub use job_id::JobId;
+pub use provider::{
+    Handle, LocalInput, ModeInfo, Plan, PollOutcome, PollPolicy, Provider, ProviderError,
+    ProviderInfo, Reconciled, RemoteStatus, SubmitError, ValidationError,
+};
+pub use redact::redact_url;
+pub use secret::Secret;
+pub use state::{JobState, UnknownState};
+
+/// Milliseconds since the Unix epoch: the one clock unit stored in the ledger.
+pub type Millis = i64;
+
+/// The current time in [`Millis`].
+pub fn now_millis() -> Millis {
+    chrono::Utc::now().timestamp_millis()
+}

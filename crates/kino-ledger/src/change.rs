@@ -1,0 +1,19 @@
+use serde_json::Value;
+
+use kino_core::Millis;
+
+/// What a state transition writes besides the state, in the same transaction.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Change {
+    /// The platform handle, learned in this very step.
+    pub handle: Option<String>,
+    pub error: Option<String>,
+    pub usage: Option<Value>,
+    /// The exact body about to be sent.
+    pub wire: Option<Value>,
+    pub reason: Option<String>,
+    pub submitted_at: Option<Millis>,
+    /// Counts a create request as sent.
+    pub count_attempt: bool,
+    pub next_poll_at: Option<Millis>,
+}

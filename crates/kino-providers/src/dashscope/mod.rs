@@ -1,0 +1,247 @@
+//! Alibaba DashScope Wan video synthesis (seed 001; shared/contracts.md §1).
+
+mod body;
+mod models;
+mod plan;
+mod upload;
+mod wire;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde_json::Value;
+
+use kino_core::{
+    Handle, JobRequest, LocalInput, Millis, ModeInfo, Plan, PollOutcome, PollPolicy, Provider, ProviderError,
+    ProviderInfo, Reconciled, Secret, SubmitError, ValidationError,
+};
+use kino_http::reqwest::{self, StatusCode};
+use kino_http::{ClientError, RateLimiter, parse_retry_after};
+
+use crate::response::{json_body, network};
+
+pub use body::{build, needs_oss_resolve};
+pub use models::{Gen, Mode, ModelSpec};
+pub use plan::{detect_mode, plan};
+
+pub const DEFAULT_BASE_URL: &str = "https://dashscope.aliyuncs.com/api/v1";
+
+/// Everything the adapter needs; the CLI fills it from the environment.
+#[derive(Clone, Debug)]
+pub struct DashScopeConfig {
+    /// `…/api/v1`, no trailing slash needed.
+    pub base_url: String,
+    pub api_key: Secret,
+    pub workspace: Option<String>,
+    /// Task queries (poll, list, cancel) per second for this process; DashScope allows 20 per account.
+    pub queries_per_second: u32,
+    pub poll_policy: PollPolicy,
+    pub user_agent: String,
+}
+
+impl DashScopeConfig {
+    pub fn new(base_url: impl Into<String>, api_key: Secret) -> Self {
+        Self {
+            base_url: base_url.into(),
+            api_key,
+            workspace: None,
+            queries_per_second: 20,
+            poll_policy: PollPolicy { initial: Duration::from_secs(2), max: Duration::from_secs(15), factor: 1.5 },
+            user_agent: concat!("kino/", env!("CARGO_PKG_VERSION")).to_string(),
+        }
+    }
+}
+
+pub struct DashScope {
+    id: &'static str,
+    base: String,
+    config: DashScopeConfig,
+    /// Carries the API key per request; reaches only the API host.
+    api: reqwest::Client,
+    /// For the OSS upload host: never sees the API key.
+    storage: reqwest::Client,
+    queries: RateLimiter,
+}
+
+impl DashScope {
+    pub fn new(config: DashScopeConfig) -> Result<Self, ClientError> {
+        Ok(Self {
+            id: "dashscope",
+            base: config.base_url.trim_end_matches('/').to_string(),
+            api: kino_http::api_client(&config.user_agent)?,
+            storage: kino_http::download_client(&config.user_agent)?,
+            queries: RateLimiter::per_second(config.queries_per_second),
+            config,
+        })
+    }
+
+    /// The same adapter under another provider name (the embedded sandbox is `sandbox`).
+    pub fn with_id(mut self, id: &'static str) -> Self {
+        self.id = id;
+        self
+    }
+
+    fn authed(&self, req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        let req = req.bearer_auth(self.config.api_key.expose());
+        match &self.config.workspace {
+            Some(ws) => req.header("X-DashScope-WorkSpace", ws),
+            None => req,
+        }
+    }
+
+    /// A rate-limited query (poll, list, cancel) with its error mapping.
+    async fn query(&self, req: reqwest::RequestBuilder) -> Result<Value, ProviderError> {
+        self.queries.acquire().await;
+        let resp = self.authed(req).send().await.map_err(network)?;
+        let status = resp.status();
+        let retry_after = parse_retry_after(resp.headers());
+        let body = json_body(resp).await?;
+        if status.is_success() {
+            Ok(body)
+        } else {
+            Err(wire::api_error(status.as_u16(), &body, retry_after))
+        }
+    }
+
+    async fn list_page(&self, model: &str, start: Millis, end: Millis, page: u32) -> Result<Value, ProviderError> {
+        let fmt = |ms: Millis| {
+            chrono::DateTime::from_timestamp_millis(ms)
+                .map(|t| t.format("%Y%m%d%H%M%S").to_string())
+                .unwrap_or_default()
+        };
+        let req = self.api.get(format!("{}/tasks", self.base)).query(&[
+            ("page_no", page.to_string()),
+            ("page_size", "100".to_string()),
+            ("model_name", model.to_string()),
+            ("start_time", fmt(start)),
+            ("end_time", fmt(end)),
+        ]);
+        self.query(req).await
+    }
+}
+
+#[async_trait]
+impl Provider for DashScope {
+    fn info(&self) -> ProviderInfo {
+        ProviderInfo {
+            id: self.id,
+            name: "Alibaba DashScope — Wan video",
+            modes: Mode::ALL
+                .into_iter()
+                .map(|m| ModeInfo {
+                    mode: m.as_str(),
+                    default_model: m.default_model(),
+                    models: models::models_of(m),
+                    summary: m.summary(),
+                })
+                .collect(),
+            credential_env: vec!["DASHSCOPE_API_KEY", "QIANWEN_API_KEY"],
+        }
+    }
+
+    fn prepare(&self, request: &JobRequest) -> Result<Plan, ValidationError> {
+        plan(request)
+    }
+
+    async fn upload(&self, model: &str, input: &LocalInput) -> Result<String, ProviderError> {
+        upload::upload(self, model, input).await
+    }
+
+    fn build(&self, plan: &Plan, references: &[(String, String)]) -> Result<Value, ValidationError> {
+        build(plan, references)
+    }
+
+    async fn submit(&self, plan: &Plan, body: &Value) -> Result<Handle, SubmitError> {
+        let mode = Mode::parse(&plan.mode).unwrap_or(Mode::T2v);
+        let url = format!("{}/services/aigc/{}/video-synthesis", self.base, mode.endpoint_task());
+        let mut req = self
+            .authed(self.api.post(url))
+            .header("X-DashScope-Async", "enable")
+            .header("Accept", "application/json")
+            .json(body);
+        if needs_oss_resolve(body) {
+            req = req.header("X-DashScope-OssResourceResolve", "enable");
+        }
+        let resp = match req.send().await {
+            Ok(r) => r,
+            // A connection that never opened carried nothing: the platform saw no request.
+            Err(e) if e.is_connect() => return Err(SubmitError::NotCreated(network(e))),
+            Err(e) => return Err(SubmitError::OutcomeUnknown(kino_http::describe_error(e))),
+        };
+        let status = resp.status();
+        let retry_after = parse_retry_after(resp.headers());
+        let body = match json_body(resp).await {
+            Ok(b) => b,
+            Err(e) if status.is_success() => return Err(SubmitError::OutcomeUnknown(e.to_string())),
+            Err(e) => return Err(SubmitError::NotCreated(e)),
+        };
+        if status.is_success() {
+            return wire::task_id(&body).ok_or_else(|| {
+                SubmitError::OutcomeUnknown(format!("HTTP {} without output.task_id", status.as_u16()))
+            });
+        }
+        let err = wire::api_error(status.as_u16(), &body, retry_after);
+        // 429 and 503 are refusals before any work; a 500/502/504 may come from behind a
+        // gateway after the task was created, so its outcome is unknown.
+        match status {
+            StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE => Err(SubmitError::NotCreated(err)),
+            s if s.is_server_error() => Err(SubmitError::OutcomeUnknown(err.to_string())),
+            _ => Err(SubmitError::NotCreated(err)),
+        }
+    }
+
+    async fn poll(&self, handle: &str) -> Result<PollOutcome, ProviderError> {
+        let body = self.query(self.api.get(format!("{}/tasks/{handle}", self.base))).await?;
+        wire::poll_outcome(&body)
+    }
+
+    async fn cancel(&self, handle: &str) -> Result<(), ProviderError> {
+        let req = self.api.post(format!("{}/tasks/{handle}/cancel", self.base));
+        match self.query(req).await {
+            Ok(_) => Ok(()),
+            Err(ProviderError::Rejected { code, message, .. }) if code == "UnsupportedOperation" => {
+                Err(ProviderError::NotCancelable {
+                    message: format!(
+                        "DashScope cancels a task only while it is PENDING; this one is past that ({message}). \
+                         It will run to the end and is billed if it succeeds."
+                    ),
+                })
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn reconcile(&self, plan: &Plan, sent_at: Millis, exclude: &[String]) -> Result<Reconciled, ProviderError> {
+        // The window is wide on both sides: the platform's list filter may read times as CST.
+        let day = 24 * 3600 * 1000;
+        let (lo, hi) = (sent_at - 2 * 60 * 1000, sent_at + 10 * 60 * 1000);
+        let mut candidates = Vec::new();
+        for page in 1..=5u32 {
+            let body = self.list_page(&plan.model, sent_at - day, sent_at + day, page).await?;
+            let tasks = wire::listed_tasks(&body);
+            let n = tasks.len();
+            for t in tasks {
+                let model_ok = t.model.as_deref().is_none_or(|m| m == plan.model);
+                let time_ok = t.submitted.is_empty() || t.submitted.iter().any(|s| (lo..=hi).contains(s));
+                if model_ok && time_ok && !exclude.contains(&t.task_id) && !candidates.contains(&t.task_id) {
+                    candidates.push(t.task_id);
+                }
+            }
+            if n < 100 {
+                break;
+            }
+        }
+        Ok(match candidates.len() {
+            0 => Reconciled::NotFound,
+            1 => Reconciled::Found(candidates.remove(0)),
+            _ => Reconciled::Ambiguous(candidates),
+        })
+    }
+
+    fn poll_policy(&self) -> PollPolicy {
+        self.config.poll_policy
+    }
+}
+
+#[cfg(test)]
+mod request_shape_tests;
