@@ -1,0 +1,18 @@
+//! The engine turns the ledger's records into finished jobs. It is a library: it never prints
+//! and never reads the environment; faces subscribe to its event stream.
+//!
+//! A job is driven one short step at a time (submit, poll, reconcile, download), each step
+//! recorded before the next, so a crash anywhere loses at most the step in flight and a 48-hour
+//! job never holds anything but a lease.
+
+mod config;
+mod download;
+mod drive;
+mod engine;
+mod error;
+mod owner;
+
+pub use config::EngineConfig;
+pub use engine::{Engine, Outcome};
+pub use error::EngineError;
+pub use owner::Owner;

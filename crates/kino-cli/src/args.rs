@@ -1,0 +1,167 @@
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// kino — create images and videos on AI platforms; never lose a paid job.
+#[derive(Debug, Parser)]
+#[command(name = "kino", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Print one JSON document (JSON lines for streams) even on a terminal.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Less on stderr: no progress display.
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Providers, their modes and default models, and whether credentials are set.
+    Providers,
+    /// Check credentials (status only), reachability, ffmpeg and the ledger; spends nothing.
+    Doctor,
+    /// Submit a job, follow it and download its results.
+    Run(RunArgs),
+    /// Submit a job and return its receipt at once.
+    Submit(SubmitArgs),
+    /// Follow jobs until they finish or the timeout passes (exit 5, the jobs go on).
+    Wait(WaitArgs),
+    /// A job as the ledger has it.
+    Status { job: String },
+    /// A job's event history.
+    Events(EventsArgs),
+    /// Jobs in the ledger, newest first.
+    List(ListArgs),
+    /// Cancel a job (DashScope cancels only tasks that have not started).
+    Cancel { job: String },
+    /// Download a succeeded job's results (again).
+    Download(DownloadArgs),
+    /// Upload a local file and print the reference to use as an input.
+    Upload(UploadArgs),
+    /// Follow every unfinished job in the ledger until it is done.
+    Resume(ResumeArgs),
+    /// Serve the local platform emulator.
+    Sandbox(SandboxArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct JobArgs {
+    /// [PROVIDER] [PROMPT]: the provider may be left out (dashscope when DASHSCOPE_API_KEY is set,
+    /// else the embedded sandbox).
+    #[arg(value_name = "PROVIDER_OR_PROMPT", num_args = 0..=2)]
+    pub words: Vec<String>,
+    /// t2v, i2v, kf2v, r2v, vace, videoedit (detected from the fields when left out).
+    #[arg(long)]
+    pub mode: Option<String>,
+    #[arg(long)]
+    pub model: Option<String>,
+    /// KEY=PATH|URL: a media field (local files are uploaded). Repeatable.
+    #[arg(long = "input", value_name = "KEY=PATH|URL")]
+    pub inputs: Vec<String>,
+    /// KEY=VALUE: any request field; VALUE is read as JSON when it parses (5, true, ["a"]). Repeatable.
+    #[arg(long = "param", value_name = "KEY=VALUE")]
+    pub params: Vec<String>,
+    /// The flat request JSON of the seed scripts, inline or @FILE.
+    #[arg(long, value_name = "JSON|@FILE")]
+    pub request: Option<String>,
+    /// Directory for the results (default: the current directory).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// File name stem for the results.
+    #[arg(long)]
+    pub prefix: Option<String>,
+    /// Validate and show the request that would be sent; spends and records nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub job: JobArgs,
+    /// Stop following after this long (exit 5; `kino wait` or `kino resume` continue).
+    #[arg(long, value_name = "DURATION")]
+    pub timeout: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct SubmitArgs {
+    #[command(flatten)]
+    pub job: JobArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct WaitArgs {
+    #[arg(required = true)]
+    pub jobs: Vec<String>,
+    /// e.g. 90s, 10m, 2h (default: 10m).
+    #[arg(long, value_name = "DURATION", default_value = "10m")]
+    pub timeout: String,
+}
+
+#[derive(Debug, Args)]
+pub struct EventsArgs {
+    pub job: String,
+    /// Keep printing new events until the job is done.
+    #[arg(long)]
+    pub follow: bool,
+    /// Only events after this sequence number.
+    #[arg(long, default_value_t = 0)]
+    pub since: i64,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Only jobs in this state (repeatable).
+    #[arg(long = "state")]
+    pub states: Vec<String>,
+    #[arg(long)]
+    pub provider: Option<String>,
+    #[arg(long)]
+    pub limit: Option<u32>,
+}
+
+#[derive(Debug, Args)]
+pub struct DownloadArgs {
+    pub job: String,
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    #[arg(long)]
+    pub prefix: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct UploadArgs {
+    pub provider: String,
+    pub file: PathBuf,
+    /// The model the file will be used with (DashScope binds uploads to a model).
+    #[arg(long, default_value = "wan2.6-i2v-flash")]
+    pub model: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ResumeArgs {
+    #[arg(long, value_name = "DURATION")]
+    pub timeout: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct SandboxArgs {
+    #[arg(long, default_value_t = 8790)]
+    pub port: u16,
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: std::net::IpAddr,
+    /// Seconds a task stays PENDING, then RUNNING.
+    #[arg(long, default_value_t = 2.0)]
+    pub pending: f64,
+    #[arg(long, default_value_t = 5.0)]
+    pub running: f64,
+    /// Pad result videos to this many bytes (a valid MP4 with a `free` box).
+    #[arg(long)]
+    pub video_size: Option<u64>,
+    /// Largest upload accepted, in MB.
+    #[arg(long, default_value_t = 100)]
+    pub max_file_size_mb: u64,
+}

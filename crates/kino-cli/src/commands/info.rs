@@ -1,0 +1,100 @@
+//! providers and doctor: what kino can do here; both spend nothing.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use kino_core::{ErrorKind, Secret};
+use kino_providers::dashscope::{DashScope, DashScopeConfig};
+
+use crate::context::{Context, DASHSCOPE, SANDBOX};
+use crate::error::CommandError;
+
+fn credential(set: bool) -> &'static str {
+    if set { "set" } else { "not set" }
+}
+
+fn provider_infos() -> Result<Vec<kino_core::ProviderInfo>, CommandError> {
+    // The adapter's self-description needs no network and no real key.
+    let adapter = DashScope::new(DashScopeConfig::new("http://127.0.0.1", Secret::new("")))
+        .map_err(|e| CommandError::new(ErrorKind::Internal, e.to_string()))?;
+    use kino_core::Provider;
+    let mut sandbox = adapter.info();
+    sandbox.id = SANDBOX;
+    sandbox.name = "kino's embedded emulator of DashScope (offline, free)";
+    sandbox.credential_env = Vec::new();
+    Ok(vec![adapter.info(), sandbox])
+}
+
+pub fn providers(ctx: &Context) -> Result<(), CommandError> {
+    let infos = provider_infos()?;
+    let docs: Vec<Value> = infos
+        .iter()
+        .map(|i| {
+            let set = i.id == SANDBOX || ctx.settings.dashscope_key.is_some();
+            json!({"id": i.id, "name": i.name, "credentials": credential(set), "credential_env": i.credential_env, "modes": i.modes})
+        })
+        .collect();
+    ctx.printer.data(&Value::Array(docs), || {
+        let mut out = Vec::new();
+        for i in &infos {
+            let set = i.id == SANDBOX || ctx.settings.dashscope_key.is_some();
+            let creds = if i.credential_env.is_empty() {
+                "no credentials needed".to_string()
+            } else {
+                format!("{}: {}", i.credential_env.join(" or "), credential(set))
+            };
+            out.push(format!("{} — {} ({creds})", i.id, i.name));
+            for m in &i.modes {
+                out.push(format!("  {:<10} default {:<20} {}", m.mode, m.default_model, m.summary));
+            }
+        }
+        out.push("coming later: skillsvideo, xyq, libtv, xingyun3d".into());
+        out.join("\n")
+    });
+    Ok(())
+}
+
+pub async fn doctor(ctx: &Context) -> Result<(), CommandError> {
+    let mut checks = Vec::new();
+    let key_set = ctx.settings.dashscope_key.is_some();
+    checks.push(json!({"check": "dashscope credentials", "ok": key_set, "detail": format!("DASHSCOPE_API_KEY {}", credential(key_set))}));
+    let base = ctx.settings.dashscope_base.clone();
+    let reach = reachable(&base).await;
+    checks.push(json!({"check": "dashscope reachable", "ok": reach.is_ok(), "detail": match &reach { Ok(s) => format!("{base} answered HTTP {s}"), Err(e) => format!("{base}: {e}") }}));
+    let ffprobe = std::process::Command::new("ffprobe").arg("-version").output();
+    let ff_ok = ffprobe.as_ref().is_ok_and(|o| o.status.success());
+    checks.push(json!({"check": "ffmpeg", "ok": ff_ok, "detail": if ff_ok { "ffprobe found" } else { "ffprobe not found (optional: media probing)" }}));
+    let ledger = match ctx.ledger().await {
+        Ok(l) => match l.jobs(&kino_ledger::JobFilter::default()).await {
+            Ok(jobs) => json!({"check": "ledger", "ok": true, "detail": format!("{} ({} jobs)", ctx.settings.ledger_path().map(|p| p.display().to_string()).unwrap_or_default(), jobs.len())}),
+            Err(e) => json!({"check": "ledger", "ok": false, "detail": e.to_string()}),
+        },
+        Err(e) => json!({"check": "ledger", "ok": false, "detail": e.message}),
+    };
+    checks.push(ledger);
+    let doc = Value::Array(checks.clone());
+    ctx.printer.data(&doc, || {
+        checks
+            .iter()
+            .map(|c| {
+                let mark = if c["ok"].as_bool() == Some(true) { "ok  " } else { "FAIL" };
+                format!("{mark} {:<22} {}", c["check"].as_str().unwrap_or(""), c["detail"].as_str().unwrap_or(""))
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    });
+    let _ = DASHSCOPE;
+    Ok(())
+}
+
+/// An unauthenticated GET of the base URL: any HTTP answer proves the host is reachable.
+async fn reachable(base: &str) -> Result<u16, String> {
+    let client = kino_http::api_client("kino-doctor").map_err(|e| e.to_string())?;
+    let fut = client.get(base).send();
+    match tokio::time::timeout(Duration::from_secs(5), fut).await {
+        Ok(Ok(resp)) => Ok(resp.status().as_u16()),
+        Ok(Err(e)) => Err(kino_http::describe_error(e)),
+        Err(_) => Err("no answer within 5 s".into()),
+    }
+}

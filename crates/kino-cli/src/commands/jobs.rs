@@ -1,0 +1,263 @@
+//! run, submit, wait, resume: the commands that move jobs forward.
+
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+use tokio::time::Instant;
+
+use kino_core::{ErrorKind, JobId, JobState};
+use kino_engine::{Engine, Outcome};
+
+use crate::args::{ResumeArgs, RunArgs, SubmitArgs, WaitArgs};
+use crate::context::{Context, DASHSCOPE, SANDBOX};
+use crate::duration::parse_duration;
+use crate::error::CommandError;
+use crate::render::{outcome_human, outcome_json};
+use crate::request::{Resolved, resolve};
+
+async fn prepare(ctx: &mut Context, args: &crate::args::JobArgs) -> Result<(Resolved, Arc<Engine>), CommandError> {
+    let resolved = resolve(ctx, args)?;
+    if resolved.provider == DASHSCOPE && ctx.settings.dashscope_key.is_none() {
+        return Err(ctx.missing_credentials(DASHSCOPE));
+    }
+    let engine = ctx.engine(resolved.provider == SANDBOX).await?;
+    if resolved.provider == SANDBOX && resolved.implicit && !args.dry_run {
+        ctx.printer.note(
+            "No DASHSCOPE_API_KEY is set: running against kino's embedded sandbox, a local emulator of DashScope. \
+             Nothing is spent and the video is a sample.",
+        );
+    }
+    Ok((resolved, engine))
+}
+
+/// `--dry-run`: the validated request and the body that would be sent.
+fn dry_run(ctx: &Context, engine: &Engine, r: &Resolved) -> Result<(), CommandError> {
+    let provider = engine.provider(&r.provider)?;
+    let plan = provider.prepare(&r.request)?;
+    let placeholders: Vec<(String, String)> = plan
+        .local_inputs
+        .iter()
+        .map(|l| (l.pointer.clone(), format!("<upload: {}>", l.path.display())))
+        .collect();
+    let body = provider.build(&plan, &placeholders)?;
+    let uploads: Vec<Value> = plan
+        .local_inputs
+        .iter()
+        .map(|l| json!({"field": l.pointer.trim_start_matches('/'), "path": l.path, "bytes": l.bytes, "mime": l.mime}))
+        .collect();
+    let doc = json!({"provider": r.provider, "mode": plan.mode, "model": plan.model, "uploads": uploads, "body": body, "dry_run": true});
+    ctx.printer.data(&doc, || {
+        format!(
+            "dry run: {} {} ({}) — nothing sent, nothing recorded\n{}",
+            r.provider,
+            plan.mode,
+            plan.model,
+            serde_json::to_string_pretty(&body).unwrap_or_default()
+        )
+    });
+    Ok(())
+}
+
+/// Follows jobs until done or the deadline, with a live display for a person watching.
+async fn follow(ctx: &Context, engine: &Arc<Engine>, ids: &[JobId], deadline: Option<Instant>) -> Vec<(JobId, Result<Outcome, CommandError>)> {
+    let display = ctx.printer.shows_progress().then(|| crate::progress::spawn(engine.subscribe()));
+    let mut set = tokio::task::JoinSet::new();
+    for id in ids {
+        let (engine, id) = (engine.clone(), *id);
+        set.spawn(async move { (id, engine.drive(id, deadline).await.map_err(CommandError::from)) });
+    }
+    let mut results = Vec::new();
+    tokio::select! {
+        _ = async { while let Some(Ok(r)) = set.join_next().await { results.push(r); } } => {}
+        _ = tokio::signal::ctrl_c() => {
+            set.abort_all();
+            ctx.printer.note("interrupted: the jobs stay in the ledger and go on on the platform; `kino resume` follows them");
+        }
+    }
+    if let Some(d) = display {
+        d.abort();
+    }
+    // Jobs cut short by Ctrl-C are reported as they stand.
+    for id in ids {
+        if !results.iter().any(|(r, _)| r == id) {
+            results.push((*id, engine.outcome(*id).await.map_err(CommandError::from)));
+        }
+    }
+    results.sort_by_key(|(id, _)| *id);
+    results
+}
+
+/// The exit status a finished (or not) job stands for.
+fn verdict(o: &Outcome) -> Result<(), CommandError> {
+    let j = &o.job;
+    if o.is_done() && j.state == JobState::Succeeded {
+        return Ok(());
+    }
+    let (kind, msg) = match j.state {
+        JobState::Failed | JobState::Canceled | JobState::Expired => {
+            (ErrorKind::JobFailed, format!("job {} {}: {}", j.id, j.state, j.error.clone().unwrap_or_default()))
+        }
+        JobState::NeedsInput => (ErrorKind::NeedsInput, format!("job {} needs an answer", j.id)),
+        JobState::Succeeded => (ErrorKind::Unavailable, format!("job {} succeeded but its results are not all on disk", j.id)),
+        _ => (ErrorKind::StillRunning, format!("job {} is still {} on the platform", j.id, j.state)),
+    };
+    let hint = match kind {
+        ErrorKind::StillRunning => format!("`kino wait {}` goes on following it", j.id),
+        ErrorKind::Unavailable => format!("`kino download {}` resumes the download", j.id),
+        _ => format!("`kino events {}` shows what happened", j.id),
+    };
+    Err(CommandError::new(kind, msg).hint(hint))
+}
+
+fn deadline(text: Option<&str>, field: &str) -> Result<Option<Instant>, CommandError> {
+    text.map(|t| parse_duration(field, t).map(|d| Instant::now() + d)).transpose()
+}
+
+pub async fn run(ctx: &mut Context, args: RunArgs) -> Result<(), CommandError> {
+    let until = deadline(args.timeout.as_deref(), "--timeout")?;
+    let (resolved, engine) = prepare(ctx, &args.job).await?;
+    if args.job.dry_run {
+        return dry_run(ctx, &engine, &resolved);
+    }
+    let job = engine.create(&resolved.provider, &resolved.request, args.job.out.clone(), args.job.prefix.clone()).await?;
+    ctx.printer.note(&format!("job {} recorded: {} {} ({})", job.id, job.provider, job.mode, job.model));
+    let results = follow(ctx, &engine, &[job.id], until).await;
+    let Some((_, result)) = results.into_iter().next() else {
+        return Err(CommandError::new(ErrorKind::Internal, "the job vanished from the ledger"));
+    };
+    let outcome = match result {
+        Ok(o) => o,
+        Err(e) => {
+            let data = engine.outcome(job.id).await.ok().map(|o| outcome_json(&o));
+            return Err(match data {
+                Some(d) => e.with_data(d),
+                None => e,
+            });
+        }
+    };
+    match verdict(&outcome) {
+        Ok(()) => {
+            ctx.printer.data(&outcome_json(&outcome), || outcome_human(&outcome));
+            Ok(())
+        }
+        Err(e) => Err(e.with_data(outcome_json(&outcome))),
+    }
+}
+
+pub async fn submit(ctx: &mut Context, args: SubmitArgs) -> Result<(), CommandError> {
+    let (resolved, engine) = prepare(ctx, &args.job).await?;
+    if args.job.dry_run {
+        return dry_run(ctx, &engine, &resolved);
+    }
+    if resolved.provider == SANDBOX {
+        ctx.printer.note("the embedded sandbox lives only as long as this command; use `kino run`, or serve `kino sandbox` and point DASHSCOPE_HTTP_BASE_URL at it");
+    }
+    let job = engine.create(&resolved.provider, &resolved.request, args.job.out.clone(), args.job.prefix.clone()).await?;
+    let submitted = engine.submit_now(job.id).await;
+    let job = engine.ledger().job(job.id).await?;
+    let receipt = json!({
+        "job_id": job.id,
+        "provider": job.provider,
+        "mode": job.mode,
+        "model": job.model,
+        "state": job.state,
+        "handle": job.handle,
+        "web_link": Value::Null,
+    });
+    if let Err(e) = submitted {
+        return Err(CommandError::from(e).with_data(receipt));
+    }
+    if job.state == JobState::Unknown {
+        return Err(CommandError::new(ErrorKind::Unavailable, format!("job {}: the create request's answer was lost", job.id))
+            .hint(format!("kino never resends it blindly; `kino wait {}` reconciles it through the task list", job.id))
+            .with_data(receipt));
+    }
+    ctx.printer.data(&receipt, || {
+        format!(
+            "job {}  {}  platform handle {}\nfollow it with `kino wait {}`",
+            job.id,
+            job.state,
+            job.handle.clone().unwrap_or_default(),
+            job.id.short()
+        )
+    });
+    Ok(())
+}
+
+async fn find_all(ctx: &Context, refs: &[String]) -> Result<Vec<kino_core::Job>, CommandError> {
+    let ledger = ctx.ledger().await?;
+    let mut jobs = Vec::new();
+    for r in refs {
+        jobs.push(ledger.find_job(r).await?);
+    }
+    Ok(jobs)
+}
+
+/// Prints the outcomes and turns them into one exit status: an error first, then failure,
+/// then "still running".
+fn finish(ctx: &Context, results: Vec<(JobId, Result<Outcome, CommandError>)>, single: bool) -> Result<(), CommandError> {
+    let mut docs = Vec::new();
+    let mut human = Vec::new();
+    let mut worst: Option<CommandError> = None;
+    let rank = |k: ErrorKind| match k {
+        ErrorKind::StillRunning => 1,
+        ErrorKind::JobFailed => 2,
+        _ => 3,
+    };
+    for (id, r) in results {
+        let verdict_err = match &r {
+            Ok(o) => {
+                docs.push(outcome_json(o));
+                human.push(outcome_human(o));
+                verdict(o).err()
+            }
+            Err(e) => {
+                docs.push(json!({"job_id": id, "error": e.message, "done": false}));
+                human.push(format!("job {id}: error: {}", e.message));
+                Some(CommandError { kind: e.kind, message: e.message.clone(), hints: e.hints.clone(), data: None })
+            }
+        };
+        if let Some(e) = verdict_err
+            && worst.as_ref().is_none_or(|w| rank(e.kind) > rank(w.kind))
+        {
+            worst = Some(e);
+        }
+    }
+    let doc = if single && docs.len() == 1 { docs.remove(0) } else { Value::Array(docs) };
+    match worst {
+        None => {
+            ctx.printer.data(&doc, || human.join("\n"));
+            Ok(())
+        }
+        Some(e) => {
+            if !ctx.printer.json {
+                ctx.printer.data(&Value::Null, || human.join("\n"));
+            }
+            Err(e.with_data(doc))
+        }
+    }
+}
+
+pub async fn wait(ctx: &mut Context, args: WaitArgs) -> Result<(), CommandError> {
+    let until = deadline(Some(&args.timeout), "--timeout")?;
+    let jobs = find_all(ctx, &args.jobs).await?;
+    let engine = ctx.engine_for(jobs.iter().map(|j| j.provider.as_str())).await?;
+    let ids: Vec<JobId> = jobs.iter().map(|j| j.id).collect();
+    let results = follow(ctx, &engine, &ids, until).await;
+    finish(ctx, results, args.jobs.len() == 1)
+}
+
+pub async fn resume(ctx: &mut Context, args: ResumeArgs) -> Result<(), CommandError> {
+    let until = deadline(args.timeout.as_deref(), "--timeout")?;
+    let unfinished = ctx.ledger().await?.unfinished().await?;
+    if unfinished.is_empty() {
+        ctx.printer.data(&json!([]), || "nothing to resume: every job is finished".into());
+        return Ok(());
+    }
+    ctx.printer.note(&format!("resuming {} unfinished job(s)", unfinished.len()));
+    let engine = ctx.engine_for(unfinished.iter().map(|j| j.provider.as_str())).await?;
+    let ids: Vec<JobId> = unfinished.iter().map(|j| j.id).collect();
+    let results = follow(ctx, &engine, &ids, until).await;
+    finish(ctx, results, false)
+}
+

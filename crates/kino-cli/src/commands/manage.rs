@@ -1,0 +1,46 @@
+//! cancel, download, upload.
+
+use serde_json::{Value, json};
+
+use crate::args::{DownloadArgs, UploadArgs};
+use crate::context::{Context, DASHSCOPE, PROVIDERS, SANDBOX};
+use crate::error::CommandError;
+use crate::render::{artifact_json, job_json};
+
+pub async fn cancel(ctx: &mut Context, job: &str) -> Result<(), CommandError> {
+    let job = ctx.ledger().await?.find_job(job).await?;
+    let engine = ctx.engine_for([job.provider.as_str()]).await?;
+    let job = engine.cancel(job.id).await?;
+    ctx.printer.data(&job_json(&job), || format!("job {} canceled", job.id));
+    Ok(())
+}
+
+pub async fn download(ctx: &mut Context, args: DownloadArgs) -> Result<(), CommandError> {
+    let job = ctx.ledger().await?.find_job(&args.job).await?;
+    let engine = ctx.engine_for([job.provider.as_str()]).await?;
+    let out = args.out.map(|o| std::path::absolute(&o).unwrap_or(o));
+    let artifacts = engine.download(job.id, out, args.prefix).await?;
+    let docs: Vec<Value> = artifacts.iter().map(artifact_json).collect();
+    ctx.printer.data(&Value::Array(docs), || {
+        artifacts
+            .iter()
+            .map(|a| format!("{} #{}: {}", a.kind, a.index + 1, a.path.clone().unwrap_or_default()))
+            .collect::<Vec<_>>()
+            .join("\n")
+    });
+    Ok(())
+}
+
+pub async fn upload(ctx: &mut Context, args: UploadArgs) -> Result<(), CommandError> {
+    if !PROVIDERS.contains(&args.provider.as_str()) {
+        return Err(CommandError::usage(format!("unknown provider `{}` (one of: {})", args.provider, PROVIDERS.join(", "))));
+    }
+    if args.provider == DASHSCOPE && ctx.settings.dashscope_key.is_none() {
+        return Err(ctx.missing_credentials(DASHSCOPE));
+    }
+    let engine = ctx.engine(args.provider == SANDBOX).await?;
+    let reference = engine.upload_file(&args.provider, &args.model, &args.file).await?;
+    let doc = json!({"provider": args.provider, "model": args.model, "file": args.file, "reference": reference});
+    ctx.printer.data(&doc, || reference.clone());
+    Ok(())
+}

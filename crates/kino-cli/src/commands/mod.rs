@@ -1,0 +1,31 @@
+mod info;
+mod inspect;
+mod jobs;
+mod manage;
+mod sandbox;
+
+use crate::args::Command;
+use crate::context::Context;
+use crate::error::CommandError;
+use crate::printer::Printer;
+use crate::settings::Settings;
+
+pub async fn dispatch(command: Command, printer: Printer) -> Result<(), CommandError> {
+    let settings = Settings::from_env()?;
+    let mut ctx = Context::new(settings, printer);
+    match command {
+        Command::Providers => info::providers(&ctx),
+        Command::Doctor => info::doctor(&ctx).await,
+        Command::Run(args) => jobs::run(&mut ctx, args).await,
+        Command::Submit(args) => jobs::submit(&mut ctx, args).await,
+        Command::Wait(args) => jobs::wait(&mut ctx, args).await,
+        Command::Resume(args) => jobs::resume(&mut ctx, args).await,
+        Command::Status { job } => inspect::status(&ctx, &job).await,
+        Command::Events(args) => inspect::events(&ctx, args).await,
+        Command::List(args) => inspect::list(&ctx, args).await,
+        Command::Cancel { job } => manage::cancel(&mut ctx, &job).await,
+        Command::Download(args) => manage::download(&mut ctx, args).await,
+        Command::Upload(args) => manage::upload(&mut ctx, args).await,
+        Command::Sandbox(args) => sandbox::serve(&ctx, args).await,
+    }
+}

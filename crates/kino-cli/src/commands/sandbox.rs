@@ -1,0 +1,45 @@
+use std::time::Duration;
+
+use serde_json::json;
+
+use kino_core::ErrorKind;
+use kino_sandbox::{Sandbox, SandboxConfig};
+
+use crate::args::SandboxArgs;
+use crate::context::Context;
+use crate::error::CommandError;
+
+pub async fn serve(ctx: &Context, args: SandboxArgs) -> Result<(), CommandError> {
+    let secs = |field: &str, v: f64| {
+        if v.is_finite() && v >= 0.0 {
+            Ok(Duration::from_secs_f64(v))
+        } else {
+            Err(CommandError::usage(format!("invalid `--{field}`: must be a number of seconds, 0 or more")))
+        }
+    };
+    let config = SandboxConfig {
+        pending: secs("pending", args.pending)?,
+        running: secs("running", args.running)?,
+        video_size: args.video_size,
+        max_file_size_mb: args.max_file_size_mb,
+        ..SandboxConfig::default()
+    };
+    let handle = Sandbox::start(args.host, args.port, config)
+        .await
+        .map_err(|e| CommandError::new(ErrorKind::Config, format!("cannot serve on {}:{}: {e}", args.host, args.port)))?;
+    let doc = json!({
+        "dashscope_base_url": handle.dashscope_base_url(),
+        "api": handle.api_addr().to_string(),
+        "cdn": handle.cdn_addr().to_string(),
+    });
+    ctx.printer.data(&doc, || {
+        format!(
+            "kino sandbox serving DashScope at {}\n  export DASHSCOPE_HTTP_BASE_URL={} DASHSCOPE_API_KEY=sk-sandbox\nCtrl-C stops it.",
+            handle.dashscope_base_url(),
+            handle.dashscope_base_url()
+        )
+    });
+    let _ = tokio::signal::ctrl_c().await;
+    handle.shutdown().await;
+    Ok(())
+}

@@ -1,0 +1,105 @@
+//! Builds the engine a command needs from the settings: the ledger, the configured providers,
+//! and the embedded sandbox when a job runs there.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kino_core::{ErrorKind, PollPolicy, Provider, Secret};
+use kino_engine::{Engine, EngineConfig};
+use kino_ledger::{Ledger, SqliteLedger};
+use kino_providers::dashscope::{DashScope, DashScopeConfig};
+use kino_sandbox::{Sandbox, SandboxConfig, SandboxHandle};
+
+use crate::error::CommandError;
+use crate::printer::Printer;
+use crate::settings::Settings;
+
+pub const SANDBOX: &str = "sandbox";
+pub const DASHSCOPE: &str = "dashscope";
+pub const PROVIDERS: &[&str] = &[DASHSCOPE, SANDBOX];
+
+pub struct Context {
+    pub settings: Settings,
+    pub printer: Printer,
+    sandbox: Option<SandboxHandle>,
+}
+
+fn client_error(e: kino_http::ClientError) -> CommandError {
+    CommandError::new(ErrorKind::Internal, e.to_string())
+}
+
+impl Context {
+    pub fn new(settings: Settings, printer: Printer) -> Self {
+        Self { settings, printer, sandbox: None }
+    }
+
+    pub async fn ledger(&self) -> Result<Arc<dyn Ledger>, CommandError> {
+        let path = self.settings.ledger_path()?;
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                CommandError::new(ErrorKind::Config, format!("cannot create KINO_HOME {}: {e}", dir.display()))
+            })?;
+        }
+        Ok(Arc::new(SqliteLedger::open(&path).await?))
+    }
+
+    /// The provider jobs go to when none is named.
+    pub fn default_provider(&self) -> &'static str {
+        if self.settings.dashscope_key.is_some() { DASHSCOPE } else { SANDBOX }
+    }
+
+    async fn embedded_sandbox(&mut self) -> Result<String, CommandError> {
+        if let Some(s) = &self.sandbox {
+            return Ok(s.dashscope_base_url());
+        }
+        let config = SandboxConfig {
+            pending: Duration::from_millis(800),
+            running: Duration::from_millis(2000),
+            ..SandboxConfig::default()
+        };
+        let handle = Sandbox::start([127, 0, 0, 1].into(), 0, config)
+            .await
+            .map_err(|e| CommandError::new(ErrorKind::Internal, format!("cannot start the embedded sandbox: {e}")))?;
+        let url = handle.dashscope_base_url();
+        self.sandbox = Some(handle);
+        Ok(url)
+    }
+
+    /// An engine with DashScope (when a key is set) and, if `with_sandbox`, the embedded sandbox.
+    pub async fn engine(&mut self, with_sandbox: bool) -> Result<Arc<Engine>, CommandError> {
+        let ledger = self.ledger().await?;
+        let mut providers: Vec<Arc<dyn Provider>> = Vec::new();
+        if let Some(key) = &self.settings.dashscope_key {
+            let mut cfg = DashScopeConfig::new(self.settings.dashscope_base.clone(), key.clone());
+            cfg.workspace = self.settings.dashscope_workspace.clone();
+            providers.push(Arc::new(DashScope::new(cfg).map_err(client_error)?));
+        }
+        let mut poll_override = self.settings.poll_override;
+        if with_sandbox {
+            let base = self.embedded_sandbox().await?;
+            let cfg = DashScopeConfig::new(base, Secret::new("sk-kino-embedded-sandbox"));
+            providers.push(Arc::new(DashScope::new(cfg).map_err(client_error)?.with_id(SANDBOX)));
+            // A local emulator answers at once: poll it briskly.
+            poll_override = poll_override.or(Some(PollPolicy {
+                initial: Duration::from_millis(300),
+                max: Duration::from_secs(1),
+                factor: 1.5,
+            }));
+        }
+        let config = EngineConfig { default_out_dir: self.settings.cwd.clone(), poll_override, ..EngineConfig::default() };
+        let downloads = kino_http::download_client(concat!("kino/", env!("CARGO_PKG_VERSION"))).map_err(client_error)?;
+        Ok(Arc::new(Engine::new(ledger, providers, downloads, config)))
+    }
+
+    /// An engine that can follow the given providers' jobs.
+    pub async fn engine_for<'a>(&mut self, providers: impl IntoIterator<Item = &'a str>) -> Result<Arc<Engine>, CommandError> {
+        let needs_sandbox = providers.into_iter().any(|p| p == SANDBOX);
+        self.engine(needs_sandbox).await
+    }
+
+    pub fn missing_credentials(&self, provider: &str) -> CommandError {
+        CommandError::new(ErrorKind::Config, format!("no credentials for `{provider}`"))
+            .hint("set DASHSCOPE_API_KEY (or QIANWEN_API_KEY) in the environment or in .env")
+            .hint("or run against the local emulator: `kino run sandbox \"a prompt\"`")
+    }
+}

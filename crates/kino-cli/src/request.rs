@@ -1,0 +1,87 @@
+//! From command-line words and options to a provider and a flat request.
+
+use serde_json::{Map, Value};
+
+use kino_core::JobRequest;
+
+use crate::args::JobArgs;
+use crate::context::{Context, PROVIDERS};
+use crate::error::CommandError;
+
+/// Platforms of shared/design.md this build does not drive yet.
+const LATER: &[&str] = &["skillsvideo", "xyq", "libtv", "xingyun3d"];
+
+pub struct Resolved {
+    pub provider: String,
+    /// The provider was chosen by kino, not named.
+    pub implicit: bool,
+    pub request: JobRequest,
+}
+
+pub fn resolve(ctx: &Context, args: &JobArgs) -> Result<Resolved, CommandError> {
+    let (named, prompt) = match args.words.as_slice() {
+        [] => (None, None),
+        [one] if is_provider_word(one) => (Some(one.clone()), None),
+        [one] => (None, Some(one.clone())),
+        [p, prompt] => (Some(p.clone()), Some(prompt.clone())),
+        _ => return Err(CommandError::usage("give at most a provider and a prompt; put other fields in --param")),
+    };
+    if let Some(p) = &named {
+        if LATER.contains(&p.as_str()) {
+            return Err(CommandError::usage(format!("provider `{p}` is not supported by this version of kino yet"))
+                .hint("`kino providers` lists what this build drives"));
+        }
+        if !PROVIDERS.contains(&p.as_str()) {
+            return Err(CommandError::usage(format!("unknown provider `{p}` (one of: {})", PROVIDERS.join(", "))));
+        }
+    }
+    let mut fields = Map::new();
+    if let Some(r) = &args.request {
+        fields = parse_request(r)?;
+    }
+    for kv in &args.params {
+        let (k, v) = split_kv("--param", kv)?;
+        fields.insert(k, serde_json::from_str(&v).unwrap_or(Value::String(v)));
+    }
+    for kv in &args.inputs {
+        let (k, v) = split_kv("--input", kv)?;
+        fields.insert(k, Value::String(v));
+    }
+    if let Some(p) = prompt {
+        fields.insert("prompt".into(), Value::String(p));
+    }
+    let implicit = named.is_none();
+    let provider = named.unwrap_or_else(|| ctx.default_provider().to_string());
+    Ok(Resolved {
+        provider,
+        implicit,
+        request: JobRequest { mode: args.mode.clone(), model: args.model.clone(), fields },
+    })
+}
+
+fn is_provider_word(w: &str) -> bool {
+    PROVIDERS.contains(&w) || LATER.contains(&w)
+}
+
+fn split_kv(flag: &str, kv: &str) -> Result<(String, String), CommandError> {
+    match kv.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
+        _ => Err(CommandError::usage(format!("invalid `{flag}`: `{kv}` is not KEY=VALUE"))),
+    }
+}
+
+fn parse_request(text: &str) -> Result<Map<String, Value>, CommandError> {
+    let (json, origin) = match text.strip_prefix('@') {
+        Some(path) => (
+            std::fs::read_to_string(path)
+                .map_err(|e| CommandError::usage(format!("invalid `--request`: cannot read {path}: {e}")))?,
+            path.to_string(),
+        ),
+        None => (text.to_string(), "the argument".to_string()),
+    };
+    match serde_json::from_str::<Value>(&json) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(CommandError::usage(format!("invalid `--request`: {origin} must hold a JSON object"))),
+        Err(e) => Err(CommandError::usage(format!("invalid `--request`: {origin} is not JSON: {e}"))),
+    }
+}

@@ -1,0 +1,83 @@
+//! The only place kino reads its environment (shared/design.md, "Configuration").
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use kino_core::{ErrorKind, PollPolicy, Secret};
+
+use crate::error::CommandError;
+
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub home: PathBuf,
+    /// KINO_LEDGER: a SQLite path or URL (PostgreSQL later); default `KINO_HOME/ledger.sqlite`.
+    pub ledger: Option<String>,
+    pub dashscope_key: Option<Secret>,
+    pub dashscope_base: String,
+    pub dashscope_workspace: Option<String>,
+    pub poll_override: Option<PollPolicy>,
+    pub cwd: PathBuf,
+}
+
+fn var(name: &str) -> Option<String> {
+    std::env::var(name).ok().map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
+}
+
+fn millis(name: &str) -> Result<Option<Duration>, CommandError> {
+    match var(name) {
+        None => Ok(None),
+        Some(v) => v.parse::<u64>().map(|ms| Some(Duration::from_millis(ms))).map_err(|_| {
+            CommandError::new(ErrorKind::Config, format!("invalid `{name}`: `{v}` is not a whole number of milliseconds"))
+        }),
+    }
+}
+
+fn default_home() -> PathBuf {
+    if let Some(x) = var("XDG_DATA_HOME") {
+        return Path::new(&x).join("kino");
+    }
+    match var("HOME") {
+        Some(h) => Path::new(&h).join(".local").join("share").join("kino"),
+        None => PathBuf::from(".kino"),
+    }
+}
+
+impl Settings {
+    pub fn from_env() -> Result<Self, CommandError> {
+        let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+        // `.env` in the current directory, as the seed scripts read it; real variables win.
+        let _ = dotenvy::from_path(cwd.join(".env"));
+        let dashscope_key = var("DASHSCOPE_API_KEY").or_else(|| var("QIANWEN_API_KEY")).map(Secret::new);
+        let initial = millis("KINO_POLL_INITIAL_MS")?;
+        let max = millis("KINO_POLL_MAX_MS")?;
+        let poll_override = match (initial, max) {
+            (None, None) => None,
+            (i, m) => {
+                let initial = i.unwrap_or(Duration::from_secs(2));
+                Some(PollPolicy { initial, max: m.unwrap_or(initial.max(Duration::from_secs(15))).max(initial), factor: 1.5 })
+            }
+        };
+        Ok(Self {
+            home: var("KINO_HOME").map(PathBuf::from).unwrap_or_else(default_home),
+            ledger: var("KINO_LEDGER"),
+            dashscope_key,
+            dashscope_base: var("DASHSCOPE_HTTP_BASE_URL").unwrap_or_else(|| kino_providers::dashscope::DEFAULT_BASE_URL.to_string()),
+            dashscope_workspace: var("DASHSCOPE_WORKSPACE"),
+            poll_override,
+            cwd,
+        })
+    }
+
+    /// The SQLite file of the ledger.
+    pub fn ledger_path(&self) -> Result<PathBuf, CommandError> {
+        match &self.ledger {
+            None => Ok(self.home.join("ledger.sqlite")),
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => Err(CommandError::new(
+                ErrorKind::Config,
+                "KINO_LEDGER names a PostgreSQL ledger, which this build of kino does not support yet",
+            )
+            .hint("unset KINO_LEDGER to use the embedded SQLite ledger in KINO_HOME")),
+            Some(url) => Ok(PathBuf::from(url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url))),
+        }
+    }
+}

@@ -1,0 +1,39 @@
+use std::path::PathBuf;
+use std::time::Duration;
+
+use kino_core::PollPolicy;
+use kino_http::Backoff;
+
+#[derive(Clone, Debug)]
+pub struct EngineConfig {
+    /// Where artifacts go when a job names no directory.
+    pub default_out_dir: PathBuf,
+    /// Overrides every provider's poll schedule (tests, impatient users).
+    pub poll_override: Option<PollPolicy>,
+    /// How long a lease lasts beyond the next planned step.
+    pub lease: Duration,
+    pub download_backoff: Backoff,
+    /// Refused-but-retryable create attempts (429, 503, no connection) before giving up.
+    pub submit_attempts: u32,
+    /// Failed polls in a row before a foreground command reports the platform unavailable
+    /// (the job itself stays followable).
+    pub max_poll_failures: u32,
+    /// Task-list look-ups that find nothing before a lost create is declared never made.
+    pub reconcile_attempts: u32,
+    pub reconcile_interval: Duration,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            default_out_dir: PathBuf::from("."),
+            poll_override: None,
+            lease: Duration::from_secs(45),
+            download_backoff: Backoff::default(),
+            submit_attempts: 4,
+            max_poll_failures: 12,
+            reconcile_attempts: 3,
+            reconcile_interval: Duration::from_secs(3),
+        }
+    }
+}

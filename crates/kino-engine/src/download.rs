@@ -1,0 +1,131 @@
+//! Getting a job's results onto disk: streamed to `.part`, resumed, verified, renamed without
+//! ever replacing a file. A failed download never leads to generating again.
+
+use std::path::{Path, PathBuf};
+
+use kino_core::{Artifact, DownloadState, EventKind, Job, JobId, JobState};
+use kino_http::{fetch_resumable, finalize_no_overwrite, part_path};
+
+use crate::{Engine, EngineError};
+
+impl Engine {
+    /// Downloads the job's artifacts that are not on disk yet (or all of them again into `out`,
+    /// when `out` is given and differs from where they are).
+    pub async fn download(&self, id: JobId, out: Option<PathBuf>, prefix: Option<String>) -> Result<Vec<Artifact>, EngineError> {
+        let job = self.ledger.job(id).await?;
+        if job.state != JobState::Succeeded {
+            return Err(EngineError::WrongState { id, state: job.state, message: "only a succeeded job has results to download".into() });
+        }
+        self.download_pending(id, out, prefix).await
+    }
+
+    pub(crate) async fn download_pending(
+        &self,
+        id: JobId,
+        out: Option<PathBuf>,
+        prefix: Option<String>,
+    ) -> Result<Vec<Artifact>, EngineError> {
+        let job = self.ledger.job(id).await?;
+        let default_dir = job
+            .out_dir
+            .as_ref()
+            .map(PathBuf::from)
+            .unwrap_or_else(|| self.config.default_out_dir.clone());
+        let elsewhere = out.as_ref().is_some_and(|o| o != &default_dir);
+        let dir = out.unwrap_or(default_dir);
+        let prefix = prefix.or_else(|| job.prefix.clone());
+        let artifacts = self.ledger.artifacts(id).await?;
+        let count = artifacts.len();
+        let mut result = Vec::with_capacity(count);
+        for a in artifacts {
+            let wanted = a.state != DownloadState::Done || elsewhere;
+            if !wanted {
+                result.push(a);
+                continue;
+            }
+            let fetched = self.fetch_one(&job, &a, &dir, prefix.as_deref(), count).await;
+            match fetched {
+                Ok(done) => {
+                    if !elsewhere {
+                        self.ledger.update_artifact(&done).await?;
+                    }
+                    self.note(
+                        id,
+                        EventKind::Downloaded {
+                            index: done.index,
+                            path: done.path.clone().unwrap_or_default(),
+                            bytes: done.bytes.unwrap_or(0),
+                            sha256: done.sha256.clone().unwrap_or_default(),
+                        },
+                    )
+                    .await?;
+                    result.push(done);
+                }
+                Err(e) => {
+                    if !elsewhere {
+                        let failed = Artifact { state: DownloadState::Failed, error: Some(e.to_string()), ..a };
+                        self.ledger.update_artifact(&failed).await?;
+                    }
+                    self.note(id, EventKind::Error { message: format!("download failed: {e}"), retryable: true }).await?;
+                    return Err(e);
+                }
+            }
+        }
+        Ok(result)
+    }
+
+    async fn fetch_one(
+        &self,
+        job: &Job,
+        a: &Artifact,
+        dir: &Path,
+        prefix: Option<&str>,
+        count: usize,
+    ) -> Result<Artifact, EngineError> {
+        tokio::fs::create_dir_all(dir).await.map_err(|source| kino_http::DownloadError::Io {
+            path: dir.display().to_string(),
+            source,
+        })?;
+        let base = match prefix {
+            Some(p) => p.to_string(),
+            None => format!("{}-{}-{}", job.provider, job.mode, job.id.short()),
+        };
+        let stem = if count > 1 { format!("{base}_{}", a.index + 1) } else { base };
+        let ext = extension_of(&a.url).unwrap_or_else(|| a.kind.default_extension().to_string());
+        let part = part_path(dir, &stem, &ext);
+        let fetched = fetch_resumable(&self.downloads, &a.url, &part, self.config.download_backoff).await?;
+        let final_path = finalize_no_overwrite(&part, dir, &stem, &ext).map_err(|source| kino_http::DownloadError::Io {
+            path: dir.display().to_string(),
+            source,
+        })?;
+        Ok(Artifact {
+            path: Some(final_path.display().to_string()),
+            bytes: Some(fetched.bytes),
+            sha256: Some(fetched.sha256),
+            mime: fetched.mime,
+            state: DownloadState::Done,
+            error: None,
+            ..a.clone()
+        })
+    }
+}
+
+/// A short alphanumeric extension from the URL's path, if it has one.
+fn extension_of(url: &str) -> Option<String> {
+    let path = url::Url::parse(url).ok()?.path().to_string();
+    let name = path.rsplit('/').next()?;
+    let (_, ext) = name.rsplit_once('.')?;
+    (1..=5).contains(&ext.len()).then(|| ext.to_ascii_lowercase()).filter(|e| e.chars().all(|c| c.is_ascii_alphanumeric()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extensions_come_from_the_path_not_the_query() {
+        assert_eq!(extension_of("https://h/a/b.MP4?Expires=1&x=y.png").as_deref(), Some("mp4"));
+        assert_eq!(extension_of("https://h/a/b"), None);
+        assert_eq!(extension_of("https://h/a/b.toolongext"), None);
+    }
+}

@@ -1,0 +1,253 @@
+//! Following a job to its end, one recorded step at a time.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use kino_core::{Artifact, DownloadState, EventKind, JobId, JobState, PollPolicy, Reconciled, RemoteStatus, now_millis};
+use kino_ledger::Change;
+
+use crate::{Engine, EngineError, Outcome, Owner};
+
+/// How often a job followed by another process is re-read from the ledger.
+const OBSERVE_EVERY: Duration = Duration::from_millis(500);
+
+impl Engine {
+    /// Takes the job as far as it goes — submit, reconcile, poll, download — until it is done or
+    /// `deadline` passes. Returns where it stands; a deadline is not an error.
+    pub async fn drive(&self, id: JobId, deadline: Option<Instant>) -> Result<Outcome, EngineError> {
+        let result = self.drive_inner(id, deadline).await;
+        let _ = self.ledger.release(id, self.owner.as_str()).await;
+        result
+    }
+
+    /// Follows every unfinished job of the ledger at once.
+    pub async fn resume_all(
+        self: &std::sync::Arc<Self>,
+        deadline: Option<Instant>,
+    ) -> Result<Vec<(JobId, Result<Outcome, EngineError>)>, EngineError> {
+        let jobs = self.ledger.unfinished().await?;
+        let mut set = tokio::task::JoinSet::new();
+        for job in jobs {
+            let engine = self.clone();
+            set.spawn(async move { (job.id, engine.drive(job.id, deadline).await) });
+        }
+        let mut results = Vec::new();
+        while let Some(done) = set.join_next().await {
+            if let Ok(r) = done {
+                results.push(r);
+            }
+        }
+        results.sort_by_key(|(id, _)| *id);
+        Ok(results)
+    }
+
+    async fn claim(&self, id: JobId, holder: Option<&str>, hold_for: Duration) -> Result<bool, EngineError> {
+        let breakable = holder.filter(|h| Owner::is_dead(h));
+        let until = now_millis() + (hold_for + self.config.lease).as_millis() as i64;
+        Ok(self.ledger.claim(id, self.owner.as_str(), until, breakable).await?)
+    }
+
+    fn policy(&self, provider: &str) -> PollPolicy {
+        self.config
+            .poll_override
+            .or_else(|| self.provider(provider).ok().map(|p| p.poll_policy()))
+            .unwrap_or(PollPolicy { initial: Duration::from_secs(2), max: Duration::from_secs(15), factor: 1.5 })
+    }
+
+    async fn drive_inner(&self, id: JobId, deadline: Option<Instant>) -> Result<Outcome, EngineError> {
+        let mut polls: u32 = 0;
+        let mut failures: u32 = 0;
+        let mut reconciles: u32 = 0;
+        let mut next = Instant::now();
+        loop {
+            let outcome = self.outcome(id).await?;
+            if outcome.is_done() {
+                return Ok(outcome);
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Ok(outcome);
+            }
+            let job = outcome.job;
+            let wait = next.saturating_duration_since(Instant::now());
+            if !self.claim(id, job.lease_owner.as_deref(), wait).await? {
+                // Another live process follows this job: watch the ledger instead.
+                self.publish(id).await;
+                sleep_until(Instant::now() + OBSERVE_EVERY, deadline).await;
+                continue;
+            }
+            match job.state {
+                JobState::Pending => {
+                    self.submit(&job).await?;
+                    next = Instant::now() + self.policy(&job.provider).delay(0);
+                }
+                JobState::Submitting => {
+                    // We hold the lease, so whoever sent this request is gone without its answer.
+                    let change = Change {
+                        reason: Some("the process that sent the create request stopped before recording its answer".into()),
+                        ..Change::default()
+                    };
+                    self.move_to(id, &[JobState::Submitting], JobState::Unknown, change).await?;
+                }
+                JobState::Unknown => {
+                    if !sleep_until(next, deadline).await {
+                        continue;
+                    }
+                    reconciles += 1;
+                    let found = self.reconcile(&job, reconciles).await;
+                    match found {
+                        Ok(()) => next = Instant::now() + self.config.reconcile_interval,
+                        Err(e @ EngineError::Ambiguous { .. }) => return Err(e),
+                        Err(EngineError::Provider(e)) if e.is_retryable() => {
+                            failures += 1;
+                            if failures >= self.config.max_poll_failures {
+                                return Err(e.into());
+                            }
+                            next = Instant::now() + self.config.download_backoff.delay(failures, e.retry_after());
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
+                JobState::Queued | JobState::Running | JobState::NeedsInput => {
+                    if !sleep_until(next, deadline).await {
+                        continue;
+                    }
+                    let policy = self.policy(&job.provider);
+                    match self.poll_once(&job).await {
+                        Ok(()) => {
+                            failures = 0;
+                            polls += 1;
+                            next = Instant::now() + policy.delay(polls);
+                        }
+                        Err(EngineError::Provider(e)) if e.is_retryable() => {
+                            failures += 1;
+                            if failures == 1 || failures % 5 == 0 {
+                                self.note(id, EventKind::Error { message: e.to_string(), retryable: true }).await?;
+                            }
+                            if failures >= self.config.max_poll_failures {
+                                return Err(e.into());
+                            }
+                            let pause = self.config.download_backoff.delay(failures.saturating_sub(1), e.retry_after());
+                            next = Instant::now() + pause.max(policy.initial);
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
+                JobState::Succeeded => {
+                    self.download_pending(id, None, None).await?;
+                }
+                JobState::Failed | JobState::Canceled | JobState::Expired => return self.outcome(id).await,
+            }
+        }
+    }
+
+    async fn poll_once(&self, job: &kino_core::Job) -> Result<(), EngineError> {
+        let handle = job.handle.clone().unwrap_or_default();
+        let outcome = self.provider(&job.provider)?.poll(&handle).await?;
+        let from = [job.state];
+        match outcome.status {
+            RemoteStatus::Queued { position } => {
+                if let Some(p) = position {
+                    self.note(job.id, EventKind::Progress { percent: None, status: Some(format!("queue position {p}")) }).await?;
+                }
+            }
+            RemoteStatus::Running { percent } => {
+                if job.state != JobState::Running {
+                    let change = Change { reason: Some(outcome.raw_status.clone()), ..Change::default() };
+                    self.move_to(job.id, &from, JobState::Running, change).await?;
+                }
+                if percent.is_some() {
+                    self.note(job.id, EventKind::Progress { percent, status: None }).await?;
+                }
+            }
+            RemoteStatus::Succeeded => {
+                // Record the URLs first: they are what a crash must not lose.
+                for (i, a) in outcome.artifacts.iter().enumerate() {
+                    let artifact = Artifact {
+                        job_id: job.id,
+                        index: i as i64,
+                        url: a.url.clone(),
+                        kind: a.kind,
+                        path: None,
+                        bytes: None,
+                        sha256: None,
+                        mime: None,
+                        state: DownloadState::Pending,
+                        error: None,
+                    };
+                    if self.ledger.add_artifact(&artifact).await? {
+                        self.publish(job.id).await;
+                    }
+                }
+                let change = Change { usage: outcome.usage.clone(), ..Change::default() };
+                self.move_to(job.id, &from, JobState::Succeeded, change).await?;
+            }
+            RemoteStatus::Failed { code, message } => {
+                let error = match code {
+                    Some(c) => format!("{c}: {message}"),
+                    None => message,
+                };
+                self.move_to(job.id, &from, JobState::Failed, Change { error: Some(error), ..Change::default() }).await?;
+            }
+            RemoteStatus::Canceled => {
+                let change = Change { reason: Some("canceled on the platform".into()), ..Change::default() };
+                self.move_to(job.id, &from, JobState::Canceled, change).await?;
+            }
+            RemoteStatus::Expired { message } => {
+                self.move_to(job.id, &from, JobState::Expired, Change { error: Some(message), ..Change::default() }).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Finds the task a lost create made, through the platform's task list. Never resubmits:
+    /// only when the list shows no such task, time after time, is the job declared never created.
+    async fn reconcile(&self, job: &kino_core::Job, attempt: u32) -> Result<(), EngineError> {
+        let (provider, plan) = self.plan_of(job)?;
+        let taken = self.ledger.handles(&job.provider).await?;
+        let sent_at = job.submitted_at.unwrap_or(job.created_at);
+        match provider.reconcile(&plan, sent_at, &taken).await? {
+            Reconciled::Found(handle) => {
+                let change = Change {
+                    handle: Some(handle),
+                    reason: Some("found in the platform's task list".into()),
+                    ..Change::default()
+                };
+                self.move_to(job.id, &[JobState::Unknown], JobState::Queued, change).await?;
+                Ok(())
+            }
+            Reconciled::NotFound if attempt >= self.config.reconcile_attempts => {
+                let change = Change {
+                    error: Some("the create request never made a task (the platform's task list has none): nothing was charged; submit it again".into()),
+                    ..Change::default()
+                };
+                self.move_to(job.id, &[JobState::Unknown], JobState::Failed, change).await?;
+                Ok(())
+            }
+            Reconciled::NotFound => {
+                self.note(job.id, EventKind::Warning { message: format!("no matching task in the platform's list yet (look {attempt})") }).await?;
+                Ok(())
+            }
+            Reconciled::Ambiguous(list) => {
+                let text = list.join(", ");
+                self.note(job.id, EventKind::Warning { message: format!("several tasks could be this job's: {text}") }).await?;
+                Err(EngineError::Ambiguous { id: job.id, candidates: list.len(), list: text })
+            }
+        }
+    }
+}
+
+/// Sleeps until `at`, or until the deadline if that comes first; false when the deadline cut it.
+async fn sleep_until(at: Instant, deadline: Option<Instant>) -> bool {
+    match deadline {
+        Some(d) if d < at => {
+            tokio::time::sleep_until(d).await;
+            false
+        }
+        _ => {
+            tokio::time::sleep_until(at).await;
+            true
+        }
+    }
+}
+

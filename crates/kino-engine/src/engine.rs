@@ -1,0 +1,322 @@
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::sync::broadcast;
+
+use kino_core::{
+    Artifact, DownloadState, Event, EventKind, Job, JobId, JobRequest, JobState, NewJob, Plan, Provider,
+    ProviderError, SubmitError, now_millis,
+};
+use kino_ledger::{Change, Ledger, UploadRecord};
+
+use crate::{EngineConfig, EngineError, Owner};
+
+/// Uploaded references outlive a job by this much at most (DashScope keeps them 48 h).
+const UPLOAD_TTL_MS: i64 = 47 * 3600 * 1000;
+
+/// Where a job stands after the engine has done what it could.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Outcome {
+    pub job: Job,
+    pub artifacts: Vec<Artifact>,
+}
+
+impl Outcome {
+    /// Nothing left to do: terminal, and every artifact of a success on disk.
+    pub fn is_done(&self) -> bool {
+        self.job.state.is_terminal()
+            && (self.job.state != JobState::Succeeded
+                || self.artifacts.iter().all(|a| a.state == DownloadState::Done))
+    }
+}
+
+pub struct Engine {
+    pub(crate) ledger: Arc<dyn Ledger>,
+    providers: HashMap<String, Arc<dyn Provider>>,
+    pub(crate) downloads: kino_http::reqwest::Client,
+    pub(crate) config: EngineConfig,
+    pub(crate) owner: Owner,
+    events: broadcast::Sender<Event>,
+    published: Mutex<HashMap<JobId, i64>>,
+}
+
+impl Engine {
+    pub fn new(
+        ledger: Arc<dyn Ledger>,
+        providers: Vec<Arc<dyn Provider>>,
+        downloads: kino_http::reqwest::Client,
+        config: EngineConfig,
+    ) -> Self {
+        let (events, _) = broadcast::channel(4096);
+        Self {
+            ledger,
+            providers: providers.into_iter().map(|p| (p.info().id.to_string(), p)).collect(),
+            downloads,
+            config,
+            owner: Owner::current(),
+            events,
+            published: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn ledger(&self) -> &Arc<dyn Ledger> {
+        &self.ledger
+    }
+
+    /// Every event the engine records, as it records it.
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.events.subscribe()
+    }
+
+    pub fn provider(&self, id: &str) -> Result<&Arc<dyn Provider>, EngineError> {
+        self.providers.get(id).ok_or_else(|| EngineError::UnknownProvider(id.to_string()))
+    }
+
+    /// Broadcasts the job's events the subscribers have not seen yet.
+    pub(crate) async fn publish(&self, id: JobId) {
+        let since = self.published.lock().map(|m| m.get(&id).copied().unwrap_or(0)).unwrap_or(0);
+        let Ok(events) = self.ledger.events(id, since).await else { return };
+        if let Some(last) = events.last()
+            && let Ok(mut m) = self.published.lock()
+        {
+            m.insert(id, last.seq);
+        }
+        for e in events {
+            let _ = self.events.send(e);
+        }
+    }
+
+    pub(crate) async fn note(&self, id: JobId, kind: EventKind) -> Result<(), EngineError> {
+        self.ledger.append_event(id, &kind).await?;
+        self.publish(id).await;
+        Ok(())
+    }
+
+    pub(crate) async fn move_to(
+        &self,
+        id: JobId,
+        from: &[JobState],
+        to: JobState,
+        change: Change,
+    ) -> Result<Job, EngineError> {
+        let job = self.ledger.transition(id, from, to, change).await?;
+        self.publish(id).await;
+        Ok(job)
+    }
+
+    /// Validates a request and records it as a `pending` job. Nothing is uploaded or sent; an
+    /// invalid request leaves no trace.
+    pub async fn create(
+        &self,
+        provider: &str,
+        request: &JobRequest,
+        out_dir: Option<PathBuf>,
+        prefix: Option<String>,
+    ) -> Result<Job, EngineError> {
+        let p = self.provider(provider)?;
+        let plan = p.prepare(request)?;
+        let out = out_dir.unwrap_or_else(|| self.config.default_out_dir.clone());
+        let out = std::path::absolute(&out).unwrap_or(out);
+        let mut stored = plan.request.clone();
+        for local in &plan.local_inputs {
+            // Store absolute paths so `kino resume` from another directory finds the files.
+            if let Some(slot) = pointer_mut(&mut stored, &local.pointer) {
+                *slot = Value::String(local.path.display().to_string());
+            }
+        }
+        let job = NewJob {
+            id: JobId::new(),
+            provider: provider.to_string(),
+            mode: plan.mode.clone(),
+            model: plan.model.clone(),
+            request: Value::Object(stored),
+            out_dir: Some(out.display().to_string()),
+            prefix,
+        };
+        let job = self.ledger.insert_job(&job).await?;
+        self.publish(job.id).await;
+        Ok(job)
+    }
+
+    /// The plan of a recorded job, validated again (its local files must still be there).
+    pub(crate) fn plan_of(&self, job: &Job) -> Result<(Arc<dyn Provider>, Plan), EngineError> {
+        let p = self.provider(&job.provider)?.clone();
+        let request = JobRequest { mode: Some(job.mode.clone()), model: Some(job.model.clone()), fields: job.fields() };
+        let plan = p.prepare(&request)?;
+        Ok((p, plan))
+    }
+
+    /// Uploads (or reuses) the job's local inputs, records the exact body, marks the job
+    /// `submitting` and only then sends the create request; the handle is recorded in the same
+    /// step that learns it. Refusals that certainly created nothing (429, 503, no connection)
+    /// are retried a few times; a lost answer is never resent (the job goes to `unknown`).
+    pub(crate) async fn submit(&self, job: &Job) -> Result<Job, EngineError> {
+        let (provider, plan) = self.plan_of(job)?;
+        let mut references = Vec::new();
+        for local in &plan.local_inputs {
+            let reference = self.upload_once(job, provider.as_ref(), &plan.model, local).await?;
+            references.push((local.pointer.clone(), reference));
+        }
+        let body = provider.build(&plan, &references)?;
+        let mut attempt = 0;
+        loop {
+            let sent_at = now_millis();
+            let change = Change { wire: Some(body.clone()), submitted_at: Some(sent_at), count_attempt: true, ..Change::default() };
+            self.move_to(job.id, &[JobState::Pending], JobState::Submitting, change).await?;
+            match provider.submit(&plan, &body).await {
+                Ok(handle) => {
+                    let change = Change { handle: Some(handle), ..Change::default() };
+                    return self.move_to(job.id, &[JobState::Submitting], JobState::Queued, change).await;
+                }
+                Err(SubmitError::OutcomeUnknown(why)) => {
+                    let change = Change { reason: Some(format!("create request outcome unknown: {why}")), ..Change::default() };
+                    return self.move_to(job.id, &[JobState::Submitting], JobState::Unknown, change).await;
+                }
+                Err(SubmitError::NotCreated(e)) if e.is_retryable() && attempt + 1 < self.config.submit_attempts => {
+                    let change = Change { reason: Some(format!("the platform refused, nothing was created: {e}")), ..Change::default() };
+                    self.move_to(job.id, &[JobState::Submitting], JobState::Pending, change).await?;
+                    let wait = kino_http::Backoff::new(Duration::from_secs(1), Duration::from_secs(20), 1)
+                        .delay(attempt, e.retry_after());
+                    tokio::time::sleep(wait).await;
+                    attempt += 1;
+                }
+                Err(SubmitError::NotCreated(e)) => {
+                    if e.is_retryable() {
+                        // Nothing was created; the job stays pending for `kino resume`.
+                        let change = Change { reason: Some(format!("the platform refused, nothing was created: {e}")), ..Change::default() };
+                        self.move_to(job.id, &[JobState::Submitting], JobState::Pending, change).await?;
+                    } else {
+                        let change = Change { error: Some(e.to_string()), ..Change::default() };
+                        self.move_to(job.id, &[JobState::Submitting], JobState::Failed, change).await?;
+                    }
+                    return Err(e.into());
+                }
+            }
+        }
+    }
+
+    /// Submits a recorded `pending` job now and returns at once with its receipt (`kino submit`).
+    pub async fn submit_now(&self, id: JobId) -> Result<Job, EngineError> {
+        let until = now_millis() + self.config.lease.as_millis() as i64;
+        if !self.ledger.claim(id, self.owner.as_str(), until, None).await? {
+            let job = self.ledger.job(id).await?;
+            return Err(EngineError::WrongState { id, state: job.state, message: "another process is submitting it".into() });
+        }
+        let job = self.ledger.job(id).await?;
+        let result = match job.state {
+            JobState::Pending => self.submit(&job).await,
+            _ => Ok(job),
+        };
+        let _ = self.ledger.release(id, self.owner.as_str()).await;
+        result
+    }
+
+    async fn upload_once(
+        &self,
+        job: &Job,
+        provider: &dyn Provider,
+        model: &str,
+        local: &kino_core::LocalInput,
+    ) -> Result<String, EngineError> {
+        let path = local.path.display().to_string();
+        let modified = std::fs::metadata(&local.path)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
+        let now = now_millis();
+        if let Some(done) = self.ledger.find_upload(&job.provider, model, &path, local.bytes, modified, now).await? {
+            return Ok(done.reference);
+        }
+        let reference = provider.upload(model, local).await?;
+        self.ledger
+            .record_upload(&UploadRecord {
+                provider: job.provider.clone(),
+                model: model.to_string(),
+                local_path: path.clone(),
+                bytes: local.bytes,
+                modified,
+                reference: reference.clone(),
+                created_at: now,
+                expires_at: now + UPLOAD_TTL_MS,
+            })
+            .await?;
+        self.note(job.id, EventKind::Uploaded { file: path, reference: reference.clone(), bytes: local.bytes }).await?;
+        Ok(reference)
+    }
+
+    /// Uploads a file on its own (`kino upload`): the reference to use as an input.
+    pub async fn upload_file(&self, provider: &str, model: &str, path: &std::path::Path) -> Result<String, EngineError> {
+        let p = self.provider(provider)?;
+        let meta = std::fs::metadata(path).map_err(|e| ProviderError::LocalFile {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })?;
+        if !meta.is_file() {
+            return Err(ProviderError::LocalFile { path: path.display().to_string(), message: "not a regular file".into() }.into());
+        }
+        let input = kino_core::LocalInput {
+            pointer: String::new(),
+            path: std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()),
+            bytes: meta.len(),
+            mime: sniff_mime(path).unwrap_or_else(|| "application/octet-stream".to_string()),
+        };
+        Ok(p.upload(model, &input).await?)
+    }
+
+    /// Cancels a job: locally if nothing was sent, on the platform if it still can.
+    pub async fn cancel(&self, id: JobId) -> Result<Job, EngineError> {
+        let job = self.ledger.job(id).await?;
+        match job.state {
+            JobState::Pending => {
+                let change = Change { reason: Some("canceled before anything was sent".into()), ..Change::default() };
+                self.move_to(id, &[JobState::Pending], JobState::Canceled, change).await
+            }
+            JobState::Queued | JobState::Running | JobState::NeedsInput => {
+                let handle = job.handle.clone().unwrap_or_default();
+                self.provider(&job.provider)?.cancel(&handle).await?;
+                let change = Change { reason: Some("canceled on the platform".into()), ..Change::default() };
+                self.move_to(id, &[job.state], JobState::Canceled, change).await
+            }
+            JobState::Submitting | JobState::Unknown => Err(EngineError::WrongState {
+                id,
+                state: job.state,
+                message: "its create request's outcome is not known yet; `kino resume` reconciles it first".into(),
+            }),
+            s => Err(EngineError::WrongState { id, state: s, message: "it is already over".into() }),
+        }
+    }
+
+    pub async fn outcome(&self, id: JobId) -> Result<Outcome, EngineError> {
+        Ok(Outcome { job: self.ledger.job(id).await?, artifacts: self.ledger.artifacts(id).await? })
+    }
+}
+
+fn sniff_mime(path: &std::path::Path) -> Option<String> {
+    let mut buf = [0u8; 64];
+    let n = std::io::Read::read(&mut std::fs::File::open(path).ok()?, &mut buf).ok()?;
+    let guess = match &buf[..n] {
+        [0x89, b'P', b'N', b'G', ..] => "image/png",
+        [0xFF, 0xD8, 0xFF, ..] => "image/jpeg",
+        [_, _, _, _, b'f', b't', b'y', b'p', ..] => "video/mp4",
+        [b'I', b'D', b'3', ..] => "audio/mpeg",
+        [b'R', b'I', b'F', b'F', _, _, _, _, b'W', b'E', b'B', b'P', ..] => "image/webp",
+        [b'R', b'I', b'F', b'F', _, _, _, _, b'W', b'A', b'V', b'E', ..] => "audio/wav",
+        _ => return None,
+    };
+    Some(guess.to_string())
+}
+
+fn pointer_mut<'a>(map: &'a mut serde_json::Map<String, Value>, pointer: &str) -> Option<&'a mut Value> {
+    let mut parts = pointer.trim_start_matches('/').splitn(2, '/');
+    let first = parts.next()?;
+    let slot = map.get_mut(first)?;
+    match parts.next() {
+        Some(rest) => slot.pointer_mut(&format!("/{rest}")),
+        None => Some(slot),
+    }
+}

@@ -1,0 +1,136 @@
+//! Run-time configuration of the sandbox.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+/// Behaviour knobs of a running sandbox. Change them at run time with
+/// [`SandboxHandle::set_config`](crate::SandboxHandle::set_config) or `POST /_sandbox/config`.
+///
+/// Per-task values (`pending`, `running`, `video_size`) are captured when a task is created, so
+/// changing them later affects new tasks only.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SandboxConfig {
+    /// Accepted bearer keys. Empty = accept any non-empty bearer token except ones starting with "sk-invalid".
+    pub api_keys: Vec<String>,
+    /// How long a task stays PENDING, then RUNNING, before it finishes.
+    pub pending: Duration,
+    pub running: Duration,
+    /// Delay before the create (submit) response is written; the task is recorded (and counted) BEFORE the delay.
+    pub submit_delay: Duration,
+    /// When set, result videos are padded to exactly this many bytes (see [`crate::media`]).
+    /// Values smaller than the sample plus an 8-byte box header are ignored (bare sample).
+    pub video_size: Option<u64>,
+    /// When set, result-file downloads are throttled to about this many bytes/second.
+    pub download_rate: Option<u64>,
+    /// Query-rate limit on /tasks* per key (the real one is 20/s). None = unlimited.
+    pub tasks_qps: Option<u32>,
+    /// Upload policy lifetime (expire_in_seconds) and size limit (max_file_size_mb).
+    pub policy_ttl: Duration,
+    pub max_file_size_mb: u64,
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        Self {
+            api_keys: Vec::new(),
+            pending: Duration::from_millis(500),
+            running: Duration::from_millis(1500),
+            submit_delay: Duration::ZERO,
+            video_size: None,
+            download_rate: None,
+            tasks_qps: Some(20),
+            policy_ttl: Duration::from_secs(300),
+            max_file_size_mb: 100,
+        }
+    }
+}
+
+/// Error applying a partial config from the admin endpoint.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid sandbox config: {0}")]
+pub(crate) struct ConfigPatchError(String);
+
+impl SandboxConfig {
+    /// Apply the admin endpoint's partial JSON: `pending_ms`, `running_ms`, `submit_delay_ms`,
+    /// `video_size`, `download_rate` (plus `tasks_qps`, `policy_ttl_secs`, `max_file_size_mb`,
+    /// `api_keys`). A `null` clears an optional value. Nothing is changed on error.
+    pub(crate) fn apply_patch(&mut self, patch: &Value) -> Result<(), ConfigPatchError> {
+        let obj = patch
+            .as_object()
+            .ok_or_else(|| ConfigPatchError("body must be a JSON object".into()))?;
+        let mut next = self.clone();
+        for (key, value) in obj {
+            match key.as_str() {
+                "pending_ms" => next.pending = Duration::from_millis(req_u64(key, value)?),
+                "running_ms" => next.running = Duration::from_millis(req_u64(key, value)?),
+                "submit_delay_ms" => {
+                    next.submit_delay = Duration::from_millis(req_u64(key, value)?)
+                }
+                "video_size" => next.video_size = opt_u64(key, value)?,
+                "download_rate" => next.download_rate = opt_u64(key, value)?,
+                "tasks_qps" => {
+                    next.tasks_qps =
+                        opt_u64(key, value)?.map(|v| u32::try_from(v).unwrap_or(u32::MAX));
+                }
+                "policy_ttl_secs" => next.policy_ttl = Duration::from_secs(req_u64(key, value)?),
+                "max_file_size_mb" => next.max_file_size_mb = req_u64(key, value)?,
+                "api_keys" => {
+                    let arr = value.as_array().ok_or_else(|| {
+                        ConfigPatchError("api_keys must be an array of strings".into())
+                    })?;
+                    next.api_keys = arr
+                        .iter()
+                        .map(|v| v.as_str().map(str::to_owned))
+                        .collect::<Option<Vec<_>>>()
+                        .ok_or_else(|| {
+                            ConfigPatchError("api_keys must be an array of strings".into())
+                        })?;
+                }
+                other => return Err(ConfigPatchError(format!("unknown field `{other}`"))),
+            }
+        }
+        *self = next;
+        Ok(())
+    }
+}
+
+fn req_u64(key: &str, value: &Value) -> Result<u64, ConfigPatchError> {
+    value
+        .as_u64()
+        .ok_or_else(|| ConfigPatchError(format!("`{key}` must be a non-negative integer")))
+}
+
+fn opt_u64(key: &str, value: &Value) -> Result<Option<u64>, ConfigPatchError> {
+    if value.is_null() {
+        Ok(None)
+    } else {
+        req_u64(key, value).map(Some)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn patch_applies_known_fields_and_rejects_bad_ones() {
+        let mut c = SandboxConfig::default();
+        c.apply_patch(
+            &json!({"pending_ms": 10, "running_ms": 20, "video_size": 9000, "download_rate": null}),
+        )
+        .expect("valid patch");
+        assert_eq!(c.pending, Duration::from_millis(10));
+        assert_eq!(c.running, Duration::from_millis(20));
+        assert_eq!(c.video_size, Some(9000));
+        let before = c.clone();
+        assert!(c.apply_patch(&json!({"pending_ms": -1})).is_err());
+        assert!(
+            c.apply_patch(&json!({"running_ms": 1, "bogus": 1}))
+                .is_err()
+        );
+        assert!(c.apply_patch(&json!([1])).is_err());
+        assert_eq!(c, before);
+    }
+}

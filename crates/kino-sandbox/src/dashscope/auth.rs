@@ -1,0 +1,122 @@
+//! Bearer-key check and the per-key query-rate window on `/tasks*`.
+
+use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use axum::http::{HeaderMap, header};
+
+use super::error::ApiError;
+use crate::faults::FaultTarget;
+use crate::state::{Shared, lock};
+
+/// The bearer token, if the request carries a non-empty one.
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+/// Check the API key; returns it on success.
+pub(crate) fn authenticate(shared: &Shared, headers: &HeaderMap) -> Result<String, ApiError> {
+    let token = bearer(headers).ok_or_else(ApiError::no_key)?;
+    let keys = shared.config().api_keys;
+    let accepted = if keys.is_empty() {
+        !token.starts_with("sk-invalid")
+    } else {
+        keys.iter().any(|k| k == token)
+    };
+    if accepted {
+        Ok(token.to_owned())
+    } else {
+        Err(ApiError::bad_key())
+    }
+}
+
+/// Sliding one-second window of accepted `/tasks*` requests per key.
+#[derive(Debug, Default)]
+pub(crate) struct QpsWindow {
+    hits: HashMap<String, VecDeque<Instant>>,
+}
+
+impl QpsWindow {
+    /// Record a hit for `key` unless `limit` hits already happened in the last second.
+    pub(crate) fn admit(&mut self, key: &str, limit: u32, now: Instant) -> bool {
+        let window = Duration::from_secs(1);
+        if self.hits.len() > 1024 {
+            self.hits.retain(|_, q| {
+                q.back()
+                    .is_some_and(|t| now.saturating_duration_since(*t) < window)
+            });
+        }
+        let q = self.hits.entry(key.to_owned()).or_default();
+        while q
+            .front()
+            .is_some_and(|t| now.saturating_duration_since(*t) >= window)
+        {
+            q.pop_front();
+        }
+        if q.len() >= limit as usize {
+            return false;
+        }
+        q.push_back(now);
+        true
+    }
+}
+
+/// Common front door: an injected fault for `target`, then auth, then (optionally) the QPS limit.
+pub(crate) fn gate(
+    shared: &Shared,
+    headers: &HeaderMap,
+    target: FaultTarget,
+    rate_limited: bool,
+) -> Result<String, ApiError> {
+    if let Some(fault) = shared.faults.take(target) {
+        if fault.status == 429 {
+            shared.bump(|s| s.throttled += 1);
+        }
+        return Err(ApiError::from_fault(&fault));
+    }
+    let key = authenticate(shared, headers)?;
+    if rate_limited && let Some(limit) = shared.config().tasks_qps {
+        let admitted = lock(&shared.dashscope.qps).admit(&key, limit, Instant::now());
+        if !admitted {
+            shared.bump(|s| s.throttled += 1);
+            return Err(ApiError::throttled(1));
+        }
+    }
+    Ok(key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn window_limits_per_key() {
+        let mut w = QpsWindow::default();
+        let t0 = Instant::now();
+        assert!(w.admit("a", 2, t0));
+        assert!(w.admit("a", 2, t0 + Duration::from_millis(10)));
+        assert!(!w.admit("a", 2, t0 + Duration::from_millis(20)));
+        assert!(w.admit("b", 2, t0 + Duration::from_millis(20)));
+        assert!(w.admit("a", 2, t0 + Duration::from_millis(1000)));
+        assert!(!w.admit("a", 2, t0 + Duration::from_millis(1005)));
+        assert!(w.admit("a", 2, t0 + Duration::from_millis(1011)));
+    }
+
+    #[test]
+    fn bearer_parsing() {
+        let mut h = HeaderMap::new();
+        assert_eq!(bearer(&h), None);
+        h.insert(
+            header::AUTHORIZATION,
+            "Bearer sk-1".parse().expect("header"),
+        );
+        assert_eq!(bearer(&h), Some("sk-1"));
+        h.insert(header::AUTHORIZATION, "bearer  ".parse().expect("header"));
+        assert_eq!(bearer(&h), None);
+        h.insert(header::AUTHORIZATION, "Basic abc".parse().expect("header"));
+        assert_eq!(bearer(&h), None);
+    }
+}

@@ -1,0 +1,224 @@
+//! `kino-sandbox`: a faithful local emulator of the AI video platform APIs kino drives.
+//!
+//! Today it emulates Alibaba DashScope Wan video synthesis (see `shared/contracts.md` §1). It is
+//! served by `kino sandbox`, embedded in-process by `kino run` when no credentials are set, and
+//! used as the peer by the test suites.
+//!
+//! A sandbox listens on two ports: the **API host** (`/api/v1/…` plus the `/_sandbox/…` admin
+//! endpoints) and a separate **CDN/OSS host** (upload endpoint `POST /`, result files
+//! `/results/<task_id>.mp4`, sample inputs `/samples/sample.{png,mp4}`). Being a different origin,
+//! the CDN host lets tests prove credentials never reach it ([`Stats::auth_on_cdn`]).
+//!
+//! URLs the sandbox hands out (result files, `upload_host`, [`SandboxHandle::dashscope_base_url`])
+//! use the bound address, with an unspecified host (`0.0.0.0` / `::`) replaced by loopback.
+//! All times it reports are UTC.
+//!
+//! The library never prints and never reads environment variables; it logs through `tracing`.
+
+mod admin;
+mod cdn;
+mod config;
+mod dashscope;
+mod faults;
+mod ids;
+pub mod media;
+mod state;
+mod stats;
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+pub use config::SandboxConfig;
+pub use faults::{Fault, FaultTarget};
+pub use stats::Stats;
+
+use state::{Shared, lock};
+
+/// One create (submit) request as received.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct RecordedRequest {
+    /// Request path (no query string).
+    pub path: String,
+    /// Lowercase header names; the `Authorization` value is replaced by `"<redacted>"`.
+    pub headers: Vec<(String, String)>,
+    /// The JSON body (a JSON string holding the raw text when it was not JSON; `null` when empty
+    /// or unreadable).
+    pub body: serde_json::Value,
+    /// The created task, or `None` when the request was rejected.
+    pub task_id: Option<String>,
+}
+
+impl RecordedRequest {
+    /// First value of header `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Namespace for starting sandboxes.
+pub struct Sandbox;
+
+impl Sandbox {
+    /// Binds two listeners on `host` (port 0 = any): the API host on `api_port` and the CDN/OSS
+    /// host on an ephemeral port. Serves until every handle is dropped or
+    /// [`SandboxHandle::shutdown`] is called. Must be called within a Tokio runtime.
+    pub async fn start(
+        host: IpAddr,
+        api_port: u16,
+        config: SandboxConfig,
+    ) -> std::io::Result<SandboxHandle> {
+        let api_listener = TcpListener::bind((host, api_port)).await?;
+        let cdn_listener = TcpListener::bind((host, 0)).await?;
+        let shared = Arc::new(Shared::new(
+            api_listener.local_addr()?,
+            cdn_listener.local_addr()?,
+            config,
+        ));
+        let api_app = dashscope::api_routes()
+            .merge(admin::routes())
+            .fallback(dashscope::api_not_found)
+            .with_state(shared.clone());
+        let cdn_app = cdn::router(shared.clone());
+
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let serve = |listener: TcpListener, app: axum::Router, name: &'static str| {
+            let mut rx = stop_rx.clone();
+            tokio::spawn(async move {
+                let stop = async move {
+                    // Resolves on an explicit shutdown or when the last handle is dropped.
+                    let _ = rx.wait_for(|stopped| *stopped).await;
+                };
+                if let Err(error) = axum::serve(listener, app)
+                    .with_graceful_shutdown(stop)
+                    .await
+                {
+                    tracing::warn!(%error, listener = name, "sandbox listener stopped");
+                }
+            })
+        };
+        let tasks = vec![
+            serve(api_listener, api_app, "api"),
+            serve(cdn_listener, cdn_app, "cdn"),
+        ];
+        tracing::debug!(api = %shared.api_addr, cdn = %shared.cdn_addr, "sandbox started");
+        Ok(SandboxHandle {
+            inner: Arc::new(HandleInner {
+                shared,
+                stop: stop_tx,
+                tasks: Mutex::new(tasks),
+            }),
+        })
+    }
+}
+
+struct HandleInner {
+    shared: Arc<Shared>,
+    /// Dropping it (with the last handle) stops the listeners.
+    stop: watch::Sender<bool>,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+}
+
+/// Handle to a running sandbox. Cheap to clone; the sandbox stops when the last clone is dropped.
+#[derive(Clone)]
+pub struct SandboxHandle {
+    inner: Arc<HandleInner>,
+}
+
+impl std::fmt::Debug for SandboxHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SandboxHandle")
+            .field("api_addr", &self.api_addr())
+            .field("cdn_addr", &self.cdn_addr())
+            .finish()
+    }
+}
+
+impl SandboxHandle {
+    fn shared(&self) -> &Shared {
+        &self.inner.shared
+    }
+
+    /// Bound address of the API host.
+    pub fn api_addr(&self) -> SocketAddr {
+        self.shared().api_addr
+    }
+
+    /// Bound address of the CDN/OSS host.
+    pub fn cdn_addr(&self) -> SocketAddr {
+        self.shared().cdn_addr
+    }
+
+    /// e.g. `http://127.0.0.1:PORT/api/v1` — what `DASHSCOPE_HTTP_BASE_URL` is set to.
+    pub fn dashscope_base_url(&self) -> String {
+        format!("http://{}/api/v1", advertised(self.api_addr()))
+    }
+
+    /// Snapshot of the counters.
+    pub fn stats(&self) -> Stats {
+        self.shared().stats()
+    }
+
+    /// Queue a fault.
+    pub fn inject(&self, fault: Fault) {
+        self.shared().faults.push(fault);
+    }
+
+    /// Every create (submit) request received, in order — rejected ones included (with
+    /// `task_id: None`), so its length equals `stats().create_attempts`.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.shared().requests()
+    }
+
+    /// Change timing etc. at run time. Per-task values (`pending`, `running`, `video_size`) are
+    /// captured when a task is created.
+    pub fn set_config(&self, f: impl FnOnce(&mut SandboxConfig)) {
+        self.shared().update_config(f);
+    }
+
+    /// Current configuration.
+    pub fn config(&self) -> SandboxConfig {
+        self.shared().config()
+    }
+
+    /// The lowercase hex SHA-256 of the exact bytes a result download of `task_id` serves, or
+    /// `None` for unknown, failed or canceled tasks. (A task that has not finished yet gets the
+    /// hash of the video it will serve.) Hashes are cached per video size.
+    pub fn result_sha256(&self, task_id: &str) -> Option<String> {
+        dashscope::result_sha256(self.shared(), task_id)
+    }
+
+    /// Stop both listeners: in-flight requests get up to 5 s to finish, then are aborted.
+    pub async fn shutdown(self) {
+        self.inner.stop.send_replace(true);
+        let tasks = std::mem::take(&mut *lock(&self.inner.tasks));
+        for mut task in tasks {
+            if tokio::time::timeout(Duration::from_secs(5), &mut task)
+                .await
+                .is_err()
+            {
+                task.abort();
+            }
+        }
+    }
+}
+
+/// The address to put in URLs: unspecified hosts become loopback.
+pub(crate) fn advertised(addr: SocketAddr) -> SocketAddr {
+    match addr.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => {
+            SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), addr.port())
+        }
+        IpAddr::V6(ip) if ip.is_unspecified() => {
+            SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), addr.port())
+        }
+        _ => addr,
+    }
+}

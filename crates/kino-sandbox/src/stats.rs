@@ -1,0 +1,34 @@
+//! Request counters exposed by [`SandboxHandle::stats`](crate::SandboxHandle::stats) and
+//! `GET /_sandbox/stats`.
+
+/// Snapshot of the sandbox's counters.
+///
+/// Endpoint counters (`queries`, `lists`, `cancels`, `policies`, `downloads`) count every request
+/// routed to that endpoint, whatever its answer (auth failures, faults and 429s included).
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Stats {
+    /// Accepted create requests (tasks created) — the "paid" count.
+    pub creates: u64,
+    /// All POSTs to the submit endpoints, including rejected ones.
+    pub create_attempts: u64,
+    /// `GET /tasks/{id}`.
+    pub queries: u64,
+    /// `GET /tasks`.
+    pub lists: u64,
+    /// `POST /tasks/{id}/cancel`.
+    pub cancels: u64,
+    /// getPolicy calls.
+    pub policies: u64,
+    /// Successful OSS POSTs.
+    pub uploads: u64,
+    /// Result-file GETs (any status).
+    pub downloads: u64,
+    /// Result-file GETs carrying a Range header.
+    pub range_downloads: u64,
+    /// Requests to the CDN/OSS host that carried an Authorization header (must stay 0).
+    pub auth_on_cdn: u64,
+    /// Create requests rejected with 403 for a missing `X-DashScope-Async`.
+    pub async_header_missing: u64,
+    /// 429s sent (injected or QPS).
+    pub throttled: u64,
+}
