@@ -9,8 +9,8 @@ use kino_http::{fetch_resumable, finalize_no_overwrite, part_path};
 use crate::{Engine, EngineError};
 
 impl Engine {
-    /// Downloads the job's artifacts that are not on disk yet (or all of them again into `out`,
-    /// when `out` is given and differs from where they are).
+    /// Downloads the job's artifacts that are not on disk (never fetched, failed, or their file
+    /// is gone); with `out`, a fresh copy of every artifact into that directory.
     pub async fn download(&self, id: JobId, out: Option<PathBuf>, prefix: Option<String>) -> Result<Vec<Artifact>, EngineError> {
         let job = self.ledger.job(id).await?;
         if job.state != JobState::Succeeded {
@@ -31,14 +31,15 @@ impl Engine {
             .as_ref()
             .map(PathBuf::from)
             .unwrap_or_else(|| self.config.default_out_dir.clone());
-        let elsewhere = out.as_ref().is_some_and(|o| o != &default_dir);
+        let elsewhere = out.is_some();
         let dir = out.unwrap_or(default_dir);
         let prefix = prefix.or_else(|| job.prefix.clone());
         let artifacts = self.ledger.artifacts(id).await?;
         let count = artifacts.len();
         let mut result = Vec::with_capacity(count);
         for a in artifacts {
-            let wanted = a.state != DownloadState::Done || elsewhere;
+            let on_disk = a.state == DownloadState::Done && a.path.as_ref().is_some_and(|p| Path::new(p).is_file());
+            let wanted = !on_disk || elsewhere;
             if !wanted {
                 result.push(a);
                 continue;

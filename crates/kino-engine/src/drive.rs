@@ -103,7 +103,8 @@ impl Engine {
                             if failures >= self.config.max_poll_failures {
                                 return Err(e.into());
                             }
-                            next = Instant::now() + self.config.download_backoff.delay(failures, e.retry_after());
+                            let pause = self.policy(&job.provider).delay(failures);
+                            next = Instant::now() + pause.max(e.retry_after().unwrap_or_default());
                         }
                         Err(e) => return Err(e),
                     }
@@ -127,8 +128,10 @@ impl Engine {
                             if failures >= self.config.max_poll_failures {
                                 return Err(e.into());
                             }
-                            let pause = self.config.download_backoff.delay(failures.saturating_sub(1), e.retry_after());
-                            next = Instant::now() + pause.max(policy.initial);
+                            // A failed poll waits on the poll schedule itself (never hammering,
+                            // never stalling a 48-hour job), or longer if the platform says so.
+                            let pause = policy.delay(failures).max(e.retry_after().unwrap_or_default());
+                            next = Instant::now() + pause;
                         }
                         Err(e) => return Err(e),
                     }
