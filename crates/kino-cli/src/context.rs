@@ -30,14 +30,21 @@ fn client_error(e: kino_http::ClientError) -> CommandError {
 
 impl Context {
     pub fn new(settings: Settings, printer: Printer) -> Self {
-        Self { settings, printer, sandbox: None }
+        Self {
+            settings,
+            printer,
+            sandbox: None,
+        }
     }
 
     pub async fn ledger(&self) -> Result<Arc<dyn Ledger>, CommandError> {
         let path = self.settings.ledger_path()?;
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| {
-                CommandError::new(ErrorKind::Config, format!("cannot create KINO_HOME {}: {e}", dir.display()))
+                CommandError::new(
+                    ErrorKind::Config,
+                    format!("cannot create KINO_HOME {}: {e}", dir.display()),
+                )
             })?;
         }
         Ok(Arc::new(SqliteLedger::open(&path).await?))
@@ -45,7 +52,11 @@ impl Context {
 
     /// The provider jobs go to when none is named.
     pub fn default_provider(&self) -> &'static str {
-        if self.settings.dashscope_key.is_some() { DASHSCOPE } else { SANDBOX }
+        if self.settings.dashscope_key.is_some() {
+            DASHSCOPE
+        } else {
+            SANDBOX
+        }
     }
 
     async fn embedded_sandbox(&mut self) -> Result<String, CommandError> {
@@ -59,7 +70,12 @@ impl Context {
         };
         let handle = Sandbox::start([127, 0, 0, 1].into(), 0, config)
             .await
-            .map_err(|e| CommandError::new(ErrorKind::Internal, format!("cannot start the embedded sandbox: {e}")))?;
+            .map_err(|e| {
+                CommandError::new(
+                    ErrorKind::Internal,
+                    format!("cannot start the embedded sandbox: {e}"),
+                )
+            })?;
         let url = handle.dashscope_base_url();
         self.sandbox = Some(handle);
         Ok(url)
@@ -78,7 +94,9 @@ impl Context {
         if with_sandbox {
             let base = self.embedded_sandbox().await?;
             let cfg = DashScopeConfig::new(base, Secret::new("sk-kino-embedded-sandbox"));
-            providers.push(Arc::new(DashScope::new(cfg).map_err(client_error)?.with_id(SANDBOX)));
+            providers.push(Arc::new(
+                DashScope::new(cfg).map_err(client_error)?.with_id(SANDBOX),
+            ));
             // A local emulator answers at once: poll it briskly.
             poll_override = poll_override.or(Some(PollPolicy {
                 initial: Duration::from_millis(300),
@@ -86,20 +104,31 @@ impl Context {
                 factor: 1.5,
             }));
         }
-        let config = EngineConfig { default_out_dir: self.settings.cwd.clone(), poll_override, ..EngineConfig::default() };
-        let downloads = kino_http::download_client(concat!("kino/", env!("CARGO_PKG_VERSION"))).map_err(client_error)?;
+        let config = EngineConfig {
+            default_out_dir: self.settings.cwd.clone(),
+            poll_override,
+            ..EngineConfig::default()
+        };
+        let downloads = kino_http::download_client(concat!("kino/", env!("CARGO_PKG_VERSION")))
+            .map_err(client_error)?;
         Ok(Arc::new(Engine::new(ledger, providers, downloads, config)))
     }
 
     /// An engine that can follow the given providers' jobs.
-    pub async fn engine_for<'a>(&mut self, providers: impl IntoIterator<Item = &'a str>) -> Result<Arc<Engine>, CommandError> {
+    pub async fn engine_for<'a>(
+        &mut self,
+        providers: impl IntoIterator<Item = &'a str>,
+    ) -> Result<Arc<Engine>, CommandError> {
         let needs_sandbox = providers.into_iter().any(|p| p == SANDBOX);
         self.engine(needs_sandbox).await
     }
 
     pub fn missing_credentials(&self, provider: &str) -> CommandError {
-        CommandError::new(ErrorKind::Config, format!("no credentials for `{provider}`"))
-            .hint("set DASHSCOPE_API_KEY (or QIANWEN_API_KEY) in the environment or in .env")
-            .hint("or run against the local emulator: `kino run sandbox \"a prompt\"`")
+        CommandError::new(
+            ErrorKind::Config,
+            format!("no credentials for `{provider}`"),
+        )
+        .hint("set DASHSCOPE_API_KEY (or QIANWEN_API_KEY) in the environment or in .env")
+        .hint("or run against the local emulator: `kino run sandbox \"a prompt\"`")
     }
 }

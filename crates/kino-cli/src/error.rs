@@ -8,12 +8,17 @@ pub struct CommandError {
     pub message: String,
     pub hints: Vec<String>,
     /// Data to print on stdout all the same (a bounded wait's job, a question).
-    pub data: Option<serde_json::Value>,
+    pub data: Option<Box<serde_json::Value>>,
 }
 
 impl CommandError {
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        Self { kind, message: message.into(), hints: Vec::new(), data: None }
+        Self {
+            kind,
+            message: message.into(),
+            hints: Vec::new(),
+            data: None,
+        }
     }
 
     pub fn usage(message: impl Into<String>) -> Self {
@@ -26,13 +31,18 @@ impl CommandError {
     }
 
     pub fn with_data(mut self, data: serde_json::Value) -> Self {
-        self.data = Some(data);
+        self.data = Some(Box::new(data));
         self
     }
 }
 
 impl<E: Diagnostic> From<E> for CommandError {
     fn from(e: E) -> Self {
-        Self { kind: e.kind(), message: e.to_string(), hints: e.hints(), data: None }
+        Self {
+            kind: e.kind(),
+            message: e.to_string(),
+            hints: e.hints(),
+            data: None,
+        }
     }
 }

@@ -26,11 +26,16 @@ pub fn main() -> ExitCode {
     let filter = std::env::var("KINO_LOG").unwrap_or_else(|_| "warn".into());
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_env_filter(tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| "warn".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| "warn".into()),
+        )
         .with_target(false)
         .init();
     let printer = printer::Printer::new(cli.json, cli.quiet);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -48,7 +53,7 @@ pub fn main() -> ExitCode {
 
 fn report(printer: &printer::Printer, e: &CommandError) {
     match &e.data {
-        Some(data) => printer.data(data, || String::new()),
+        Some(data) => printer.data(data, String::new),
         None if printer.json => {
             let doc = serde_json::json!({
                 "error": { "kind": e.kind, "message": e.message, "hints": e.hints, "exit_code": e.kind.exit_code() }

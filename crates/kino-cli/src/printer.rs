@@ -23,7 +23,11 @@ impl Printer {
     /// The command's result: JSON, or the human rendering.
     pub fn data(&self, value: &Value, human: impl FnOnce() -> String) {
         let mut out = std::io::stdout().lock();
-        let text = if self.json { value.to_string() } else { human() };
+        let text = if self.json {
+            value.to_string()
+        } else {
+            human()
+        };
         let _ = writeln!(out, "{text}");
         let _ = out.flush();
     }

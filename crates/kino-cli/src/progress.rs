@@ -40,7 +40,11 @@ pub fn spawn(mut events: Receiver<Event>) -> tokio::task::JoinHandle<()> {
                     bar.finish_with_message(event.kind.summary());
                 }
                 _ => {
-                    let _ = multi.println(format!("  {} {}", event.job_id.short(), event.kind.summary()));
+                    let _ = multi.println(format!(
+                        "  {} {}",
+                        event.job_id.short(),
+                        event.kind.summary()
+                    ));
                 }
             }
         }

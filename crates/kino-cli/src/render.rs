@@ -48,13 +48,20 @@ pub fn job_row_json(job: &Job) -> Value {
 
 pub fn time(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| t.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M:%S").to_string())
+        .map(|t| {
+            t.with_timezone(&chrono::Local)
+                .format("%Y-%m-%d %H:%M:%S")
+                .to_string()
+        })
         .unwrap_or_default()
 }
 
 pub fn outcome_human(o: &Outcome) -> String {
     let j = &o.job;
-    let mut lines = vec![format!("job {}  {}  {} {} ({})", j.id, j.state, j.provider, j.mode, j.model)];
+    let mut lines = vec![format!(
+        "job {}  {}  {} {} ({})",
+        j.id, j.state, j.provider, j.mode, j.model
+    )];
     if let Some(h) = &j.handle {
         lines.push(format!("  platform handle: {h}"));
     }
@@ -66,12 +73,23 @@ pub fn outcome_human(o: &Outcome) -> String {
     }
     for a in &o.artifacts {
         match (&a.path, a.bytes) {
-            (Some(p), Some(b)) => lines.push(format!("  {} #{}: {p} ({b} bytes)", a.kind, a.index + 1)),
-            _ => lines.push(format!("  {} #{}: {} ({})", a.kind, a.index + 1, kino_core::redact_url(&a.url), a.state.as_str())),
+            (Some(p), Some(b)) => {
+                lines.push(format!("  {} #{}: {p} ({b} bytes)", a.kind, a.index + 1))
+            }
+            _ => lines.push(format!(
+                "  {} #{}: {} ({})",
+                a.kind,
+                a.index + 1,
+                kino_core::redact_url(&a.url),
+                a.state.as_str()
+            )),
         }
     }
     if !o.is_done() && !j.state.is_terminal() {
-        lines.push(format!("  still going: `kino wait {}` follows it", j.id.short()));
+        lines.push(format!(
+            "  still going: `kino wait {}` follows it",
+            j.id.short()
+        ));
     }
     lines.join("\n")
 }

@@ -24,15 +24,24 @@ pub fn resolve(ctx: &Context, args: &JobArgs) -> Result<Resolved, CommandError> 
         [one] if is_provider_word(one) => (Some(one.clone()), None),
         [one] => (None, Some(one.clone())),
         [p, prompt] => (Some(p.clone()), Some(prompt.clone())),
-        _ => return Err(CommandError::usage("give at most a provider and a prompt; put other fields in --param")),
+        _ => {
+            return Err(CommandError::usage(
+                "give at most a provider and a prompt; put other fields in --param",
+            ));
+        }
     };
     if let Some(p) = &named {
         if LATER.contains(&p.as_str()) {
-            return Err(CommandError::usage(format!("provider `{p}` is not supported by this version of kino yet"))
-                .hint("`kino providers` lists what this build drives"));
+            return Err(CommandError::usage(format!(
+                "provider `{p}` is not supported by this version of kino yet"
+            ))
+            .hint("`kino providers` lists what this build drives"));
         }
         if !PROVIDERS.contains(&p.as_str()) {
-            return Err(CommandError::usage(format!("unknown provider `{p}` (one of: {})", PROVIDERS.join(", "))));
+            return Err(CommandError::usage(format!(
+                "unknown provider `{p}` (one of: {})",
+                PROVIDERS.join(", ")
+            )));
         }
     }
     let mut fields = Map::new();
@@ -55,7 +64,11 @@ pub fn resolve(ctx: &Context, args: &JobArgs) -> Result<Resolved, CommandError> 
     Ok(Resolved {
         provider,
         implicit,
-        request: JobRequest { mode: args.mode.clone(), model: args.model.clone(), fields },
+        request: JobRequest {
+            mode: args.mode.clone(),
+            model: args.model.clone(),
+            fields,
+        },
     })
 }
 
@@ -66,22 +79,29 @@ fn is_provider_word(w: &str) -> bool {
 fn split_kv(flag: &str, kv: &str) -> Result<(String, String), CommandError> {
     match kv.split_once('=') {
         Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
-        _ => Err(CommandError::usage(format!("invalid `{flag}`: `{kv}` is not KEY=VALUE"))),
+        _ => Err(CommandError::usage(format!(
+            "invalid `{flag}`: `{kv}` is not KEY=VALUE"
+        ))),
     }
 }
 
 fn parse_request(text: &str) -> Result<Map<String, Value>, CommandError> {
     let (json, origin) = match text.strip_prefix('@') {
         Some(path) => (
-            std::fs::read_to_string(path)
-                .map_err(|e| CommandError::usage(format!("invalid `--request`: cannot read {path}: {e}")))?,
+            std::fs::read_to_string(path).map_err(|e| {
+                CommandError::usage(format!("invalid `--request`: cannot read {path}: {e}"))
+            })?,
             path.to_string(),
         ),
         None => (text.to_string(), "the argument".to_string()),
     };
     match serde_json::from_str::<Value>(&json) {
         Ok(Value::Object(map)) => Ok(map),
-        Ok(_) => Err(CommandError::usage(format!("invalid `--request`: {origin} must hold a JSON object"))),
-        Err(e) => Err(CommandError::usage(format!("invalid `--request`: {origin} is not JSON: {e}"))),
+        Ok(_) => Err(CommandError::usage(format!(
+            "invalid `--request`: {origin} must hold a JSON object"
+        ))),
+        Err(e) => Err(CommandError::usage(format!(
+            "invalid `--request`: {origin} is not JSON: {e}"
+        ))),
     }
 }

@@ -20,15 +20,24 @@ pub struct Settings {
 }
 
 fn var(name: &str) -> Option<String> {
-    std::env::var(name).ok().map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
+    std::env::var(name)
+        .ok()
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
 }
 
 fn millis(name: &str) -> Result<Option<Duration>, CommandError> {
     match var(name) {
         None => Ok(None),
-        Some(v) => v.parse::<u64>().map(|ms| Some(Duration::from_millis(ms))).map_err(|_| {
-            CommandError::new(ErrorKind::Config, format!("invalid `{name}`: `{v}` is not a whole number of milliseconds"))
-        }),
+        Some(v) => v
+            .parse::<u64>()
+            .map(|ms| Some(Duration::from_millis(ms)))
+            .map_err(|_| {
+                CommandError::new(
+                    ErrorKind::Config,
+                    format!("invalid `{name}`: `{v}` is not a whole number of milliseconds"),
+                )
+            }),
     }
 }
 
@@ -47,21 +56,32 @@ impl Settings {
         let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
         // `.env` in the current directory, as the seed scripts read it; real variables win.
         let _ = dotenvy::from_path(cwd.join(".env"));
-        let dashscope_key = var("DASHSCOPE_API_KEY").or_else(|| var("QIANWEN_API_KEY")).map(Secret::new);
+        let dashscope_key = var("DASHSCOPE_API_KEY")
+            .or_else(|| var("QIANWEN_API_KEY"))
+            .map(Secret::new);
         let initial = millis("KINO_POLL_INITIAL_MS")?;
         let max = millis("KINO_POLL_MAX_MS")?;
         let poll_override = match (initial, max) {
             (None, None) => None,
             (i, m) => {
                 let initial = i.unwrap_or(Duration::from_secs(2));
-                Some(PollPolicy { initial, max: m.unwrap_or(initial.max(Duration::from_secs(15))).max(initial), factor: 1.5 })
+                Some(PollPolicy {
+                    initial,
+                    max: m
+                        .unwrap_or(initial.max(Duration::from_secs(15)))
+                        .max(initial),
+                    factor: 1.5,
+                })
             }
         };
         Ok(Self {
-            home: var("KINO_HOME").map(PathBuf::from).unwrap_or_else(default_home),
+            home: var("KINO_HOME")
+                .map(PathBuf::from)
+                .unwrap_or_else(default_home),
             ledger: var("KINO_LEDGER"),
             dashscope_key,
-            dashscope_base: var("DASHSCOPE_HTTP_BASE_URL").unwrap_or_else(|| kino_providers::dashscope::DEFAULT_BASE_URL.to_string()),
+            dashscope_base: var("DASHSCOPE_HTTP_BASE_URL")
+                .unwrap_or_else(|| kino_providers::dashscope::DEFAULT_BASE_URL.to_string()),
             dashscope_workspace: var("DASHSCOPE_WORKSPACE"),
             poll_override,
             cwd,

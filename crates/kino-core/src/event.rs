@@ -91,11 +91,19 @@ impl EventKind {
                 (None, Some(s)) => s.clone(),
                 (None, None) => "progress".into(),
             },
-            EventKind::Uploaded { file, reference, bytes } => {
+            EventKind::Uploaded {
+                file,
+                reference,
+                bytes,
+            } => {
                 format!("uploaded {file} ({bytes} bytes) as {reference}")
             }
-            EventKind::Artifact { index, url, kind } => format!("artifact #{index} ({kind}): {url}"),
-            EventKind::Downloaded { index, path, bytes, .. } => {
+            EventKind::Artifact { index, url, kind } => {
+                format!("artifact #{index} ({kind}): {url}")
+            }
+            EventKind::Downloaded {
+                index, path, bytes, ..
+            } => {
                 format!("downloaded #{index} to {path} ({bytes} bytes)")
             }
             EventKind::Message { text } => text.clone(),
@@ -121,7 +129,11 @@ mod tests {
             job_id: JobId::new(),
             seq: 3,
             at: 5,
-            kind: EventKind::State { from: Some(JobState::Queued), to: JobState::Running, reason: None },
+            kind: EventKind::State {
+                from: Some(JobState::Queued),
+                to: JobState::Running,
+                reason: None,
+            },
         };
         let v = serde_json::to_value(&e).unwrap_or_default();
         assert_eq!(v["type"], "state");

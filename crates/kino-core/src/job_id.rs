@@ -13,9 +13,11 @@ impl JobId {
         Self(uuid::Uuid::now_v7())
     }
 
-    /// The first eight hex digits: enough to tell jobs apart on a screen and in file names.
+    /// The last eight hex digits: random bits, so jobs made in the same minute still differ
+    /// (a UUIDv7 starts with its timestamp). Used on screens and in file names.
     pub fn short(&self) -> String {
-        self.0.simple().to_string()[..8].to_string()
+        let s = self.0.simple().to_string();
+        s[s.len() - 8..].to_string()
     }
 }
 
@@ -42,6 +44,15 @@ impl FromStr for JobId {
 mod tests {
     use super::*;
 
+    /// Regression: short ids were the first eight hex digits, which UUIDv7 fills with the
+    /// timestamp, so two jobs made within a minute had the same short id.
+    #[test]
+    fn short_ids_of_jobs_made_together_differ() {
+        let ids: std::collections::HashSet<String> =
+            (0..100).map(|_| JobId::new().short()).collect();
+        assert_eq!(ids.len(), 100);
+    }
+
     #[test]
     fn ids_sort_by_creation_and_round_trip() {
         let a = JobId::new();
@@ -49,6 +60,6 @@ mod tests {
         assert!(a < b);
         assert_eq!(a.to_string().parse::<JobId>().ok(), Some(a));
         assert_eq!(a.short().len(), 8);
-        assert!(a.to_string().replace('-', "").starts_with(&a.short()));
+        assert!(a.to_string().ends_with(&a.short()));
     }
 }

@@ -24,7 +24,8 @@ pub trait Provider: Send + Sync {
 
     /// The exact body to send, once every local input of the plan has a reference
     /// (`references` pairs a [`LocalInput::pointer`] with its reference).
-    fn build(&self, plan: &Plan, references: &[(String, String)]) -> Result<Value, ValidationError>;
+    fn build(&self, plan: &Plan, references: &[(String, String)])
+    -> Result<Value, ValidationError>;
 
     /// Sends the (billable) create request once. Never retried by the adapter after it may have
     /// reached the platform.
@@ -101,13 +102,22 @@ impl PollPolicy {
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum RemoteStatus {
-    Queued { position: Option<i64> },
-    Running { percent: Option<f64> },
+    Queued {
+        position: Option<i64>,
+    },
+    Running {
+        percent: Option<f64>,
+    },
     Succeeded,
-    Failed { code: Option<String>, message: String },
+    Failed {
+        code: Option<String>,
+        message: String,
+    },
     Canceled,
     /// The platform no longer knows the job.
-    Expired { message: String },
+    Expired {
+        message: String,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -137,7 +147,11 @@ pub struct ValidationError {
 
 impl ValidationError {
     pub fn new(field: impl Into<String>, rule: impl Into<String>) -> Self {
-        Self { field: field.into(), rule: rule.into(), hint: None }
+        Self {
+            field: field.into(),
+            rule: rule.into(),
+            hint: None,
+        }
     }
 
     pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
@@ -161,11 +175,22 @@ impl Diagnostic for ValidationError {
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
 pub enum ProviderError {
     #[error("the platform refused the credentials (HTTP {status} {code}): {message}")]
-    Auth { status: u16, code: String, message: String },
+    Auth {
+        status: u16,
+        code: String,
+        message: String,
+    },
     #[error("the platform rejected the request (HTTP {status} {code}): {message}")]
-    Rejected { status: u16, code: String, message: String },
+    Rejected {
+        status: u16,
+        code: String,
+        message: String,
+    },
     #[error("rate limited by the platform (HTTP 429): {message}")]
-    RateLimited { retry_after: Option<Duration>, message: String },
+    RateLimited {
+        retry_after: Option<Duration>,
+        message: String,
+    },
     #[error("the platform is unavailable (HTTP {status}): {message}")]
     Unavailable { status: u16, message: String },
     #[error("network error: {message}")]
@@ -217,8 +242,12 @@ impl Diagnostic for ProviderError {
                 "check the API key (`kino doctor` shows whether it is set, never its value)".into(),
                 "the key, the model and the base URL must belong to the same region".into(),
             ],
-            ProviderError::Rejected { .. } => vec!["nothing was charged for a rejected request".into()],
-            ProviderError::RateLimited { .. } | ProviderError::Unavailable { .. } | ProviderError::Network { .. } => {
+            ProviderError::Rejected { .. } => {
+                vec!["nothing was charged for a rejected request".into()]
+            }
+            ProviderError::RateLimited { .. }
+            | ProviderError::Unavailable { .. }
+            | ProviderError::Network { .. } => {
                 vec!["the job is kept in the ledger; `kino resume` continues it later".into()]
             }
             _ => Vec::new(),
@@ -243,7 +272,11 @@ mod tests {
 
     #[test]
     fn poll_policy_backs_off_to_the_cap() {
-        let p = PollPolicy { initial: Duration::from_secs(1), max: Duration::from_secs(15), factor: 2.0 };
+        let p = PollPolicy {
+            initial: Duration::from_secs(1),
+            max: Duration::from_secs(15),
+            factor: 2.0,
+        };
         let d: Vec<u64> = (0..6).map(|n| p.delay(n).as_secs()).collect();
         assert_eq!(d, [1, 2, 4, 8, 15, 15]);
         assert_eq!(p.delay(u32::MAX).as_secs(), 15);
@@ -252,7 +285,10 @@ mod tests {
     #[test]
     fn validation_errors_name_field_and_rule() {
         let e = ValidationError::new("duration", "kf2v supports only 5 seconds");
-        assert_eq!(e.to_string(), "invalid `duration`: kf2v supports only 5 seconds");
+        assert_eq!(
+            e.to_string(),
+            "invalid `duration`: kf2v supports only 5 seconds"
+        );
         assert_eq!(e.kind().exit_code(), 2);
     }
 }

@@ -21,7 +21,10 @@ mod tests {
             redact_url("https://cdn.example/x.mp4?Expires=1&Signature=abc"),
             "https://cdn.example/x.mp4?…"
         );
-        assert_eq!(redact_url("oss://dashscope-instant/a/b.png"), "oss://dashscope-instant/a/b.png");
+        assert_eq!(
+            redact_url("oss://dashscope-instant/a/b.png"),
+            "oss://dashscope-instant/a/b.png"
+        );
         assert_eq!(redact_url("data:image/png;base64,AAAA"), "data:image/png;…");
     }
 }

@@ -76,7 +76,9 @@ impl fmt::Display for JobState {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("unknown job state `{0}` (expected one of: pending, submitting, queued, running, needs_input, succeeded, failed, canceled, expired, unknown)")]
+#[error(
+    "unknown job state `{0}` (expected one of: pending, submitting, queued, running, needs_input, succeeded, failed, canceled, expired, unknown)"
+)]
 pub struct UnknownState(pub String);
 
 impl FromStr for JobState {
@@ -105,10 +107,18 @@ mod tests {
 
     #[test]
     fn terminal_states() {
-        let terminal: Vec<_> = JobState::ALL.into_iter().filter(|s| s.is_terminal()).collect();
+        let terminal: Vec<_> = JobState::ALL
+            .into_iter()
+            .filter(|s| s.is_terminal())
+            .collect();
         assert_eq!(
             terminal,
-            [JobState::Succeeded, JobState::Failed, JobState::Canceled, JobState::Expired]
+            [
+                JobState::Succeeded,
+                JobState::Failed,
+                JobState::Canceled,
+                JobState::Expired
+            ]
         );
     }
 }

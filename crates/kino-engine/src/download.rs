@@ -11,10 +11,19 @@ use crate::{Engine, EngineError};
 impl Engine {
     /// Downloads the job's artifacts that are not on disk (never fetched, failed, or their file
     /// is gone); with `out`, a fresh copy of every artifact into that directory.
-    pub async fn download(&self, id: JobId, out: Option<PathBuf>, prefix: Option<String>) -> Result<Vec<Artifact>, EngineError> {
+    pub async fn download(
+        &self,
+        id: JobId,
+        out: Option<PathBuf>,
+        prefix: Option<String>,
+    ) -> Result<Vec<Artifact>, EngineError> {
         let job = self.ledger.job(id).await?;
         if job.state != JobState::Succeeded {
-            return Err(EngineError::WrongState { id, state: job.state, message: "only a succeeded job has results to download".into() });
+            return Err(EngineError::WrongState {
+                id,
+                state: job.state,
+                message: "only a succeeded job has results to download".into(),
+            });
         }
         self.download_pending(id, out, prefix).await
     }
@@ -38,13 +47,16 @@ impl Engine {
         let count = artifacts.len();
         let mut result = Vec::with_capacity(count);
         for a in artifacts {
-            let on_disk = a.state == DownloadState::Done && a.path.as_ref().is_some_and(|p| Path::new(p).is_file());
+            let on_disk = a.state == DownloadState::Done
+                && a.path.as_ref().is_some_and(|p| Path::new(p).is_file());
             let wanted = !on_disk || elsewhere;
             if !wanted {
                 result.push(a);
                 continue;
             }
-            let fetched = self.fetch_one(&job, &a, &dir, prefix.as_deref(), count).await;
+            let fetched = self
+                .fetch_one(&job, &a, &dir, prefix.as_deref(), count)
+                .await;
             match fetched {
                 Ok(done) => {
                     if !elsewhere {
@@ -64,10 +76,21 @@ impl Engine {
                 }
                 Err(e) => {
                     if !elsewhere {
-                        let failed = Artifact { state: DownloadState::Failed, error: Some(e.to_string()), ..a };
+                        let failed = Artifact {
+                            state: DownloadState::Failed,
+                            error: Some(e.to_string()),
+                            ..a
+                        };
                         self.ledger.update_artifact(&failed).await?;
                     }
-                    self.note(id, EventKind::Error { message: format!("download failed: {e}"), retryable: true }).await?;
+                    self.note(
+                        id,
+                        EventKind::Error {
+                            message: format!("download failed: {e}"),
+                            retryable: true,
+                        },
+                    )
+                    .await?;
                     return Err(e);
                 }
             }
@@ -83,21 +106,30 @@ impl Engine {
         prefix: Option<&str>,
         count: usize,
     ) -> Result<Artifact, EngineError> {
-        tokio::fs::create_dir_all(dir).await.map_err(|source| kino_http::DownloadError::Io {
-            path: dir.display().to_string(),
-            source,
-        })?;
+        tokio::fs::create_dir_all(dir)
+            .await
+            .map_err(|source| kino_http::DownloadError::Io {
+                path: dir.display().to_string(),
+                source,
+            })?;
         let base = match prefix {
             Some(p) => p.to_string(),
             None => format!("{}-{}-{}", job.provider, job.mode, job.id.short()),
         };
-        let stem = if count > 1 { format!("{base}_{}", a.index + 1) } else { base };
+        let stem = if count > 1 {
+            format!("{base}_{}", a.index + 1)
+        } else {
+            base
+        };
         let ext = extension_of(&a.url).unwrap_or_else(|| a.kind.default_extension().to_string());
         let part = part_path(dir, &stem, &ext);
-        let fetched = fetch_resumable(&self.downloads, &a.url, &part, self.config.download_backoff).await?;
-        let final_path = finalize_no_overwrite(&part, dir, &stem, &ext).map_err(|source| kino_http::DownloadError::Io {
-            path: dir.display().to_string(),
-            source,
+        let fetched =
+            fetch_resumable(&self.downloads, &a.url, &part, self.config.download_backoff).await?;
+        let final_path = finalize_no_overwrite(&part, dir, &stem, &ext).map_err(|source| {
+            kino_http::DownloadError::Io {
+                path: dir.display().to_string(),
+                source,
+            }
         })?;
         Ok(Artifact {
             path: Some(final_path.display().to_string()),
@@ -116,7 +148,10 @@ fn extension_of(url: &str) -> Option<String> {
     let path = url::Url::parse(url).ok()?.path().to_string();
     let name = path.rsplit('/').next()?;
     let (_, ext) = name.rsplit_once('.')?;
-    (1..=5).contains(&ext.len()).then(|| ext.to_ascii_lowercase()).filter(|e| e.chars().all(|c| c.is_ascii_alphanumeric()))
+    (1..=5)
+        .contains(&ext.len())
+        .then(|| ext.to_ascii_lowercase())
+        .filter(|e| e.chars().all(|c| c.is_ascii_alphanumeric()))
 }
 
 #[cfg(test)]
@@ -125,7 +160,10 @@ mod tests {
 
     #[test]
     fn extensions_come_from_the_path_not_the_query() {
-        assert_eq!(extension_of("https://h/a/b.MP4?Expires=1&x=y.png").as_deref(), Some("mp4"));
+        assert_eq!(
+            extension_of("https://h/a/b.MP4?Expires=1&x=y.png").as_deref(),
+            Some("mp4")
+        );
         assert_eq!(extension_of("https://h/a/b"), None);
         assert_eq!(extension_of("https://h/a/b.toolongext"), None);
     }

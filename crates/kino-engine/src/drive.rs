@@ -4,7 +4,10 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use kino_core::{Artifact, DownloadState, EventKind, JobId, JobState, PollPolicy, Reconciled, RemoteStatus, now_millis};
+use kino_core::{
+    Artifact, DownloadState, EventKind, JobId, JobState, PollPolicy, Reconciled, RemoteStatus,
+    now_millis,
+};
 use kino_ledger::Change;
 
 use crate::{Engine, EngineError, Outcome, Owner};
@@ -15,7 +18,11 @@ const OBSERVE_EVERY: Duration = Duration::from_millis(500);
 impl Engine {
     /// Takes the job as far as it goes — submit, reconcile, poll, download — until it is done or
     /// `deadline` passes. Returns where it stands; a deadline is not an error.
-    pub async fn drive(&self, id: JobId, deadline: Option<Instant>) -> Result<Outcome, EngineError> {
+    pub async fn drive(
+        &self,
+        id: JobId,
+        deadline: Option<Instant>,
+    ) -> Result<Outcome, EngineError> {
         let result = self.drive_inner(id, deadline).await;
         let _ = self.ledger.release(id, self.owner.as_str()).await;
         result
@@ -42,20 +49,36 @@ impl Engine {
         Ok(results)
     }
 
-    async fn claim(&self, id: JobId, holder: Option<&str>, hold_for: Duration) -> Result<bool, EngineError> {
+    async fn claim(
+        &self,
+        id: JobId,
+        holder: Option<&str>,
+        hold_for: Duration,
+    ) -> Result<bool, EngineError> {
         let breakable = holder.filter(|h| Owner::is_dead(h));
         let until = now_millis() + (hold_for + self.config.lease).as_millis() as i64;
-        Ok(self.ledger.claim(id, self.owner.as_str(), until, breakable).await?)
+        Ok(self
+            .ledger
+            .claim(id, self.owner.as_str(), until, breakable)
+            .await?)
     }
 
     fn policy(&self, provider: &str) -> PollPolicy {
         self.config
             .poll_override
             .or_else(|| self.provider(provider).ok().map(|p| p.poll_policy()))
-            .unwrap_or(PollPolicy { initial: Duration::from_secs(2), max: Duration::from_secs(15), factor: 1.5 })
+            .unwrap_or(PollPolicy {
+                initial: Duration::from_secs(2),
+                max: Duration::from_secs(15),
+                factor: 1.5,
+            })
     }
 
-    async fn drive_inner(&self, id: JobId, deadline: Option<Instant>) -> Result<Outcome, EngineError> {
+    async fn drive_inner(
+        &self,
+        id: JobId,
+        deadline: Option<Instant>,
+    ) -> Result<Outcome, EngineError> {
         let mut polls: u32 = 0;
         let mut failures: u32 = 0;
         let mut reconciles: u32 = 0;
@@ -87,7 +110,8 @@ impl Engine {
                         reason: Some("the process that sent the create request stopped before recording its answer".into()),
                         ..Change::default()
                     };
-                    self.move_to(id, &[JobState::Submitting], JobState::Unknown, change).await?;
+                    self.move_to(id, &[JobState::Submitting], JobState::Unknown, change)
+                        .await?;
                 }
                 JobState::Unknown => {
                     if !sleep_until(next, deadline).await {
@@ -122,15 +146,24 @@ impl Engine {
                         }
                         Err(EngineError::Provider(e)) if e.is_retryable() => {
                             failures += 1;
-                            if failures == 1 || failures % 5 == 0 {
-                                self.note(id, EventKind::Error { message: e.to_string(), retryable: true }).await?;
+                            if failures == 1 || failures.is_multiple_of(5) {
+                                self.note(
+                                    id,
+                                    EventKind::Error {
+                                        message: e.to_string(),
+                                        retryable: true,
+                                    },
+                                )
+                                .await?;
                             }
                             if failures >= self.config.max_poll_failures {
                                 return Err(e.into());
                             }
                             // A failed poll waits on the poll schedule itself (never hammering,
                             // never stalling a 48-hour job), or longer if the platform says so.
-                            let pause = policy.delay(failures).max(e.retry_after().unwrap_or_default());
+                            let pause = policy
+                                .delay(failures)
+                                .max(e.retry_after().unwrap_or_default());
                             next = Instant::now() + pause;
                         }
                         Err(e) => return Err(e),
@@ -139,7 +172,9 @@ impl Engine {
                 JobState::Succeeded => {
                     self.download_pending(id, None, None).await?;
                 }
-                JobState::Failed | JobState::Canceled | JobState::Expired => return self.outcome(id).await,
+                JobState::Failed | JobState::Canceled | JobState::Expired => {
+                    return self.outcome(id).await;
+                }
             }
         }
     }
@@ -151,16 +186,34 @@ impl Engine {
         match outcome.status {
             RemoteStatus::Queued { position } => {
                 if let Some(p) = position {
-                    self.note(job.id, EventKind::Progress { percent: None, status: Some(format!("queue position {p}")) }).await?;
+                    self.note(
+                        job.id,
+                        EventKind::Progress {
+                            percent: None,
+                            status: Some(format!("queue position {p}")),
+                        },
+                    )
+                    .await?;
                 }
             }
             RemoteStatus::Running { percent } => {
                 if job.state != JobState::Running {
-                    let change = Change { reason: Some(outcome.raw_status.clone()), ..Change::default() };
-                    self.move_to(job.id, &from, JobState::Running, change).await?;
+                    let change = Change {
+                        reason: Some(outcome.raw_status.clone()),
+                        ..Change::default()
+                    };
+                    self.move_to(job.id, &from, JobState::Running, change)
+                        .await?;
                 }
                 if percent.is_some() {
-                    self.note(job.id, EventKind::Progress { percent, status: None }).await?;
+                    self.note(
+                        job.id,
+                        EventKind::Progress {
+                            percent,
+                            status: None,
+                        },
+                    )
+                    .await?;
                 }
             }
             RemoteStatus::Succeeded => {
@@ -182,22 +235,48 @@ impl Engine {
                         self.publish(job.id).await;
                     }
                 }
-                let change = Change { usage: outcome.usage.clone(), ..Change::default() };
-                self.move_to(job.id, &from, JobState::Succeeded, change).await?;
+                let change = Change {
+                    usage: outcome.usage.clone(),
+                    ..Change::default()
+                };
+                self.move_to(job.id, &from, JobState::Succeeded, change)
+                    .await?;
             }
             RemoteStatus::Failed { code, message } => {
                 let error = match code {
                     Some(c) => format!("{c}: {message}"),
                     None => message,
                 };
-                self.move_to(job.id, &from, JobState::Failed, Change { error: Some(error), ..Change::default() }).await?;
+                self.move_to(
+                    job.id,
+                    &from,
+                    JobState::Failed,
+                    Change {
+                        error: Some(error),
+                        ..Change::default()
+                    },
+                )
+                .await?;
             }
             RemoteStatus::Canceled => {
-                let change = Change { reason: Some("canceled on the platform".into()), ..Change::default() };
-                self.move_to(job.id, &from, JobState::Canceled, change).await?;
+                let change = Change {
+                    reason: Some("canceled on the platform".into()),
+                    ..Change::default()
+                };
+                self.move_to(job.id, &from, JobState::Canceled, change)
+                    .await?;
             }
             RemoteStatus::Expired { message } => {
-                self.move_to(job.id, &from, JobState::Expired, Change { error: Some(message), ..Change::default() }).await?;
+                self.move_to(
+                    job.id,
+                    &from,
+                    JobState::Expired,
+                    Change {
+                        error: Some(message),
+                        ..Change::default()
+                    },
+                )
+                .await?;
             }
         }
         Ok(())
@@ -216,7 +295,8 @@ impl Engine {
                     reason: Some("found in the platform's task list".into()),
                     ..Change::default()
                 };
-                self.move_to(job.id, &[JobState::Unknown], JobState::Queued, change).await?;
+                self.move_to(job.id, &[JobState::Unknown], JobState::Queued, change)
+                    .await?;
                 Ok(())
             }
             Reconciled::NotFound if attempt >= self.config.reconcile_attempts => {
@@ -224,17 +304,36 @@ impl Engine {
                     error: Some("the create request never made a task (the platform's task list has none): nothing was charged; submit it again".into()),
                     ..Change::default()
                 };
-                self.move_to(job.id, &[JobState::Unknown], JobState::Failed, change).await?;
+                self.move_to(job.id, &[JobState::Unknown], JobState::Failed, change)
+                    .await?;
                 Ok(())
             }
             Reconciled::NotFound => {
-                self.note(job.id, EventKind::Warning { message: format!("no matching task in the platform's list yet (look {attempt})") }).await?;
+                self.note(
+                    job.id,
+                    EventKind::Warning {
+                        message: format!(
+                            "no matching task in the platform's list yet (look {attempt})"
+                        ),
+                    },
+                )
+                .await?;
                 Ok(())
             }
             Reconciled::Ambiguous(list) => {
                 let text = list.join(", ");
-                self.note(job.id, EventKind::Warning { message: format!("several tasks could be this job's: {text}") }).await?;
-                Err(EngineError::Ambiguous { id: job.id, candidates: list.len(), list: text })
+                self.note(
+                    job.id,
+                    EventKind::Warning {
+                        message: format!("several tasks could be this job's: {text}"),
+                    },
+                )
+                .await?;
+                Err(EngineError::Ambiguous {
+                    id: job.id,
+                    candidates: list.len(),
+                    list: text,
+                })
             }
         }
     }
@@ -253,4 +352,3 @@ async fn sleep_until(at: Instant, deadline: Option<Instant>) -> bool {
         }
     }
 }
-

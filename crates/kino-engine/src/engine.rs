@@ -7,8 +7,8 @@ use serde_json::Value;
 use tokio::sync::broadcast;
 
 use kino_core::{
-    Artifact, DownloadState, Event, EventKind, Job, JobId, JobRequest, JobState, NewJob, Plan, Provider,
-    ProviderError, SubmitError, now_millis,
+    Artifact, DownloadState, Event, EventKind, Job, JobId, JobRequest, JobState, NewJob, Plan,
+    Provider, ProviderError, SubmitError, now_millis,
 };
 use kino_ledger::{Change, Ledger, UploadRecord};
 
@@ -29,7 +29,10 @@ impl Outcome {
     pub fn is_done(&self) -> bool {
         self.job.state.is_terminal()
             && (self.job.state != JobState::Succeeded
-                || self.artifacts.iter().all(|a| a.state == DownloadState::Done))
+                || self
+                    .artifacts
+                    .iter()
+                    .all(|a| a.state == DownloadState::Done))
     }
 }
 
@@ -53,7 +56,10 @@ impl Engine {
         let (events, _) = broadcast::channel(4096);
         Self {
             ledger,
-            providers: providers.into_iter().map(|p| (p.info().id.to_string(), p)).collect(),
+            providers: providers
+                .into_iter()
+                .map(|p| (p.info().id.to_string(), p))
+                .collect(),
             downloads,
             config,
             owner: Owner::current(),
@@ -72,13 +78,21 @@ impl Engine {
     }
 
     pub fn provider(&self, id: &str) -> Result<&Arc<dyn Provider>, EngineError> {
-        self.providers.get(id).ok_or_else(|| EngineError::UnknownProvider(id.to_string()))
+        self.providers
+            .get(id)
+            .ok_or_else(|| EngineError::UnknownProvider(id.to_string()))
     }
 
     /// Broadcasts the job's events the subscribers have not seen yet.
     pub(crate) async fn publish(&self, id: JobId) {
-        let since = self.published.lock().map(|m| m.get(&id).copied().unwrap_or(0)).unwrap_or(0);
-        let Ok(events) = self.ledger.events(id, since).await else { return };
+        let since = self
+            .published
+            .lock()
+            .map(|m| m.get(&id).copied().unwrap_or(0))
+            .unwrap_or(0);
+        let Ok(events) = self.ledger.events(id, since).await else {
+            return;
+        };
         if let Some(last) = events.last()
             && let Ok(mut m) = self.published.lock()
         {
@@ -144,7 +158,11 @@ impl Engine {
     /// The plan of a recorded job, validated again (its local files must still be there).
     pub(crate) fn plan_of(&self, job: &Job) -> Result<(Arc<dyn Provider>, Plan), EngineError> {
         let p = self.provider(&job.provider)?.clone();
-        let request = JobRequest { mode: Some(job.mode.clone()), model: Some(job.model.clone()), fields: job.fields() };
+        let request = JobRequest {
+            mode: Some(job.mode.clone()),
+            model: Some(job.model.clone()),
+            fields: job.fields(),
+        };
         let plan = p.prepare(&request)?;
         Ok((p, plan))
     }
@@ -157,40 +175,73 @@ impl Engine {
         let (provider, plan) = self.plan_of(job)?;
         let mut references = Vec::new();
         for local in &plan.local_inputs {
-            let reference = self.upload_once(job, provider.as_ref(), &plan.model, local).await?;
+            let reference = self
+                .upload_once(job, provider.as_ref(), &plan.model, local)
+                .await?;
             references.push((local.pointer.clone(), reference));
         }
         let body = provider.build(&plan, &references)?;
         let mut attempt = 0;
         loop {
             let sent_at = now_millis();
-            let change = Change { wire: Some(body.clone()), submitted_at: Some(sent_at), count_attempt: true, ..Change::default() };
-            self.move_to(job.id, &[JobState::Pending], JobState::Submitting, change).await?;
+            let change = Change {
+                wire: Some(body.clone()),
+                submitted_at: Some(sent_at),
+                count_attempt: true,
+                ..Change::default()
+            };
+            self.move_to(job.id, &[JobState::Pending], JobState::Submitting, change)
+                .await?;
             match provider.submit(&plan, &body).await {
                 Ok(handle) => {
-                    let change = Change { handle: Some(handle), ..Change::default() };
-                    return self.move_to(job.id, &[JobState::Submitting], JobState::Queued, change).await;
+                    let change = Change {
+                        handle: Some(handle),
+                        ..Change::default()
+                    };
+                    return self
+                        .move_to(job.id, &[JobState::Submitting], JobState::Queued, change)
+                        .await;
                 }
                 Err(SubmitError::OutcomeUnknown(why)) => {
-                    let change = Change { reason: Some(format!("create request outcome unknown: {why}")), ..Change::default() };
-                    return self.move_to(job.id, &[JobState::Submitting], JobState::Unknown, change).await;
+                    let change = Change {
+                        reason: Some(format!("create request outcome unknown: {why}")),
+                        ..Change::default()
+                    };
+                    return self
+                        .move_to(job.id, &[JobState::Submitting], JobState::Unknown, change)
+                        .await;
                 }
-                Err(SubmitError::NotCreated(e)) if e.is_retryable() && attempt + 1 < self.config.submit_attempts => {
-                    let change = Change { reason: Some(format!("the platform refused, nothing was created: {e}")), ..Change::default() };
-                    self.move_to(job.id, &[JobState::Submitting], JobState::Pending, change).await?;
-                    let wait = kino_http::Backoff::new(Duration::from_secs(1), Duration::from_secs(20), 1)
-                        .delay(attempt, e.retry_after());
+                Err(SubmitError::NotCreated(e))
+                    if e.is_retryable() && attempt + 1 < self.config.submit_attempts =>
+                {
+                    let change = Change {
+                        reason: Some(format!("the platform refused, nothing was created: {e}")),
+                        ..Change::default()
+                    };
+                    self.move_to(job.id, &[JobState::Submitting], JobState::Pending, change)
+                        .await?;
+                    let wait =
+                        kino_http::Backoff::new(Duration::from_secs(1), Duration::from_secs(20), 1)
+                            .delay(attempt, e.retry_after());
                     tokio::time::sleep(wait).await;
                     attempt += 1;
                 }
                 Err(SubmitError::NotCreated(e)) => {
                     if e.is_retryable() {
                         // Nothing was created; the job stays pending for `kino resume`.
-                        let change = Change { reason: Some(format!("the platform refused, nothing was created: {e}")), ..Change::default() };
-                        self.move_to(job.id, &[JobState::Submitting], JobState::Pending, change).await?;
+                        let change = Change {
+                            reason: Some(format!("the platform refused, nothing was created: {e}")),
+                            ..Change::default()
+                        };
+                        self.move_to(job.id, &[JobState::Submitting], JobState::Pending, change)
+                            .await?;
                     } else {
-                        let change = Change { error: Some(e.to_string()), ..Change::default() };
-                        self.move_to(job.id, &[JobState::Submitting], JobState::Failed, change).await?;
+                        let change = Change {
+                            error: Some(e.to_string()),
+                            ..Change::default()
+                        };
+                        self.move_to(job.id, &[JobState::Submitting], JobState::Failed, change)
+                            .await?;
                     }
                     return Err(e.into());
                 }
@@ -201,9 +252,17 @@ impl Engine {
     /// Submits a recorded `pending` job now and returns at once with its receipt (`kino submit`).
     pub async fn submit_now(&self, id: JobId) -> Result<Job, EngineError> {
         let until = now_millis() + self.config.lease.as_millis() as i64;
-        if !self.ledger.claim(id, self.owner.as_str(), until, None).await? {
+        if !self
+            .ledger
+            .claim(id, self.owner.as_str(), until, None)
+            .await?
+        {
             let job = self.ledger.job(id).await?;
-            return Err(EngineError::WrongState { id, state: job.state, message: "another process is submitting it".into() });
+            return Err(EngineError::WrongState {
+                id,
+                state: job.state,
+                message: "another process is submitting it".into(),
+            });
         }
         let job = self.ledger.job(id).await?;
         let result = match job.state {
@@ -229,7 +288,11 @@ impl Engine {
             .map(|d| d.as_millis() as i64)
             .unwrap_or(0);
         let now = now_millis();
-        if let Some(done) = self.ledger.find_upload(&job.provider, model, &path, local.bytes, modified, now).await? {
+        if let Some(done) = self
+            .ledger
+            .find_upload(&job.provider, model, &path, local.bytes, modified, now)
+            .await?
+        {
             return Ok(done.reference);
         }
         let reference = provider.upload(model, local).await?;
@@ -245,19 +308,36 @@ impl Engine {
                 expires_at: now + UPLOAD_TTL_MS,
             })
             .await?;
-        self.note(job.id, EventKind::Uploaded { file: path, reference: reference.clone(), bytes: local.bytes }).await?;
+        self.note(
+            job.id,
+            EventKind::Uploaded {
+                file: path,
+                reference: reference.clone(),
+                bytes: local.bytes,
+            },
+        )
+        .await?;
         Ok(reference)
     }
 
     /// Uploads a file on its own (`kino upload`): the reference to use as an input.
-    pub async fn upload_file(&self, provider: &str, model: &str, path: &std::path::Path) -> Result<String, EngineError> {
+    pub async fn upload_file(
+        &self,
+        provider: &str,
+        model: &str,
+        path: &std::path::Path,
+    ) -> Result<String, EngineError> {
         let p = self.provider(provider)?;
         let meta = std::fs::metadata(path).map_err(|e| ProviderError::LocalFile {
             path: path.display().to_string(),
             message: e.to_string(),
         })?;
         if !meta.is_file() {
-            return Err(ProviderError::LocalFile { path: path.display().to_string(), message: "not a regular file".into() }.into());
+            return Err(ProviderError::LocalFile {
+                path: path.display().to_string(),
+                message: "not a regular file".into(),
+            }
+            .into());
         }
         let input = kino_core::LocalInput {
             pointer: String::new(),
@@ -292,7 +372,10 @@ impl Engine {
     }
 
     pub async fn outcome(&self, id: JobId) -> Result<Outcome, EngineError> {
-        Ok(Outcome { job: self.ledger.job(id).await?, artifacts: self.ledger.artifacts(id).await? })
+        Ok(Outcome {
+            job: self.ledger.job(id).await?,
+            artifacts: self.ledger.artifacts(id).await?,
+        })
     }
 }
 
@@ -304,14 +387,45 @@ fn sniff_mime(path: &std::path::Path) -> Option<String> {
         [0xFF, 0xD8, 0xFF, ..] => "image/jpeg",
         [_, _, _, _, b'f', b't', b'y', b'p', ..] => "video/mp4",
         [b'I', b'D', b'3', ..] => "audio/mpeg",
-        [b'R', b'I', b'F', b'F', _, _, _, _, b'W', b'E', b'B', b'P', ..] => "image/webp",
-        [b'R', b'I', b'F', b'F', _, _, _, _, b'W', b'A', b'V', b'E', ..] => "audio/wav",
+        [
+            b'R',
+            b'I',
+            b'F',
+            b'F',
+            _,
+            _,
+            _,
+            _,
+            b'W',
+            b'E',
+            b'B',
+            b'P',
+            ..,
+        ] => "image/webp",
+        [
+            b'R',
+            b'I',
+            b'F',
+            b'F',
+            _,
+            _,
+            _,
+            _,
+            b'W',
+            b'A',
+            b'V',
+            b'E',
+            ..,
+        ] => "audio/wav",
         _ => return None,
     };
     Some(guess.to_string())
 }
 
-fn pointer_mut<'a>(map: &'a mut serde_json::Map<String, Value>, pointer: &str) -> Option<&'a mut Value> {
+fn pointer_mut<'a>(
+    map: &'a mut serde_json::Map<String, Value>,
+    pointer: &str,
+) -> Option<&'a mut Value> {
     let mut parts = pointer.trim_start_matches('/').splitn(2, '/');
     let first = parts.next()?;
     let slot = map.get_mut(first)?;

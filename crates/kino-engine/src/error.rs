@@ -15,9 +15,19 @@ pub enum EngineError {
     #[error("no provider `{0}` is configured")]
     UnknownProvider(String),
     #[error("job {id} is {state}: {message}")]
-    WrongState { id: JobId, state: JobState, message: String },
-    #[error("the create request of job {id} was lost and the task list shows {candidates} possible tasks: {list}")]
-    Ambiguous { id: JobId, candidates: usize, list: String },
+    WrongState {
+        id: JobId,
+        state: JobState,
+        message: String,
+    },
+    #[error(
+        "the create request of job {id} was lost and the task list shows {candidates} possible tasks: {list}"
+    )]
+    Ambiguous {
+        id: JobId,
+        candidates: usize,
+        list: String,
+    },
 }
 
 impl Diagnostic for EngineError {

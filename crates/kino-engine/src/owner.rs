@@ -14,7 +14,12 @@ fn hostname() -> String {
 impl Owner {
     pub fn current() -> Self {
         let nonce = uuid::Uuid::now_v7().simple().to_string();
-        Self(format!("{}:{}:{}", hostname(), std::process::id(), &nonce[nonce.len() - 8..]))
+        Self(format!(
+            "{}:{}:{}",
+            hostname(),
+            std::process::id(),
+            &nonce[nonce.len() - 8..]
+        ))
     }
 
     pub fn as_str(&self) -> &str {

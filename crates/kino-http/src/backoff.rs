@@ -14,7 +14,11 @@ pub struct Backoff {
 
 impl Backoff {
     pub const fn new(base: Duration, max: Duration, attempts: u32) -> Self {
-        Self { base, max, attempts }
+        Self {
+            base,
+            max,
+            attempts,
+        }
     }
 
     /// The pause after failed attempt `n` (0-based); a server's Retry-After wins when longer.
@@ -41,7 +45,10 @@ pub fn parse_retry_after(headers: &HeaderMap) -> Option<Duration> {
         return Some(Duration::from_secs(secs));
     }
     let when = httpdate::parse_http_date(v).ok()?;
-    Some(when.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO))
+    Some(
+        when.duration_since(SystemTime::now())
+            .unwrap_or(Duration::ZERO),
+    )
 }
 
 #[cfg(test)]
@@ -55,7 +62,10 @@ mod tests {
         assert_eq!(b.delay(0, None), Duration::from_millis(100));
         assert_eq!(b.delay(3, None), Duration::from_millis(800));
         assert_eq!(b.delay(9, None), Duration::from_secs(1));
-        assert_eq!(b.delay(0, Some(Duration::from_secs(3))), Duration::from_secs(3));
+        assert_eq!(
+            b.delay(0, Some(Duration::from_secs(3))),
+            Duration::from_secs(3)
+        );
     }
 
     #[test]
@@ -63,7 +73,10 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(RETRY_AFTER, HeaderValue::from_static("7"));
         assert_eq!(parse_retry_after(&h), Some(Duration::from_secs(7)));
-        h.insert(RETRY_AFTER, HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"));
+        h.insert(
+            RETRY_AFTER,
+            HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"),
+        );
         assert_eq!(parse_retry_after(&h), Some(Duration::ZERO));
         h.insert(RETRY_AFTER, HeaderValue::from_static("soon"));
         assert_eq!(parse_retry_after(&h), None);

@@ -56,7 +56,10 @@ impl Diagnostic for DownloadError {
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> DownloadError + '_ {
-    move |source| DownloadError::Io { path: path.display().to_string(), source }
+    move |source| DownloadError::Io {
+        path: path.display().to_string(),
+        source,
+    }
 }
 
 /// Where the bytes of `stem.ext` collect until they are complete.
@@ -78,7 +81,10 @@ pub async fn fetch_resumable(
     let mut resumed = false;
     loop {
         if failures >= backoff.attempts {
-            return Err(DownloadError::Exhausted { attempts: failures, last });
+            return Err(DownloadError::Exhausted {
+                attempts: failures,
+                last,
+            });
         }
         let have = match tokio::fs::metadata(part).await {
             Ok(m) => m.len(),
@@ -120,7 +126,12 @@ pub async fn fetch_resumable(
                 let total = unsatisfied_total(resp.headers());
                 if total == Some(have) {
                     let sha256 = hash_file(part, have).await?.finalize();
-                    return Ok(Fetched { bytes: have, sha256: hex::encode(sha256), mime, resumed: true });
+                    return Ok(Fetched {
+                        bytes: have,
+                        sha256: hex::encode(sha256),
+                        mime,
+                        resumed: true,
+                    });
                 }
                 remove_if_exists(part).await?;
                 failures += 1;
@@ -182,15 +193,29 @@ pub async fn fetch_resumable(
             tokio::time::sleep(backoff.delay(failures, None)).await;
             continue;
         }
-        return Ok(Fetched { bytes: len, sha256: hex::encode(hasher.finalize()), mime, resumed });
+        return Ok(Fetched {
+            bytes: len,
+            sha256: hex::encode(hasher.finalize()),
+            mime,
+            resumed,
+        });
     }
 }
 
 /// Gives the finished `part` its final name in `dir` without ever replacing a file: `stem.ext`,
 /// else `stem_1.ext`, `stem_2.ext`, … The name appears only once the content is complete.
-pub fn finalize_no_overwrite(part: &Path, dir: &Path, stem: &str, ext: &str) -> std::io::Result<PathBuf> {
+pub fn finalize_no_overwrite(
+    part: &Path,
+    dir: &Path,
+    stem: &str,
+    ext: &str,
+) -> std::io::Result<PathBuf> {
     for n in 0u32..10_000 {
-        let name = if n == 0 { format!("{stem}.{ext}") } else { format!("{stem}_{n}.{ext}") };
+        let name = if n == 0 {
+            format!("{stem}.{ext}")
+        } else {
+            format!("{stem}_{n}.{ext}")
+        };
         let candidate = dir.join(name);
         match std::fs::hard_link(part, &candidate) {
             Ok(()) => {
@@ -201,7 +226,11 @@ pub fn finalize_no_overwrite(part: &Path, dir: &Path, stem: &str, ext: &str) -> 
             Err(_) => {
                 // No hard links here (some network or FAT file systems): reserve the name, then
                 // move the content over our own empty placeholder.
-                match std::fs::OpenOptions::new().write(true).create_new(true).open(&candidate) {
+                match std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .open(&candidate)
+                {
                     Ok(_) => {
                         std::fs::rename(part, &candidate)?;
                         return Ok(candidate);
@@ -212,7 +241,10 @@ pub fn finalize_no_overwrite(part: &Path, dir: &Path, stem: &str, ext: &str) -> 
             }
         }
     }
-    Err(std::io::Error::new(IoKind::AlreadyExists, format!("no free name for {stem}.{ext} in {}", dir.display())))
+    Err(std::io::Error::new(
+        IoKind::AlreadyExists,
+        format!("no free name for {stem}.{ext} in {}", dir.display()),
+    ))
 }
 
 /// An error's text and causes, without its URL: reqwest's Display includes the URL, whose query
@@ -260,7 +292,11 @@ fn content_range(headers: &reqwest::header::HeaderMap) -> Option<(u64, Option<u6
     let rest = v.trim().strip_prefix("bytes ")?;
     let (range, total) = rest.split_once('/')?;
     let (start, _end) = range.split_once('-')?;
-    let total = if total == "*" { None } else { Some(total.parse().ok()?) };
+    let total = if total == "*" {
+        None
+    } else {
+        Some(total.parse().ok()?)
+    };
     Some((start.parse().ok()?, total))
 }
 
@@ -278,7 +314,10 @@ mod tests {
     #[test]
     fn content_range_parses() {
         let mut h = HeaderMap::new();
-        h.insert(CONTENT_RANGE, HeaderValue::from_static("bytes 100-199/1000"));
+        h.insert(
+            CONTENT_RANGE,
+            HeaderValue::from_static("bytes 100-199/1000"),
+        );
         assert_eq!(content_range(&h), Some((100, Some(1000))));
         h.insert(CONTENT_RANGE, HeaderValue::from_static("bytes 5-9/*"));
         assert_eq!(content_range(&h), Some((5, None)));

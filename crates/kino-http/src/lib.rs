@@ -10,7 +10,9 @@ mod rate_limiter;
 
 pub use backoff::{Backoff, parse_retry_after};
 pub use client::{ClientError, api_client, download_client};
-pub use download::{describe_error, DownloadError, Fetched, fetch_resumable, finalize_no_overwrite, part_path};
+pub use download::{
+    DownloadError, Fetched, describe_error, fetch_resumable, finalize_no_overwrite, part_path,
+};
 pub use file_part::file_part;
 pub use rate_limiter::RateLimiter;
 pub use reqwest;

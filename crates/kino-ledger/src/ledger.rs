@@ -12,7 +12,7 @@ pub trait Ledger: Send + Sync {
 
     async fn job(&self, id: JobId) -> Result<Job, LedgerError>;
 
-    /// A job by full id or by a unique prefix of it.
+    /// A job by full id, a unique prefix of it, or its short id (a unique suffix).
     async fn find_job(&self, id_or_prefix: &str) -> Result<Job, LedgerError>;
 
     /// Newest first.

@@ -5,11 +5,14 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde_json::Value;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
 use sqlx::{AssertSqlSafe, Row, SqlStr, SqlitePool};
 
 use kino_core::{
-    Artifact, ArtifactKind, DownloadState, Event, EventKind, Job, JobId, JobState, Millis, NewJob, now_millis,
+    Artifact, ArtifactKind, DownloadState, Event, EventKind, Job, JobId, JobState, Millis, NewJob,
+    now_millis,
 };
 
 use crate::{Change, JobFilter, Ledger, LedgerError, UploadRecord};
@@ -37,7 +40,10 @@ pub struct SqliteLedger {
 impl SqliteLedger {
     /// Opens (creating if needed) the ledger file and brings its schema up to date.
     pub async fn open(path: &Path) -> Result<Self, LedgerError> {
-        let open_err = |message: String| LedgerError::Open { location: path.display().to_string(), message };
+        let open_err = |message: String| LedgerError::Open {
+            location: path.display().to_string(),
+            message,
+        };
         let options = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true)
@@ -50,7 +56,10 @@ impl SqliteLedger {
             .connect_with(options)
             .await
             .map_err(|e| open_err(e.to_string()))?;
-        migrator().run(&pool).await.map_err(|e| open_err(e.to_string()))?;
+        migrator()
+            .run(&pool)
+            .await
+            .map_err(|e| open_err(e.to_string()))?;
         Ok(Self { pool })
     }
 
@@ -58,11 +67,14 @@ impl SqliteLedger {
     pub async fn in_memory() -> Result<Self, LedgerError> {
         let options = SqliteConnectOptions::from_str("sqlite::memory:")?.foreign_keys(true);
         // One connection: every connection to :memory: would be a different database.
-        let pool = SqlitePoolOptions::new().max_connections(1).connect_with(options).await?;
-        migrator()
-            .run(&pool)
-            .await
-            .map_err(|e| LedgerError::Open { location: ":memory:".into(), message: e.to_string() })?;
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options)
+            .await?;
+        migrator().run(&pool).await.map_err(|e| LedgerError::Open {
+            location: ":memory:".into(),
+            message: e.to_string(),
+        })?;
         Ok(Self { pool })
     }
 }
@@ -72,8 +84,13 @@ fn json_text(v: &Value) -> String {
 }
 
 fn parse_json(column: &'static str, s: Option<String>) -> Result<Option<Value>, LedgerError> {
-    s.map(|s| serde_json::from_str(&s).map_err(|e| LedgerError::Corrupt { column, message: e.to_string() }))
-        .transpose()
+    s.map(|s| {
+        serde_json::from_str(&s).map_err(|e| LedgerError::Corrupt {
+            column,
+            message: e.to_string(),
+        })
+    })
+    .transpose()
 }
 
 fn job_from_row(row: &SqliteRow) -> Result<Job, LedgerError> {
@@ -81,14 +98,21 @@ fn job_from_row(row: &SqliteRow) -> Result<Job, LedgerError> {
     let state: String = row.try_get("state")?;
     let request: String = row.try_get("request")?;
     Ok(Job {
-        id: id.parse().map_err(|e: uuid_error::Error| LedgerError::Corrupt { column: "id", message: e.to_string() })?,
+        id: id
+            .parse()
+            .map_err(|e: uuid_error::Error| LedgerError::Corrupt {
+                column: "id",
+                message: e.to_string(),
+            })?,
         provider: row.try_get("provider")?,
         mode: row.try_get("mode")?,
         model: row.try_get("model")?,
-        state: state.parse().map_err(|e: kino_core::UnknownState| LedgerError::Corrupt {
-            column: "state",
-            message: e.to_string(),
-        })?,
+        state: state
+            .parse()
+            .map_err(|e: kino_core::UnknownState| LedgerError::Corrupt {
+                column: "state",
+                message: e.to_string(),
+            })?,
         handle: row.try_get("handle")?,
         request: parse_json("request", Some(request))?.unwrap_or(Value::Null),
         out_dir: row.try_get("out_dir")?,
@@ -113,10 +137,17 @@ mod uuid_error {
 fn event_from_row(row: &SqliteRow) -> Result<Event, LedgerError> {
     let id: String = row.try_get("job_id")?;
     let data: String = row.try_get("data")?;
-    let kind: EventKind =
-        serde_json::from_str(&data).map_err(|e| LedgerError::Corrupt { column: "events.data", message: e.to_string() })?;
+    let kind: EventKind = serde_json::from_str(&data).map_err(|e| LedgerError::Corrupt {
+        column: "events.data",
+        message: e.to_string(),
+    })?;
     Ok(Event {
-        job_id: id.parse().map_err(|e: uuid_error::Error| LedgerError::Corrupt { column: "job_id", message: e.to_string() })?,
+        job_id: id
+            .parse()
+            .map_err(|e: uuid_error::Error| LedgerError::Corrupt {
+                column: "job_id",
+                message: e.to_string(),
+            })?,
         seq: row.try_get("seq")?,
         at: row.try_get("at")?,
         kind,
@@ -129,7 +160,12 @@ fn artifact_from_row(row: &SqliteRow) -> Result<Artifact, LedgerError> {
     let state: String = row.try_get("state")?;
     let bytes: Option<i64> = row.try_get("bytes")?;
     Ok(Artifact {
-        job_id: id.parse().map_err(|e: uuid_error::Error| LedgerError::Corrupt { column: "job_id", message: e.to_string() })?,
+        job_id: id
+            .parse()
+            .map_err(|e: uuid_error::Error| LedgerError::Corrupt {
+                column: "job_id",
+                message: e.to_string(),
+            })?,
         index: row.try_get("idx")?,
         url: row.try_get("url")?,
         kind: ArtifactKind::parse(&kind),
@@ -148,7 +184,10 @@ async fn insert_event(
     at: Millis,
     kind: &EventKind,
 ) -> Result<Event, LedgerError> {
-    let data = serde_json::to_string(kind).map_err(|e| LedgerError::Corrupt { column: "events.data", message: e.to_string() })?;
+    let data = serde_json::to_string(kind).map_err(|e| LedgerError::Corrupt {
+        column: "events.data",
+        message: e.to_string(),
+    })?;
     let seq: i64 = sqlx::query_scalar(
         "INSERT INTO events (job_id, seq, at, kind, data) \
          VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM events WHERE job_id = ?1), ?2, ?3, ?4) RETURNING seq",
@@ -159,7 +198,12 @@ async fn insert_event(
     .bind(data)
     .fetch_one(&mut *tx)
     .await?;
-    Ok(Event { job_id: id, seq, at, kind: kind.clone() })
+    Ok(Event {
+        job_id: id,
+        seq,
+        at,
+        kind: kind.clone(),
+    })
 }
 
 #[async_trait]
@@ -182,8 +226,17 @@ impl Ledger for SqliteLedger {
         .bind(now)
         .execute(&mut *tx)
         .await?;
-        insert_event(&mut tx, job.id, now, &EventKind::State { from: None, to: JobState::Pending, reason: None })
-            .await?;
+        insert_event(
+            &mut tx,
+            job.id,
+            now,
+            &EventKind::State {
+                from: None,
+                to: JobState::Pending,
+                reason: None,
+            },
+        )
+        .await?;
         tx.commit().await?;
         self.job(job.id).await
     }
@@ -206,9 +259,9 @@ impl Ledger for SqliteLedger {
         if let Ok(id) = needle.parse::<JobId>() {
             return self.job(id).await;
         }
-        // Short ids are shown without dashes; match against the dash-free form too.
+        // A prefix of the id, or its short form: the last hex digits (JobId::short).
         let sql = format!(
-            "SELECT {JOB_COLUMNS} FROM jobs WHERE id LIKE ?1 || '%' OR REPLACE(id, '-', '') LIKE ?2 || '%' LIMIT 2"
+            "SELECT {JOB_COLUMNS} FROM jobs WHERE id LIKE ?1 || '%' OR REPLACE(id, '-', '') LIKE '%' || ?2 LIMIT 2"
         );
         let rows = sqlx::query(AssertSqlSafe(sql))
             .bind(&needle)
@@ -218,14 +271,21 @@ impl Ledger for SqliteLedger {
         match rows.len() {
             0 => Err(LedgerError::NotFound(id_or_prefix.to_string())),
             1 => job_from_row(&rows[0]),
-            n => Err(LedgerError::Ambiguous { prefix: id_or_prefix.to_string(), count: n }),
+            n => Err(LedgerError::Ambiguous {
+                prefix: id_or_prefix.to_string(),
+                count: n,
+            }),
         }
     }
 
     async fn jobs(&self, filter: &JobFilter) -> Result<Vec<Job>, LedgerError> {
         let mut sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE 1 = 1");
         if !filter.states.is_empty() {
-            let list: Vec<String> = filter.states.iter().map(|s| format!("'{}'", s.as_str())).collect();
+            let list: Vec<String> = filter
+                .states
+                .iter()
+                .map(|s| format!("'{}'", s.as_str()))
+                .collect();
             sql.push_str(&format!(" AND state IN ({})", list.join(", ")));
         }
         if filter.provider.is_some() {
@@ -239,7 +299,11 @@ impl Ledger for SqliteLedger {
         if let Some(p) = &filter.provider {
             q = q.bind(p);
         }
-        q.fetch_all(&self.pool).await?.iter().map(job_from_row).collect()
+        q.fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(job_from_row)
+            .collect()
     }
 
     async fn unfinished(&self) -> Result<Vec<Job>, LedgerError> {
@@ -248,10 +312,21 @@ impl Ledger for SqliteLedger {
              OR (state = 'succeeded' AND EXISTS (SELECT 1 FROM artifacts a WHERE a.job_id = jobs.id AND a.state = 'pending')) \
              ORDER BY id"
         );
-        sqlx::query(AssertSqlSafe(sql)).fetch_all(&self.pool).await?.iter().map(job_from_row).collect()
+        sqlx::query(AssertSqlSafe(sql))
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(job_from_row)
+            .collect()
     }
 
-    async fn transition(&self, id: JobId, from: &[JobState], to: JobState, change: Change) -> Result<Job, LedgerError> {
+    async fn transition(
+        &self,
+        id: JobId,
+        from: &[JobState],
+        to: JobState,
+        change: Change,
+    ) -> Result<Job, LedgerError> {
         let now = now_millis();
         let mut tx = self.pool.begin().await?;
         let froms: Vec<String> = from.iter().map(|s| format!("'{}'", s.as_str())).collect();
@@ -282,14 +357,36 @@ impl Ledger for SqliteLedger {
             drop(tx);
             let job = self.job(id).await?;
             let expected: Vec<&str> = from.iter().map(|s| s.as_str()).collect();
-            return Err(LedgerError::Conflict { id, actual: job.state, expected: expected.join(" or ") });
+            return Err(LedgerError::Conflict {
+                id,
+                actual: job.state,
+                expected: expected.join(" or "),
+            });
         }
         if let Some(handle) = &change.handle {
-            insert_event(&mut tx, id, now, &EventKind::Submitted { handle: handle.clone() }).await?;
+            insert_event(
+                &mut tx,
+                id,
+                now,
+                &EventKind::Submitted {
+                    handle: handle.clone(),
+                },
+            )
+            .await?;
         }
         let prior = if from.len() == 1 { Some(from[0]) } else { None };
         let reason = change.reason.clone().or_else(|| change.error.clone());
-        insert_event(&mut tx, id, now, &EventKind::State { from: prior, to, reason }).await?;
+        insert_event(
+            &mut tx,
+            id,
+            now,
+            &EventKind::State {
+                from: prior,
+                to,
+                reason,
+            },
+        )
+        .await?;
         tx.commit().await?;
         self.job(id).await
     }
@@ -302,17 +399,25 @@ impl Ledger for SqliteLedger {
     }
 
     async fn events(&self, id: JobId, since: i64) -> Result<Vec<Event>, LedgerError> {
-        sqlx::query("SELECT job_id, seq, at, data FROM events WHERE job_id = ? AND seq > ? ORDER BY seq")
-            .bind(id.to_string())
-            .bind(since)
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(event_from_row)
-            .collect()
+        sqlx::query(
+            "SELECT job_id, seq, at, data FROM events WHERE job_id = ? AND seq > ? ORDER BY seq",
+        )
+        .bind(id.to_string())
+        .bind(since)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(event_from_row)
+        .collect()
     }
 
-    async fn claim(&self, id: JobId, owner: &str, until: Millis, breakable: Option<&str>) -> Result<bool, LedgerError> {
+    async fn claim(
+        &self,
+        id: JobId,
+        owner: &str,
+        until: Millis,
+        breakable: Option<&str>,
+    ) -> Result<bool, LedgerError> {
         let done = sqlx::query(
             "UPDATE jobs SET lease_owner = ?1, lease_until = ?2 WHERE id = ?3 AND \
              (lease_owner IS NULL OR lease_owner = ?1 OR lease_until < ?4 OR lease_owner = ?5)",
@@ -359,7 +464,11 @@ impl Ledger for SqliteLedger {
         .await?;
         let new = done.rows_affected() == 1;
         if new {
-            let shown = EventKind::Artifact { index: a.index, url: kino_core::redact_url(&a.url), kind: a.kind };
+            let shown = EventKind::Artifact {
+                index: a.index,
+                url: kino_core::redact_url(&a.url),
+                kind: a.kind,
+            };
             insert_event(&mut tx, a.job_id, now_millis(), &shown).await?;
         }
         tx.commit().await?;
@@ -449,9 +558,11 @@ impl Ledger for SqliteLedger {
     }
 
     async fn handles(&self, provider: &str) -> Result<Vec<String>, LedgerError> {
-        Ok(sqlx::query_scalar("SELECT handle FROM jobs WHERE provider = ? AND handle IS NOT NULL")
-            .bind(provider)
-            .fetch_all(&self.pool)
-            .await?)
+        Ok(
+            sqlx::query_scalar("SELECT handle FROM jobs WHERE provider = ? AND handle IS NOT NULL")
+                .bind(provider)
+                .fetch_all(&self.pool)
+                .await?,
+        )
     }
 }

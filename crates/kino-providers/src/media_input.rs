@@ -50,7 +50,11 @@ impl MediaKind {
 /// Sorts a field value into a remote reference or a local file.
 pub fn classify(value: &str) -> MediaValue {
     let lower = value.get(..8).unwrap_or(value).to_ascii_lowercase();
-    if lower.starts_with("http://") || lower.starts_with("https://") || lower.starts_with("oss://") || lower.starts_with("data:") {
+    if lower.starts_with("http://")
+        || lower.starts_with("https://")
+        || lower.starts_with("oss://")
+        || lower.starts_with("data:")
+    {
         return MediaValue::Remote(value.to_string());
     }
     if let Some(rest) = value.strip_prefix("file://") {
@@ -74,7 +78,10 @@ pub fn check_local(
             .with_hint("give an existing file path, or an http(s):// or oss:// URL")
     })?;
     if !meta.is_file() {
-        return Err(ValidationError::new(field, format!("{shown} is not a regular file")));
+        return Err(ValidationError::new(
+            field,
+            format!("{shown} is not a regular file"),
+        ));
     }
     if meta.len() == 0 {
         return Err(ValidationError::new(field, format!("{shown} is empty")));
@@ -82,11 +89,16 @@ pub fn check_local(
     if meta.len() > max_bytes {
         return Err(ValidationError::new(
             field,
-            format!("{shown} is {} bytes; the limit for this input is {} MB", meta.len(), max_bytes / (1024 * 1024)),
+            format!(
+                "{shown} is {} bytes; the limit for this input is {} MB",
+                meta.len(),
+                max_bytes / (1024 * 1024)
+            ),
         ));
     }
-    let sniffed = infer::get_from_path(path)
-        .map_err(|e| ValidationError::new(field, format!("local file {shown} cannot be read: {e}")))?;
+    let sniffed = infer::get_from_path(path).map_err(|e| {
+        ValidationError::new(field, format!("local file {shown} cannot be read: {e}"))
+    })?;
     let mime = sniffed.map(|t| t.mime_type().to_string());
     let kind = mime.as_deref().and_then(MediaKind::of_mime);
     let wanted: Vec<&str> = expected.iter().map(|k| k.as_str()).collect();
@@ -96,7 +108,10 @@ pub fn check_local(
             let found = mime.unwrap_or_else(|| "not a recognised media file".into());
             return Err(ValidationError::new(
                 field,
-                format!("{shown} must be {} but its content is {found}", wanted.join(" or ")),
+                format!(
+                    "{shown} must be {} but its content is {found}",
+                    wanted.join(" or ")
+                ),
             ));
         }
     }
@@ -116,17 +131,35 @@ mod tests {
     #[test]
     fn classifies_values() {
         assert!(matches!(classify("https://x/a.png"), MediaValue::Remote(_)));
-        assert!(matches!(classify("oss://dashscope-instant/a.png"), MediaValue::Remote(_)));
-        assert!(matches!(classify("data:image/png;base64,AA"), MediaValue::Remote(_)));
-        assert_eq!(classify("file:///tmp/a.png"), MediaValue::Local(PathBuf::from("/tmp/a.png")));
-        assert_eq!(classify("./a.png"), MediaValue::Local(PathBuf::from("./a.png")));
+        assert!(matches!(
+            classify("oss://dashscope-instant/a.png"),
+            MediaValue::Remote(_)
+        ));
+        assert!(matches!(
+            classify("data:image/png;base64,AA"),
+            MediaValue::Remote(_)
+        ));
+        assert_eq!(
+            classify("file:///tmp/a.png"),
+            MediaValue::Local(PathBuf::from("/tmp/a.png"))
+        );
+        assert_eq!(
+            classify("./a.png"),
+            MediaValue::Local(PathBuf::from("./a.png"))
+        );
     }
 
     #[test]
     fn url_kinds_by_extension() {
-        assert_eq!(MediaKind::of_url("https://x/a.MP4?sig=1"), Some(MediaKind::Video));
+        assert_eq!(
+            MediaKind::of_url("https://x/a.MP4?sig=1"),
+            Some(MediaKind::Video)
+        );
         assert_eq!(MediaKind::of_url("https://x/a.png"), Some(MediaKind::Image));
-        assert_eq!(MediaKind::of_url("data:audio/mpeg;base64,AA"), Some(MediaKind::Audio));
+        assert_eq!(
+            MediaKind::of_url("data:audio/mpeg;base64,AA"),
+            Some(MediaKind::Audio)
+        );
         assert_eq!(MediaKind::of_url("https://x/a"), None);
     }
 
@@ -137,7 +170,10 @@ mod tests {
         std::fs::write(&p, "hello, not an image")?;
         let err = check_local("img_url", "/img_url", &p, &[MediaKind::Image], 1 << 20).err();
         let err = err.map(|e| e.to_string()).unwrap_or_default();
-        assert!(err.contains("img_url") && err.contains("must be image"), "{err}");
+        assert!(
+            err.contains("img_url") && err.contains("must be image"),
+            "{err}"
+        );
         Ok(())
     }
 }

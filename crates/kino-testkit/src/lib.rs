@@ -34,8 +34,14 @@ impl TestContext {
     }
 
     pub fn with_config(bin: &str, config: SandboxConfig) -> Self {
-        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-        let sandbox = runtime.block_on(Sandbox::start([127, 0, 0, 1].into(), 0, config)).unwrap();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let sandbox = runtime
+            .block_on(Sandbox::start([127, 0, 0, 1].into(), 0, config))
+            .unwrap();
         Self {
             bin: PathBuf::from(bin),
             home: tempfile::tempdir().unwrap(),
@@ -48,14 +54,22 @@ impl TestContext {
     /// `kino` with the test home, the sandbox as DashScope and the fake key.
     pub fn kino(&self) -> Command {
         let mut cmd = self.bare();
-        cmd.env("DASHSCOPE_API_KEY", FAKE_KEY).env("DASHSCOPE_HTTP_BASE_URL", self.sandbox.dashscope_base_url());
+        cmd.env("DASHSCOPE_API_KEY", FAKE_KEY)
+            .env("DASHSCOPE_HTTP_BASE_URL", self.sandbox.dashscope_base_url());
         cmd
     }
 
     /// `kino` with no credentials at all.
     pub fn bare(&self) -> Command {
         let mut cmd = Command::new(&self.bin);
-        for var in ["DASHSCOPE_API_KEY", "QIANWEN_API_KEY", "DASHSCOPE_HTTP_BASE_URL", "KINO_LEDGER", "KINO_LOG", "XDG_DATA_HOME"] {
+        for var in [
+            "DASHSCOPE_API_KEY",
+            "QIANWEN_API_KEY",
+            "DASHSCOPE_HTTP_BASE_URL",
+            "KINO_LEDGER",
+            "KINO_LOG",
+            "XDG_DATA_HOME",
+        ] {
             cmd.env_remove(var);
         }
         cmd.env("KINO_HOME", self.home.path())
@@ -104,7 +118,11 @@ impl TestContext {
         while let Some(d) = stack.pop() {
             for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
                 let p = entry.path();
-                if p.is_dir() { stack.push(p) } else { out.push(p) }
+                if p.is_dir() {
+                    stack.push(p)
+                } else {
+                    out.push(p)
+                }
             }
         }
         out
@@ -120,7 +138,12 @@ pub struct Run {
 
 impl Run {
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_str(self.stdout.trim()).unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}\nstderr: {}", self.stdout, self.stderr))
+        serde_json::from_str(self.stdout.trim()).unwrap_or_else(|e| {
+            panic!(
+                "stdout is not JSON ({e}): {}\nstderr: {}",
+                self.stdout, self.stderr
+            )
+        })
     }
 }
 
@@ -141,7 +164,10 @@ pub fn run(mut cmd: Command) -> Run {
 
 /// Starts a command in the background (for kill -9 tests).
 pub fn spawn(mut cmd: Command) -> Child {
-    cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap()
+    cmd.stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
 }
 
 /// Polls `cond` until it holds or `limit` passes; true when it held.

@@ -37,8 +37,16 @@ fn run_to_success(t: &TestContext, request: Value) -> (Value, Value) {
     assert_eq!(out["done"], true);
     let handle = out["handle"].as_str().unwrap().to_string();
     let path = out["artifacts"][0]["path"].as_str().unwrap();
-    assert_eq!(Some(sha256_file(Path::new(path))), t.sandbox.result_sha256(&handle));
-    let sent = t.sandbox.requests().into_iter().find(|r| r.task_id.as_deref() == Some(&handle)).unwrap();
+    assert_eq!(
+        Some(sha256_file(Path::new(path))),
+        t.sandbox.result_sha256(&handle)
+    );
+    let sent = t
+        .sandbox
+        .requests()
+        .into_iter()
+        .find(|r| r.task_id.as_deref() == Some(&handle))
+        .unwrap();
     assert_eq!(sent.header("x-dashscope-async"), Some("enable"));
     assert_eq!(t.stats().async_header_missing, 0);
     (out, sent.body)
@@ -61,13 +69,22 @@ fn t2v_runs_to_a_complete_video_with_the_contract_body() {
 fn i2v_uploads_a_local_image_through_get_policy_and_oss() {
     let t = ctx();
     let png = t.sample_png();
-    let (_, body) = run_to_success(&t, json!({"prompt":"A cat running on grass","img_url": png.display().to_string(),"resolution":"720P","duration":5}));
+    let (_, body) = run_to_success(
+        &t,
+        json!({"prompt":"A cat running on grass","img_url": png.display().to_string(),"resolution":"720P","duration":5}),
+    );
     let img = body["input"]["img_url"].as_str().unwrap();
-    assert!(img.starts_with("oss://dashscope-instant/") && img.ends_with("/input.png"), "{img}");
+    assert!(
+        img.starts_with("oss://dashscope-instant/") && img.ends_with("/input.png"),
+        "{img}"
+    );
     let s = t.stats();
     assert_eq!((s.policies, s.uploads, s.auth_on_cdn), (1, 1, 0));
     let sent = t.sandbox.requests().pop().unwrap();
-    assert_eq!(sent.header("x-dashscope-ossresourceresolve"), Some("enable"));
+    assert_eq!(
+        sent.header("x-dashscope-ossresourceresolve"),
+        Some("enable")
+    );
 }
 
 #[test]
@@ -79,17 +96,36 @@ fn i2v_wan27_media_protocol_with_file_url() {
         json!({"model":"wan2.7-i2v","prompt":"p","first_frame_url": format!("file://{}", png.display()),"last_frame_url": t.sample_url("sample.png"),"resolution":"720P","duration":5}),
     );
     assert_eq!(body["input"]["media"][0]["type"], "first_frame");
-    assert!(body["input"]["media"][0]["url"].as_str().unwrap().starts_with("oss://"));
-    assert_eq!(body["input"]["media"][1], json!({"type":"last_frame","url": t.sample_url("sample.png")}));
+    assert!(
+        body["input"]["media"][0]["url"]
+            .as_str()
+            .unwrap()
+            .starts_with("oss://")
+    );
+    assert_eq!(
+        body["input"]["media"][1],
+        json!({"type":"last_frame","url": t.sample_url("sample.png")})
+    );
 }
 
 #[test]
 fn kf2v_goes_to_the_image2video_endpoint() {
     let t = ctx();
-    let (_, body) = run_to_success(&t, json!({"prompt":"A cat looks up","first_frame_url": t.sample_url("sample.png"),"last_frame_url": t.sample_url("sample.png")}));
-    assert_eq!(body["parameters"], json!({"resolution":"720P","duration":5}));
+    let (_, body) = run_to_success(
+        &t,
+        json!({"prompt":"A cat looks up","first_frame_url": t.sample_url("sample.png"),"last_frame_url": t.sample_url("sample.png")}),
+    );
+    assert_eq!(
+        body["parameters"],
+        json!({"resolution":"720P","duration":5})
+    );
     let sent = t.sandbox.requests().pop().unwrap();
-    assert!(sent.path.ends_with("/services/aigc/image2video/video-synthesis"), "{}", sent.path);
+    assert!(
+        sent.path
+            .ends_with("/services/aigc/image2video/video-synthesis"),
+        "{}",
+        sent.path
+    );
 }
 
 #[test]
@@ -101,7 +137,12 @@ fn r2v_with_image_and_video_references() {
         json!({"prompt":"character1 greets character2","reference_urls":[t.sample_url("sample.png"), mp4.display().to_string()],"size":"1280*720","duration":5}),
     );
     assert_eq!(body["model"], "wan2.6-r2v-flash");
-    assert!(body["input"]["reference_urls"][1].as_str().unwrap().starts_with("oss://"));
+    assert!(
+        body["input"]["reference_urls"][1]
+            .as_str()
+            .unwrap()
+            .starts_with("oss://")
+    );
 }
 
 #[test]
@@ -129,8 +170,14 @@ fn videoedit_wan27_and_happyhorse_models() {
     let t = ctx();
     let mp4 = t.sample_url("sample.mp4");
     let png = t.sample_url("sample.png");
-    let (_, body) = run_to_success(&t, json!({"model":"wan2.7-videoedit","prompt":"claymation","video_url": mp4,"reference_urls":[png],"resolution":"720P"}));
-    assert_eq!(body["input"]["media"], json!([{"type":"video","url": mp4},{"type":"reference_image","url": png}]));
+    let (_, body) = run_to_success(
+        &t,
+        json!({"model":"wan2.7-videoedit","prompt":"claymation","video_url": mp4,"reference_urls":[png],"resolution":"720P"}),
+    );
+    assert_eq!(
+        body["input"]["media"],
+        json!([{"type":"video","url": mp4},{"type":"reference_image","url": png}])
+    );
     for req in [
         json!({"model":"happyhorse-1.0-t2v","prompt":"p","resolution":"720P","ratio":"16:9"}),
         json!({"model":"happyhorse-1.0-i2v","img_url": png}),
@@ -146,10 +193,27 @@ fn videoedit_wan27_and_happyhorse_models() {
 #[test]
 fn positional_prompt_and_params_are_shorthands_for_the_request() {
     let t = ctx();
-    let r = kino(&t, &["run", "dashscope", "a lighthouse", "--param", "duration=10", "--param", "prompt_extend=false", "--prefix", "light", "--json"]);
+    let r = kino(
+        &t,
+        &[
+            "run",
+            "dashscope",
+            "a lighthouse",
+            "--param",
+            "duration=10",
+            "--param",
+            "prompt_extend=false",
+            "--prefix",
+            "light",
+            "--json",
+        ],
+    );
     assert_eq!(r.code, 0, "{}", r.stderr);
     let body = t.sandbox.requests().pop().unwrap().body;
-    assert_eq!(body, json!({"model":"wan2.6-t2v","input":{"prompt":"a lighthouse"},"parameters":{"duration":10,"prompt_extend":false,"size":"1280*720"}}));
+    assert_eq!(
+        body,
+        json!({"model":"wan2.6-t2v","input":{"prompt":"a lighthouse"},"parameters":{"duration":10,"prompt_extend":false,"size":"1280*720"}})
+    );
     assert!(t.work_path("light.mp4").exists());
 }
 
@@ -161,26 +225,66 @@ fn invalid_input_exits_2_naming_field_and_rule_before_any_request() {
     let missing = t.work_path("missing.png");
     let six: Vec<String> = (1..=6).map(|i| format!("https://e/{i}.png")).collect();
     let cases: Vec<(Value, &str, &str)> = vec![
-        (json!({"first_frame_url":"https://e/a.png","last_frame_url":"https://e/b.png","duration":10}), "`duration`", "5 seconds"),
-        (json!({"prompt":"p","resolution":"720P"}), "`resolution`", "`size`"),
-        (json!({"model":"wan2.1-vace-plus","prompt":"p"}), "`function`", "function"),
-        (json!({"prompt":"p","reference_urls": six}), "`reference_urls`", "at most 5"),
-        (json!({"prompt":"p","img_url": missing.display().to_string()}), "`img_url`", "cannot be read"),
-        (json!({"prompt":"p","img_url": text.display().to_string()}), "`img_url`", "must be image"),
-        (json!({"model":"wan2.7-i2v","media":[{"type":"first_frame","url":"https://e/a.png"},{"type":"first_clip","url":"https://e/c.mp4"}]}), "`media`", "accepts"),
-        (json!({"model":"wan2.6-t2v","prompt":"p","ratio":"16:9"}), "`ratio`", "does not take a ratio"),
+        (
+            json!({"first_frame_url":"https://e/a.png","last_frame_url":"https://e/b.png","duration":10}),
+            "`duration`",
+            "5 seconds",
+        ),
+        (
+            json!({"prompt":"p","resolution":"720P"}),
+            "`resolution`",
+            "`size`",
+        ),
+        (
+            json!({"model":"wan2.1-vace-plus","prompt":"p"}),
+            "`function`",
+            "function",
+        ),
+        (
+            json!({"prompt":"p","reference_urls": six}),
+            "`reference_urls`",
+            "at most 5",
+        ),
+        (
+            json!({"prompt":"p","img_url": missing.display().to_string()}),
+            "`img_url`",
+            "cannot be read",
+        ),
+        (
+            json!({"prompt":"p","img_url": text.display().to_string()}),
+            "`img_url`",
+            "must be image",
+        ),
+        (
+            json!({"model":"wan2.7-i2v","media":[{"type":"first_frame","url":"https://e/a.png"},{"type":"first_clip","url":"https://e/c.mp4"}]}),
+            "`media`",
+            "accepts",
+        ),
+        (
+            json!({"model":"wan2.6-t2v","prompt":"p","ratio":"16:9"}),
+            "`ratio`",
+            "does not take a ratio",
+        ),
     ];
     for (req, field, rule) in cases {
         let r = kino(&t, &["run", "--request", &req.to_string()]);
         assert_eq!(r.code, 2, "{req}: {}", r.stderr);
-        assert!(r.stderr.contains(field) && r.stderr.contains(rule), "{req}: {}", r.stderr);
+        assert!(
+            r.stderr.contains(field) && r.stderr.contains(rule),
+            "{req}: {}",
+            r.stderr
+        );
     }
     let r = kino(&t, &["run", "x", "--request", "{not json"]);
     assert_eq!(r.code, 2);
     let r = kino(&t, &["wait", "nope", "--timeout", "soon"]);
     assert_eq!(r.code, 2, "{}", r.stderr);
     let s = t.stats();
-    assert_eq!((s.create_attempts, s.policies, s.uploads), (0, 0, 0), "nothing may be sent");
+    assert_eq!(
+        (s.create_attempts, s.policies, s.uploads),
+        (0, 0, 0),
+        "nothing may be sent"
+    );
     let list = kino(&t, &["list", "--json"]).json();
     assert_eq!(list, json!([]), "nothing may be recorded");
 }
@@ -189,11 +293,26 @@ fn invalid_input_exits_2_naming_field_and_rule_before_any_request() {
 fn dry_run_sends_and_records_nothing() {
     let t = ctx();
     let png = t.sample_png();
-    let r = kino(&t, &["run", "--dry-run", "--json", "--input", &format!("img_url={}", png.display()), "a cat"]);
+    let r = kino(
+        &t,
+        &[
+            "run",
+            "--dry-run",
+            "--json",
+            "--input",
+            &format!("img_url={}", png.display()),
+            "a cat",
+        ],
+    );
     assert_eq!(r.code, 0, "{}", r.stderr);
     let doc = r.json();
     assert_eq!(doc["mode"], "i2v");
-    assert!(doc["body"]["input"]["img_url"].as_str().unwrap().starts_with("<upload: "));
+    assert!(
+        doc["body"]["input"]["img_url"]
+            .as_str()
+            .unwrap()
+            .starts_with("<upload: ")
+    );
     assert_eq!(t.stats().create_attempts + t.stats().policies, 0);
     assert_eq!(kino(&t, &["list", "--json"]).json(), json!([]));
 }
@@ -204,11 +323,18 @@ fn kill_then_resume(t: &TestContext, moment: impl FnMut() -> bool, what: &str) {
     let mut cmd = t.kino();
     cmd.args(["run", "--json", "a paid video"]);
     let mut child = spawn(cmd);
-    assert!(eventually(Duration::from_secs(30), moment), "never reached: {what}");
+    assert!(
+        eventually(Duration::from_secs(30), moment),
+        "never reached: {what}"
+    );
     child.kill().unwrap(); // SIGKILL
     let _ = child.wait();
     let r = kino(t, &["resume", "--json", "--timeout", "60s"]);
-    assert_eq!(r.code, 0, "resume after kill {what}: {}\n{}", r.stdout, r.stderr);
+    assert_eq!(
+        r.code, 0,
+        "resume after kill {what}: {}\n{}",
+        r.stdout, r.stderr
+    );
     let jobs = r.json();
     assert_eq!(jobs.as_array().map(Vec::len), Some(1), "{jobs}");
     let job = &jobs[0];
@@ -216,49 +342,95 @@ fn kill_then_resume(t: &TestContext, moment: impl FnMut() -> bool, what: &str) {
     assert_eq!(t.stats().creates, 1, "exactly one paid create ({what})");
     let handle = job["handle"].as_str().unwrap();
     let path = job["artifacts"][0]["path"].as_str().unwrap();
-    assert_eq!(Some(sha256_file(Path::new(path))), t.sandbox.result_sha256(handle), "{what}");
-    let parts: Vec<_> = TestContext::files_under(t.work.path()).into_iter().filter(|p| p.to_string_lossy().ends_with(".part")).collect();
+    assert_eq!(
+        Some(sha256_file(Path::new(path))),
+        t.sandbox.result_sha256(handle),
+        "{what}"
+    );
+    let parts: Vec<_> = TestContext::files_under(t.work.path())
+        .into_iter()
+        .filter(|p| p.to_string_lossy().ends_with(".part"))
+        .collect();
     assert!(parts.is_empty(), "{parts:?}");
 }
 
 #[test]
 fn kill_during_submit_then_resume_reconciles_without_paying_twice() {
-    let t = ctx_with(SandboxConfig { submit_delay: Duration::from_secs(3), ..fast_config() });
+    let t = ctx_with(SandboxConfig {
+        submit_delay: Duration::from_secs(3),
+        ..fast_config()
+    });
     kill_then_resume(&t, || t.stats().creates == 1, "during submit");
     let events = kino(&t, &["events", &last_job(&t), "--json"]);
-    assert!(events.stdout.contains("found in the platform's task list"), "{}", events.stdout);
+    assert!(
+        events.stdout.contains("found in the platform's task list"),
+        "{}",
+        events.stdout
+    );
     assert!(t.stats().lists >= 1);
 }
 
 #[test]
 fn kill_during_polling_then_resume() {
-    let t = ctx_with(SandboxConfig { pending: Duration::from_secs(1), running: Duration::from_secs(2), ..fast_config() });
+    let t = ctx_with(SandboxConfig {
+        pending: Duration::from_secs(1),
+        running: Duration::from_secs(2),
+        ..fast_config()
+    });
     kill_then_resume(&t, || t.stats().queries >= 2, "during polling");
 }
 
 #[test]
 fn kill_during_download_then_resume_continues_with_range() {
-    let t = ctx_with(SandboxConfig { video_size: Some(8 * 1024 * 1024), download_rate: Some(2 * 1024 * 1024), ..fast_config() });
+    let t = ctx_with(SandboxConfig {
+        video_size: Some(8 * 1024 * 1024),
+        download_rate: Some(2 * 1024 * 1024),
+        ..fast_config()
+    });
     let work = t.work.path().to_path_buf();
     let part_started = || {
-        TestContext::files_under(&work)
-            .iter()
-            .any(|p| p.to_string_lossy().ends_with(".part") && std::fs::metadata(p).map(|m| m.len() > 256 * 1024).unwrap_or(false))
+        TestContext::files_under(&work).iter().any(|p| {
+            p.to_string_lossy().ends_with(".part")
+                && std::fs::metadata(p)
+                    .map(|m| m.len() > 256 * 1024)
+                    .unwrap_or(false)
+        })
     };
     kill_then_resume(&t, part_started, "during download");
-    assert!(t.stats().range_downloads >= 1, "the download must resume with Range");
+    assert!(
+        t.stats().range_downloads >= 1,
+        "the download must resume with Range"
+    );
 }
 
 fn last_job(t: &TestContext) -> String {
-    kino(t, &["list", "--json"]).json()[0]["job_id"].as_str().unwrap().to_string()
+    kino(t, &["list", "--json"]).json()[0]["job_id"]
+        .as_str()
+        .unwrap()
+        .to_string()
 }
 
 #[test]
 fn a_429_with_retry_after_and_bursts_of_503_while_polling_are_survived() {
     let t = ctx();
-    t.sandbox.inject(Fault { target: FaultTarget::Query, status: 429, times: 2, retry_after_secs: Some(1) });
-    t.sandbox.inject(Fault { target: FaultTarget::Query, status: 503, times: 4, retry_after_secs: None });
-    t.sandbox.inject(Fault { target: FaultTarget::Download, status: 503, times: 2, retry_after_secs: None });
+    t.sandbox.inject(Fault {
+        target: FaultTarget::Query,
+        status: 429,
+        times: 2,
+        retry_after_secs: Some(1),
+    });
+    t.sandbox.inject(Fault {
+        target: FaultTarget::Query,
+        status: 503,
+        times: 4,
+        retry_after_secs: None,
+    });
+    t.sandbox.inject(Fault {
+        target: FaultTarget::Download,
+        status: 503,
+        times: 2,
+        retry_after_secs: None,
+    });
     let r = kino(&t, &["run", "--json", "survive"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(r.json()["state"], "succeeded");
@@ -270,7 +442,12 @@ fn a_429_with_retry_after_and_bursts_of_503_while_polling_are_survived() {
 #[test]
 fn a_429_on_submit_is_retried_because_nothing_was_created() {
     let t = ctx();
-    t.sandbox.inject(Fault { target: FaultTarget::Submit, status: 429, times: 1, retry_after_secs: Some(1) });
+    t.sandbox.inject(Fault {
+        target: FaultTarget::Submit,
+        status: 429,
+        times: 1,
+        retry_after_secs: Some(1),
+    });
     let r = kino(&t, &["run", "--json", "throttled create"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let s = t.stats();
@@ -279,10 +456,17 @@ fn a_429_on_submit_is_retried_because_nothing_was_created() {
 
 #[test]
 fn a_permanent_401_fails_fast_with_exit_3_and_no_retries() {
-    let t = ctx_with(SandboxConfig { api_keys: vec!["sk-the-only-valid-key".into()], ..fast_config() });
+    let t = ctx_with(SandboxConfig {
+        api_keys: vec!["sk-the-only-valid-key".into()],
+        ..fast_config()
+    });
     let r = kino(&t, &["run", "--json", "unauthorised"]);
     assert_eq!(r.code, 3, "{}", r.stderr);
-    assert!(r.stderr.contains("401") && r.stderr.contains("hint:"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("401") && r.stderr.contains("hint:"),
+        "{}",
+        r.stderr
+    );
     assert_eq!(t.stats().create_attempts, 1);
     let list = kino(&t, &["list", "--json"]).json();
     assert_eq!(list[0]["state"], "failed");
@@ -309,7 +493,10 @@ fn without_credentials_run_uses_the_embedded_sandbox_and_says_so() {
     let out = r.json();
     assert_eq!(out["provider"], "sandbox");
     let path = out["artifacts"][0]["path"].as_str().unwrap();
-    assert_eq!(std::fs::read(path).unwrap(), kino_sandbox::media::SAMPLE_MP4);
+    assert_eq!(
+        std::fs::read(path).unwrap(),
+        kino_sandbox::media::SAMPLE_MP4
+    );
 }
 
 #[test]
@@ -319,22 +506,34 @@ fn a_failed_task_exits_4() {
     assert_eq!(r.code, 4, "{}", r.stderr);
     let out = r.json();
     assert_eq!(out["state"], "failed");
-    assert!(out["error"].as_str().unwrap().contains("DataInspectionFailed"));
+    assert!(
+        out["error"]
+            .as_str()
+            .unwrap()
+            .contains("DataInspectionFailed")
+    );
 }
 
 #[test]
 fn submit_then_bounded_wait_then_wait() {
-    let t = ctx_with(SandboxConfig { pending: Duration::from_millis(300), running: Duration::from_secs(3), ..fast_config() });
+    let t = ctx_with(SandboxConfig {
+        pending: Duration::from_millis(300),
+        running: Duration::from_secs(3),
+        ..fast_config()
+    });
     let receipt = kino(&t, &["submit", "--json", "later"]);
     assert_eq!(receipt.code, 0, "{}", receipt.stderr);
     let receipt = receipt.json();
     let id = receipt["job_id"].as_str().unwrap();
     assert!(receipt["handle"].is_string());
-    let short = &id[..8];
+    let short = &id[id.len() - 8..];
     let w = kino(&t, &["wait", short, "--timeout", "1s", "--json"]);
     assert_eq!(w.code, 5, "{}", w.stderr);
     let doc = w.json();
-    assert_eq!((doc["done"].clone(), doc["job_id"].clone()), (json!(false), json!(id)));
+    assert_eq!(
+        (doc["done"].clone(), doc["job_id"].clone()),
+        (json!(false), json!(id))
+    );
     let w = kino(&t, &["wait", id, "--json"]);
     assert_eq!(w.code, 0, "{}", w.stderr);
     assert_eq!(w.json()["state"], "succeeded");
@@ -343,17 +542,32 @@ fn submit_then_bounded_wait_then_wait() {
 
 #[test]
 fn cancel_works_only_while_pending_and_says_why_otherwise() {
-    let t = ctx_with(SandboxConfig { pending: Duration::from_secs(30), running: Duration::from_secs(30), ..fast_config() });
-    let id = kino(&t, &["submit", "--json", "cancel me"]).json()["job_id"].as_str().unwrap().to_string();
+    let t = ctx_with(SandboxConfig {
+        pending: Duration::from_secs(30),
+        running: Duration::from_secs(30),
+        ..fast_config()
+    });
+    let id = kino(&t, &["submit", "--json", "cancel me"]).json()["job_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let c = kino(&t, &["cancel", &id, "--json"]);
     assert_eq!(c.code, 0, "{}", c.stderr);
     assert_eq!(c.json()["state"], "canceled");
-    t.sandbox.set_config(|c| c.pending = Duration::from_millis(10));
-    let id = kino(&t, &["submit", "--json", "too late"]).json()["job_id"].as_str().unwrap().to_string();
+    t.sandbox
+        .set_config(|c| c.pending = Duration::from_millis(10));
+    let id = kino(&t, &["submit", "--json", "too late"]).json()["job_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     std::thread::sleep(Duration::from_millis(300));
     let c = kino(&t, &["cancel", &id]);
     assert_eq!(c.code, 2, "{}", c.stderr);
-    assert!(c.stderr.contains("only while it is PENDING"), "{}", c.stderr);
+    assert!(
+        c.stderr.contains("only while it is PENDING"),
+        "{}",
+        c.stderr
+    );
 }
 
 #[test]
@@ -363,25 +577,65 @@ fn list_status_events_and_download_without_overwriting() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     let id = r.json()["job_id"].as_str().unwrap().to_string();
     let list = kino(&t, &["list", "--json"]).json();
-    assert_eq!((list[0]["job_id"].as_str(), list[0]["state"].as_str()), (Some(id.as_str()), Some("succeeded")));
+    assert_eq!(
+        (list[0]["job_id"].as_str(), list[0]["state"].as_str()),
+        (Some(id.as_str()), Some("succeeded"))
+    );
     let status = kino(&t, &["status", &id, "--json"]).json();
     assert_eq!(status["artifacts"][0]["state"], "done");
     let events = kino(&t, &["events", &id, "--json"]);
-    let kinds: Vec<String> = events.stdout.lines().map(|l| serde_json::from_str::<Value>(l).unwrap()["type"].as_str().unwrap().to_string()).collect();
-    assert!(kinds.contains(&"submitted".into()) && kinds.contains(&"downloaded".into()), "{kinds:?}");
-    let d = kino(&t, &["download", &id, "--out", t.work.path().to_str().unwrap(), "--json"]);
+    let kinds: Vec<String> = events
+        .stdout
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["type"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert!(
+        kinds.contains(&"submitted".into()) && kinds.contains(&"downloaded".into()),
+        "{kinds:?}"
+    );
+    let d = kino(
+        &t,
+        &[
+            "download",
+            &id,
+            "--out",
+            t.work.path().to_str().unwrap(),
+            "--json",
+        ],
+    );
     assert_eq!(d.code, 0, "{}", d.stderr);
-    assert!(d.json()[0]["path"].as_str().unwrap().ends_with("clip_1.mp4"));
-    assert_eq!(std::fs::read(t.work_path("clip.mp4")).unwrap(), std::fs::read(t.work_path("clip_1.mp4")).unwrap());
+    assert!(
+        d.json()[0]["path"]
+            .as_str()
+            .unwrap()
+            .ends_with("clip_1.mp4")
+    );
+    assert_eq!(
+        std::fs::read(t.work_path("clip.mp4")).unwrap(),
+        std::fs::read(t.work_path("clip_1.mp4")).unwrap()
+    );
 }
 
 #[test]
 fn upload_prints_an_oss_reference() {
     let t = ctx();
     let png = t.sample_png();
-    let r = kino(&t, &["upload", "dashscope", png.to_str().unwrap(), "--json"]);
+    let r = kino(
+        &t,
+        &["upload", "dashscope", png.to_str().unwrap(), "--json"],
+    );
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(r.json()["reference"].as_str().unwrap().starts_with("oss://dashscope-instant/"));
+    assert!(
+        r.json()["reference"]
+            .as_str()
+            .unwrap()
+            .starts_with("oss://dashscope-instant/")
+    );
 }
 
 #[test]
@@ -391,7 +645,11 @@ fn the_api_key_appears_in_no_output_log_or_ledger_file() {
     let mut outputs = Vec::new();
     for args in [
         vec!["run", "--json", "secret check"],
-        vec!["run", "--request", &format!("{{\"prompt\":\"p\",\"img_url\":\"{}\"}}", png.display())],
+        vec![
+            "run",
+            "--request",
+            &format!("{{\"prompt\":\"p\",\"img_url\":\"{}\"}}", png.display()),
+        ],
         vec!["providers"],
         vec!["doctor"],
         vec!["list"],
@@ -408,10 +666,17 @@ fn the_api_key_appears_in_no_output_log_or_ledger_file() {
     for o in &outputs {
         assert!(!o.contains(FAKE_KEY) && !o.contains("9f8e7d6c5b4a"), "{o}");
     }
-    for f in TestContext::files_under(t.home.path()).into_iter().chain(TestContext::files_under(t.work.path())) {
+    for f in TestContext::files_under(t.home.path())
+        .into_iter()
+        .chain(TestContext::files_under(t.work.path()))
+    {
         let bytes = std::fs::read(&f).unwrap();
         let hay = String::from_utf8_lossy(&bytes);
-        assert!(!hay.contains("9f8e7d6c5b4a"), "key found in {}", f.display());
+        assert!(
+            !hay.contains("9f8e7d6c5b4a"),
+            "key found in {}",
+            f.display()
+        );
     }
 }
 

@@ -46,7 +46,10 @@ pub fn providers(ctx: &Context) -> Result<(), CommandError> {
             };
             out.push(format!("{} — {} ({creds})", i.id, i.name));
             for m in &i.modes {
-                out.push(format!("  {:<10} default {:<20} {}", m.mode, m.default_model, m.summary));
+                out.push(format!(
+                    "  {:<10} default {:<20} {}",
+                    m.mode, m.default_model, m.summary
+                ));
             }
         }
         out.push("coming later: skillsvideo, xyq, libtv, xingyun3d".into());
@@ -62,12 +65,16 @@ pub async fn doctor(ctx: &Context) -> Result<(), CommandError> {
     let base = ctx.settings.dashscope_base.clone();
     let reach = reachable(&base).await;
     checks.push(json!({"check": "dashscope reachable", "ok": reach.is_ok(), "detail": match &reach { Ok(s) => format!("{base} answered HTTP {s}"), Err(e) => format!("{base}: {e}") }}));
-    let ffprobe = std::process::Command::new("ffprobe").arg("-version").output();
+    let ffprobe = std::process::Command::new("ffprobe")
+        .arg("-version")
+        .output();
     let ff_ok = ffprobe.as_ref().is_ok_and(|o| o.status.success());
     checks.push(json!({"check": "ffmpeg", "ok": ff_ok, "detail": if ff_ok { "ffprobe found" } else { "ffprobe not found (optional: media probing)" }}));
     let ledger = match ctx.ledger().await {
         Ok(l) => match l.jobs(&kino_ledger::JobFilter::default()).await {
-            Ok(jobs) => json!({"check": "ledger", "ok": true, "detail": format!("{} ({} jobs)", ctx.settings.ledger_path().map(|p| p.display().to_string()).unwrap_or_default(), jobs.len())}),
+            Ok(jobs) => {
+                json!({"check": "ledger", "ok": true, "detail": format!("{} ({} jobs)", ctx.settings.ledger_path().map(|p| p.display().to_string()).unwrap_or_default(), jobs.len())})
+            }
             Err(e) => json!({"check": "ledger", "ok": false, "detail": e.to_string()}),
         },
         Err(e) => json!({"check": "ledger", "ok": false, "detail": e.message}),
@@ -78,8 +85,16 @@ pub async fn doctor(ctx: &Context) -> Result<(), CommandError> {
         checks
             .iter()
             .map(|c| {
-                let mark = if c["ok"].as_bool() == Some(true) { "ok  " } else { "FAIL" };
-                format!("{mark} {:<22} {}", c["check"].as_str().unwrap_or(""), c["detail"].as_str().unwrap_or(""))
+                let mark = if c["ok"].as_bool() == Some(true) {
+                    "ok  "
+                } else {
+                    "FAIL"
+                };
+                format!(
+                    "{mark} {:<22} {}",
+                    c["check"].as_str().unwrap_or(""),
+                    c["detail"].as_str().unwrap_or("")
+                )
             })
             .collect::<Vec<_>>()
             .join("\n")

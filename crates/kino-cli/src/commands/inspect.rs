@@ -12,7 +12,9 @@ use kino_ledger::JobFilter;
 use crate::args::{EventsArgs, ListArgs};
 use crate::context::Context;
 use crate::error::CommandError;
-use crate::render::{ellipsis, event_human, event_json, job_row_json, outcome_human, outcome_json, time};
+use crate::render::{
+    ellipsis, event_human, event_json, job_row_json, outcome_human, outcome_json, time,
+};
 
 async fn outcome(ctx: &Context, job: &str) -> Result<Outcome, CommandError> {
     let ledger = ctx.ledger().await?;
@@ -39,8 +41,14 @@ pub async fn events(ctx: &Context, args: EventsArgs) -> Result<(), CommandError>
         if !args.follow {
             return Ok(());
         }
-        let o = Outcome { job: ledger.job(job.id).await?, artifacts: ledger.artifacts(job.id).await? };
-        let downloads_left = o.artifacts.iter().any(|a| a.state == DownloadState::Pending);
+        let o = Outcome {
+            job: ledger.job(job.id).await?,
+            artifacts: ledger.artifacts(job.id).await?,
+        };
+        let downloads_left = o
+            .artifacts
+            .iter()
+            .any(|a| a.state == DownloadState::Pending);
         if o.job.state.is_terminal() && !downloads_left {
             // One last read: the final events may have landed with the state.
             for e in ledger.events(job.id, since).await? {
@@ -56,9 +64,16 @@ pub async fn list(ctx: &Context, args: ListArgs) -> Result<(), CommandError> {
     let states = args
         .states
         .iter()
-        .map(|s| s.parse::<JobState>().map_err(|e| CommandError::usage(format!("invalid `--state`: {e}"))))
+        .map(|s| {
+            s.parse::<JobState>()
+                .map_err(|e| CommandError::usage(format!("invalid `--state`: {e}")))
+        })
         .collect::<Result<Vec<_>, _>>()?;
-    let filter = JobFilter { states, provider: args.provider.clone(), limit: args.limit };
+    let filter = JobFilter {
+        states,
+        provider: args.provider.clone(),
+        limit: args.limit,
+    };
     let jobs = ctx.ledger().await?.jobs(&filter).await?;
     let rows: Vec<Value> = jobs.iter().map(job_row_json).collect();
     ctx.printer.data(&Value::Array(rows), || {
@@ -67,7 +82,9 @@ pub async fn list(ctx: &Context, args: ListArgs) -> Result<(), CommandError> {
         }
         let mut table = Table::new();
         table.load_preset(UTF8_BORDERS_ONLY);
-        table.set_header(["job", "state", "provider", "mode", "model", "created", "prompt"]);
+        table.set_header([
+            "job", "state", "provider", "mode", "model", "created", "prompt",
+        ]);
         for j in &jobs {
             table.add_row([
                 j.id.short(),

@@ -15,7 +15,10 @@ use crate::error::CommandError;
 use crate::render::{outcome_human, outcome_json};
 use crate::request::{Resolved, resolve};
 
-async fn prepare(ctx: &mut Context, args: &crate::args::JobArgs) -> Result<(Resolved, Arc<Engine>), CommandError> {
+async fn prepare(
+    ctx: &mut Context,
+    args: &crate::args::JobArgs,
+) -> Result<(Resolved, Arc<Engine>), CommandError> {
     let resolved = resolve(ctx, args)?;
     if resolved.provider == DASHSCOPE && ctx.settings.dashscope_key.is_none() {
         return Err(ctx.missing_credentials(DASHSCOPE));
@@ -59,12 +62,25 @@ fn dry_run(ctx: &Context, engine: &Engine, r: &Resolved) -> Result<(), CommandEr
 }
 
 /// Follows jobs until done or the deadline, with a live display for a person watching.
-async fn follow(ctx: &Context, engine: &Arc<Engine>, ids: &[JobId], deadline: Option<Instant>) -> Vec<(JobId, Result<Outcome, CommandError>)> {
-    let display = ctx.printer.shows_progress().then(|| crate::progress::spawn(engine.subscribe()));
+async fn follow(
+    ctx: &Context,
+    engine: &Arc<Engine>,
+    ids: &[JobId],
+    deadline: Option<Instant>,
+) -> Vec<(JobId, Result<Outcome, CommandError>)> {
+    let display = ctx
+        .printer
+        .shows_progress()
+        .then(|| crate::progress::spawn(engine.subscribe()));
     let mut set = tokio::task::JoinSet::new();
     for id in ids {
         let (engine, id) = (engine.clone(), *id);
-        set.spawn(async move { (id, engine.drive(id, deadline).await.map_err(CommandError::from)) });
+        set.spawn(async move {
+            (
+                id,
+                engine.drive(id, deadline).await.map_err(CommandError::from),
+            )
+        });
     }
     let mut results = Vec::new();
     tokio::select! {
@@ -94,12 +110,27 @@ fn verdict(o: &Outcome) -> Result<(), CommandError> {
         return Ok(());
     }
     let (kind, msg) = match j.state {
-        JobState::Failed | JobState::Canceled | JobState::Expired => {
-            (ErrorKind::JobFailed, format!("job {} {}: {}", j.id, j.state, j.error.clone().unwrap_or_default()))
-        }
-        JobState::NeedsInput => (ErrorKind::NeedsInput, format!("job {} needs an answer", j.id)),
-        JobState::Succeeded => (ErrorKind::Unavailable, format!("job {} succeeded but its results are not all on disk", j.id)),
-        _ => (ErrorKind::StillRunning, format!("job {} is still {} on the platform", j.id, j.state)),
+        JobState::Failed | JobState::Canceled | JobState::Expired => (
+            ErrorKind::JobFailed,
+            format!(
+                "job {} {}: {}",
+                j.id,
+                j.state,
+                j.error.clone().unwrap_or_default()
+            ),
+        ),
+        JobState::NeedsInput => (
+            ErrorKind::NeedsInput,
+            format!("job {} needs an answer", j.id),
+        ),
+        JobState::Succeeded => (
+            ErrorKind::Unavailable,
+            format!("job {} succeeded but its results are not all on disk", j.id),
+        ),
+        _ => (
+            ErrorKind::StillRunning,
+            format!("job {} is still {} on the platform", j.id, j.state),
+        ),
     };
     let hint = match kind {
         ErrorKind::StillRunning => format!("`kino wait {}` goes on following it", j.id),
@@ -110,7 +141,8 @@ fn verdict(o: &Outcome) -> Result<(), CommandError> {
 }
 
 fn deadline(text: Option<&str>, field: &str) -> Result<Option<Instant>, CommandError> {
-    text.map(|t| parse_duration(field, t).map(|d| Instant::now() + d)).transpose()
+    text.map(|t| parse_duration(field, t).map(|d| Instant::now() + d))
+        .transpose()
 }
 
 pub async fn run(ctx: &mut Context, args: RunArgs) -> Result<(), CommandError> {
@@ -119,11 +151,24 @@ pub async fn run(ctx: &mut Context, args: RunArgs) -> Result<(), CommandError> {
     if args.job.dry_run {
         return dry_run(ctx, &engine, &resolved);
     }
-    let job = engine.create(&resolved.provider, &resolved.request, args.job.out.clone(), args.job.prefix.clone()).await?;
-    ctx.printer.note(&format!("job {} recorded: {} {} ({})", job.id, job.provider, job.mode, job.model));
+    let job = engine
+        .create(
+            &resolved.provider,
+            &resolved.request,
+            args.job.out.clone(),
+            args.job.prefix.clone(),
+        )
+        .await?;
+    ctx.printer.note(&format!(
+        "job {} recorded: {} {} ({})",
+        job.id, job.provider, job.mode, job.model
+    ));
     let results = follow(ctx, &engine, &[job.id], until).await;
     let Some((_, result)) = results.into_iter().next() else {
-        return Err(CommandError::new(ErrorKind::Internal, "the job vanished from the ledger"));
+        return Err(CommandError::new(
+            ErrorKind::Internal,
+            "the job vanished from the ledger",
+        ));
     };
     let outcome = match result {
         Ok(o) => o,
@@ -137,7 +182,8 @@ pub async fn run(ctx: &mut Context, args: RunArgs) -> Result<(), CommandError> {
     };
     match verdict(&outcome) {
         Ok(()) => {
-            ctx.printer.data(&outcome_json(&outcome), || outcome_human(&outcome));
+            ctx.printer
+                .data(&outcome_json(&outcome), || outcome_human(&outcome));
             Ok(())
         }
         Err(e) => Err(e.with_data(outcome_json(&outcome))),
@@ -152,7 +198,14 @@ pub async fn submit(ctx: &mut Context, args: SubmitArgs) -> Result<(), CommandEr
     if resolved.provider == SANDBOX {
         ctx.printer.note("the embedded sandbox lives only as long as this command; use `kino run`, or serve `kino sandbox` and point DASHSCOPE_HTTP_BASE_URL at it");
     }
-    let job = engine.create(&resolved.provider, &resolved.request, args.job.out.clone(), args.job.prefix.clone()).await?;
+    let job = engine
+        .create(
+            &resolved.provider,
+            &resolved.request,
+            args.job.out.clone(),
+            args.job.prefix.clone(),
+        )
+        .await?;
     let submitted = engine.submit_now(job.id).await;
     let job = engine.ledger().job(job.id).await?;
     let receipt = json!({
@@ -168,9 +221,15 @@ pub async fn submit(ctx: &mut Context, args: SubmitArgs) -> Result<(), CommandEr
         return Err(CommandError::from(e).with_data(receipt));
     }
     if job.state == JobState::Unknown {
-        return Err(CommandError::new(ErrorKind::Unavailable, format!("job {}: the create request's answer was lost", job.id))
-            .hint(format!("kino never resends it blindly; `kino wait {}` reconciles it through the task list", job.id))
-            .with_data(receipt));
+        return Err(CommandError::new(
+            ErrorKind::Unavailable,
+            format!("job {}: the create request's answer was lost", job.id),
+        )
+        .hint(format!(
+            "kino never resends it blindly; `kino wait {}` reconciles it through the task list",
+            job.id
+        ))
+        .with_data(receipt));
     }
     ctx.printer.data(&receipt, || {
         format!(
@@ -195,7 +254,11 @@ async fn find_all(ctx: &Context, refs: &[String]) -> Result<Vec<kino_core::Job>,
 
 /// Prints the outcomes and turns them into one exit status: an error first, then failure,
 /// then "still running".
-fn finish(ctx: &Context, results: Vec<(JobId, Result<Outcome, CommandError>)>, single: bool) -> Result<(), CommandError> {
+fn finish(
+    ctx: &Context,
+    results: Vec<(JobId, Result<Outcome, CommandError>)>,
+    single: bool,
+) -> Result<(), CommandError> {
     let mut docs = Vec::new();
     let mut human = Vec::new();
     let mut worst: Option<CommandError> = None;
@@ -214,7 +277,12 @@ fn finish(ctx: &Context, results: Vec<(JobId, Result<Outcome, CommandError>)>, s
             Err(e) => {
                 docs.push(json!({"job_id": id, "error": e.message, "done": false}));
                 human.push(format!("job {id}: error: {}", e.message));
-                Some(CommandError { kind: e.kind, message: e.message.clone(), hints: e.hints.clone(), data: None })
+                Some(CommandError {
+                    kind: e.kind,
+                    message: e.message.clone(),
+                    hints: e.hints.clone(),
+                    data: None,
+                })
             }
         };
         if let Some(e) = verdict_err
@@ -223,7 +291,11 @@ fn finish(ctx: &Context, results: Vec<(JobId, Result<Outcome, CommandError>)>, s
             worst = Some(e);
         }
     }
-    let doc = if single && docs.len() == 1 { docs.remove(0) } else { Value::Array(docs) };
+    let doc = if single && docs.len() == 1 {
+        docs.remove(0)
+    } else {
+        Value::Array(docs)
+    };
     match worst {
         None => {
             ctx.printer.data(&doc, || human.join("\n"));
@@ -241,7 +313,9 @@ fn finish(ctx: &Context, results: Vec<(JobId, Result<Outcome, CommandError>)>, s
 pub async fn wait(ctx: &mut Context, args: WaitArgs) -> Result<(), CommandError> {
     let until = deadline(Some(&args.timeout), "--timeout")?;
     let jobs = find_all(ctx, &args.jobs).await?;
-    let engine = ctx.engine_for(jobs.iter().map(|j| j.provider.as_str())).await?;
+    let engine = ctx
+        .engine_for(jobs.iter().map(|j| j.provider.as_str()))
+        .await?;
     let ids: Vec<JobId> = jobs.iter().map(|j| j.id).collect();
     let results = follow(ctx, &engine, &ids, until).await;
     finish(ctx, results, args.jobs.len() == 1)
@@ -251,13 +325,17 @@ pub async fn resume(ctx: &mut Context, args: ResumeArgs) -> Result<(), CommandEr
     let until = deadline(args.timeout.as_deref(), "--timeout")?;
     let unfinished = ctx.ledger().await?.unfinished().await?;
     if unfinished.is_empty() {
-        ctx.printer.data(&json!([]), || "nothing to resume: every job is finished".into());
+        ctx.printer.data(&json!([]), || {
+            "nothing to resume: every job is finished".into()
+        });
         return Ok(());
     }
-    ctx.printer.note(&format!("resuming {} unfinished job(s)", unfinished.len()));
-    let engine = ctx.engine_for(unfinished.iter().map(|j| j.provider.as_str())).await?;
+    ctx.printer
+        .note(&format!("resuming {} unfinished job(s)", unfinished.len()));
+    let engine = ctx
+        .engine_for(unfinished.iter().map(|j| j.provider.as_str()))
+        .await?;
     let ids: Vec<JobId> = unfinished.iter().map(|j| j.id).collect();
     let results = follow(ctx, &engine, &ids, until).await;
     finish(ctx, results, false)
 }
-

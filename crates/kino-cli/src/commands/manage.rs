@@ -11,7 +11,8 @@ pub async fn cancel(ctx: &mut Context, job: &str) -> Result<(), CommandError> {
     let job = ctx.ledger().await?.find_job(job).await?;
     let engine = ctx.engine_for([job.provider.as_str()]).await?;
     let job = engine.cancel(job.id).await?;
-    ctx.printer.data(&job_json(&job), || format!("job {} canceled", job.id));
+    ctx.printer
+        .data(&job_json(&job), || format!("job {} canceled", job.id));
     Ok(())
 }
 
@@ -24,7 +25,14 @@ pub async fn download(ctx: &mut Context, args: DownloadArgs) -> Result<(), Comma
     ctx.printer.data(&Value::Array(docs), || {
         artifacts
             .iter()
-            .map(|a| format!("{} #{}: {}", a.kind, a.index + 1, a.path.clone().unwrap_or_default()))
+            .map(|a| {
+                format!(
+                    "{} #{}: {}",
+                    a.kind,
+                    a.index + 1,
+                    a.path.clone().unwrap_or_default()
+                )
+            })
             .collect::<Vec<_>>()
             .join("\n")
     });
@@ -33,13 +41,19 @@ pub async fn download(ctx: &mut Context, args: DownloadArgs) -> Result<(), Comma
 
 pub async fn upload(ctx: &mut Context, args: UploadArgs) -> Result<(), CommandError> {
     if !PROVIDERS.contains(&args.provider.as_str()) {
-        return Err(CommandError::usage(format!("unknown provider `{}` (one of: {})", args.provider, PROVIDERS.join(", "))));
+        return Err(CommandError::usage(format!(
+            "unknown provider `{}` (one of: {})",
+            args.provider,
+            PROVIDERS.join(", ")
+        )));
     }
     if args.provider == DASHSCOPE && ctx.settings.dashscope_key.is_none() {
         return Err(ctx.missing_credentials(DASHSCOPE));
     }
     let engine = ctx.engine(args.provider == SANDBOX).await?;
-    let reference = engine.upload_file(&args.provider, &args.model, &args.file).await?;
+    let reference = engine
+        .upload_file(&args.provider, &args.model, &args.file)
+        .await?;
     let doc = json!({"provider": args.provider, "model": args.model, "file": args.file, "reference": reference});
     ctx.printer.data(&doc, || reference.clone());
     Ok(())

@@ -14,7 +14,9 @@ pub async fn serve(ctx: &Context, args: SandboxArgs) -> Result<(), CommandError>
         if v.is_finite() && v >= 0.0 {
             Ok(Duration::from_secs_f64(v))
         } else {
-            Err(CommandError::usage(format!("invalid `--{field}`: must be a number of seconds, 0 or more")))
+            Err(CommandError::usage(format!(
+                "invalid `--{field}`: must be a number of seconds, 0 or more"
+            )))
         }
     };
     let config = SandboxConfig {
@@ -26,7 +28,12 @@ pub async fn serve(ctx: &Context, args: SandboxArgs) -> Result<(), CommandError>
     };
     let handle = Sandbox::start(args.host, args.port, config)
         .await
-        .map_err(|e| CommandError::new(ErrorKind::Config, format!("cannot serve on {}:{}: {e}", args.host, args.port)))?;
+        .map_err(|e| {
+            CommandError::new(
+                ErrorKind::Config,
+                format!("cannot serve on {}:{}: {e}", args.host, args.port),
+            )
+        })?;
     let doc = json!({
         "dashscope_base_url": handle.dashscope_base_url(),
         "api": handle.api_addr().to_string(),

@@ -10,9 +10,12 @@ use super::plan::PARAMETER_KEYS;
 pub fn build(plan: &Plan, references: &[(String, String)]) -> Result<Value, ValidationError> {
     let mut request = Value::Object(plan.request.clone());
     for (pointer, reference) in references {
-        let slot = request
-            .pointer_mut(pointer)
-            .ok_or_else(|| ValidationError::new(pointer.trim_start_matches('/'), "no such field to carry the upload"))?;
+        let slot = request.pointer_mut(pointer).ok_or_else(|| {
+            ValidationError::new(
+                pointer.trim_start_matches('/'),
+                "no such field to carry the upload",
+            )
+        })?;
         *slot = Value::String(reference.clone());
     }
     for local in &plan.local_inputs {

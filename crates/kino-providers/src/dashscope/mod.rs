@@ -12,8 +12,8 @@ use async_trait::async_trait;
 use serde_json::Value;
 
 use kino_core::{
-    Handle, JobRequest, LocalInput, Millis, ModeInfo, Plan, PollOutcome, PollPolicy, Provider, ProviderError,
-    ProviderInfo, Reconciled, Secret, SubmitError, ValidationError,
+    Handle, JobRequest, LocalInput, Millis, ModeInfo, Plan, PollOutcome, PollPolicy, Provider,
+    ProviderError, ProviderInfo, Reconciled, Secret, SubmitError, ValidationError,
 };
 use kino_http::reqwest::{self, StatusCode};
 use kino_http::{ClientError, RateLimiter, parse_retry_after};
@@ -46,7 +46,11 @@ impl DashScopeConfig {
             api_key,
             workspace: None,
             queries_per_second: 20,
-            poll_policy: PollPolicy { initial: Duration::from_secs(2), max: Duration::from_secs(15), factor: 1.5 },
+            poll_policy: PollPolicy {
+                initial: Duration::from_secs(2),
+                max: Duration::from_secs(15),
+                factor: 1.5,
+            },
             user_agent: concat!("kino/", env!("CARGO_PKG_VERSION")).to_string(),
         }
     }
@@ -103,7 +107,13 @@ impl DashScope {
         }
     }
 
-    async fn list_page(&self, model: &str, start: Millis, end: Millis, page: u32) -> Result<Value, ProviderError> {
+    async fn list_page(
+        &self,
+        model: &str,
+        start: Millis,
+        end: Millis,
+        page: u32,
+    ) -> Result<Value, ProviderError> {
         let fmt = |ms: Millis| {
             chrono::DateTime::from_timestamp_millis(ms)
                 .map(|t| t.format("%Y%m%d%H%M%S").to_string())
@@ -147,13 +157,21 @@ impl Provider for DashScope {
         upload::upload(self, model, input).await
     }
 
-    fn build(&self, plan: &Plan, references: &[(String, String)]) -> Result<Value, ValidationError> {
+    fn build(
+        &self,
+        plan: &Plan,
+        references: &[(String, String)],
+    ) -> Result<Value, ValidationError> {
         build(plan, references)
     }
 
     async fn submit(&self, plan: &Plan, body: &Value) -> Result<Handle, SubmitError> {
         let mode = Mode::parse(&plan.mode).unwrap_or(Mode::T2v);
-        let url = format!("{}/services/aigc/{}/video-synthesis", self.base, mode.endpoint_task());
+        let url = format!(
+            "{}/services/aigc/{}/video-synthesis",
+            self.base,
+            mode.endpoint_task()
+        );
         let mut req = self
             .authed(self.api.post(url))
             .header("X-DashScope-Async", "enable")
@@ -172,34 +190,47 @@ impl Provider for DashScope {
         let retry_after = parse_retry_after(resp.headers());
         let body = match json_body(resp).await {
             Ok(b) => b,
-            Err(e) if status.is_success() => return Err(SubmitError::OutcomeUnknown(e.to_string())),
+            Err(e) if status.is_success() => {
+                return Err(SubmitError::OutcomeUnknown(e.to_string()));
+            }
             Err(e) => return Err(SubmitError::NotCreated(e)),
         };
         if status.is_success() {
             return wire::task_id(&body).ok_or_else(|| {
-                SubmitError::OutcomeUnknown(format!("HTTP {} without output.task_id", status.as_u16()))
+                SubmitError::OutcomeUnknown(format!(
+                    "HTTP {} without output.task_id",
+                    status.as_u16()
+                ))
             });
         }
         let err = wire::api_error(status.as_u16(), &body, retry_after);
         // 429 and 503 are refusals before any work; a 500/502/504 may come from behind a
         // gateway after the task was created, so its outcome is unknown.
         match status {
-            StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE => Err(SubmitError::NotCreated(err)),
+            StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE => {
+                Err(SubmitError::NotCreated(err))
+            }
             s if s.is_server_error() => Err(SubmitError::OutcomeUnknown(err.to_string())),
             _ => Err(SubmitError::NotCreated(err)),
         }
     }
 
     async fn poll(&self, handle: &str) -> Result<PollOutcome, ProviderError> {
-        let body = self.query(self.api.get(format!("{}/tasks/{handle}", self.base))).await?;
+        let body = self
+            .query(self.api.get(format!("{}/tasks/{handle}", self.base)))
+            .await?;
         wire::poll_outcome(&body)
     }
 
     async fn cancel(&self, handle: &str) -> Result<(), ProviderError> {
-        let req = self.api.post(format!("{}/tasks/{handle}/cancel", self.base));
+        let req = self
+            .api
+            .post(format!("{}/tasks/{handle}/cancel", self.base));
         match self.query(req).await {
             Ok(_) => Ok(()),
-            Err(ProviderError::Rejected { code, message, .. }) if code == "UnsupportedOperation" => {
+            Err(ProviderError::Rejected { code, message, .. })
+                if code == "UnsupportedOperation" =>
+            {
                 Err(ProviderError::NotCancelable {
                     message: format!(
                         "DashScope cancels a task only while it is PENDING; this one is past that ({message}). \
@@ -211,19 +242,31 @@ impl Provider for DashScope {
         }
     }
 
-    async fn reconcile(&self, plan: &Plan, sent_at: Millis, exclude: &[String]) -> Result<Reconciled, ProviderError> {
+    async fn reconcile(
+        &self,
+        plan: &Plan,
+        sent_at: Millis,
+        exclude: &[String],
+    ) -> Result<Reconciled, ProviderError> {
         // The window is wide on both sides: the platform's list filter may read times as CST.
         let day = 24 * 3600 * 1000;
         let (lo, hi) = (sent_at - 2 * 60 * 1000, sent_at + 10 * 60 * 1000);
         let mut candidates = Vec::new();
         for page in 1..=5u32 {
-            let body = self.list_page(&plan.model, sent_at - day, sent_at + day, page).await?;
+            let body = self
+                .list_page(&plan.model, sent_at - day, sent_at + day, page)
+                .await?;
             let tasks = wire::listed_tasks(&body);
             let n = tasks.len();
             for t in tasks {
                 let model_ok = t.model.as_deref().is_none_or(|m| m == plan.model);
-                let time_ok = t.submitted.is_empty() || t.submitted.iter().any(|s| (lo..=hi).contains(s));
-                if model_ok && time_ok && !exclude.contains(&t.task_id) && !candidates.contains(&t.task_id) {
+                let time_ok =
+                    t.submitted.is_empty() || t.submitted.iter().any(|s| (lo..=hi).contains(s));
+                if model_ok
+                    && time_ok
+                    && !exclude.contains(&t.task_id)
+                    && !candidates.contains(&t.task_id)
+                {
                     candidates.push(t.task_id);
                 }
             }

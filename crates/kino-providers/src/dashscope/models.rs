@@ -14,7 +14,14 @@ pub enum Mode {
 }
 
 impl Mode {
-    pub const ALL: [Mode; 6] = [Mode::T2v, Mode::I2v, Mode::Kf2v, Mode::R2v, Mode::Vace, Mode::VideoEdit];
+    pub const ALL: [Mode; 6] = [
+        Mode::T2v,
+        Mode::I2v,
+        Mode::Kf2v,
+        Mode::R2v,
+        Mode::Vace,
+        Mode::VideoEdit,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -46,10 +53,14 @@ impl Mode {
     pub fn summary(self) -> &'static str {
         match self {
             Mode::T2v => "text to video",
-            Mode::I2v => "image to video (wan2.7: first/last frame, clip continuation, driving audio)",
+            Mode::I2v => {
+                "image to video (wan2.7: first/last frame, clip continuation, driving audio)"
+            }
             Mode::Kf2v => "first + last frame to video (5 s, silent)",
             Mode::R2v => "reference role-play: characters from images/videos act a new script",
-            Mode::Vace => "VACE editing: image_reference, video_repainting, video_edit, video_extension, video_outpainting",
+            Mode::Vace => {
+                "VACE editing: image_reference, video_repainting, video_edit, video_extension, video_outpainting"
+            }
             Mode::VideoEdit => "prompt-driven video editing with optional reference images",
         }
     }
@@ -113,12 +124,20 @@ const MODELS: &[(&str, Mode, Gen)] = &[
     ("wan2.1-vace-plus", Mode::Vace, Gen::Wan21),
     ("wanx2.1-vace-plus", Mode::Vace, Gen::Wan21),
     ("wan2.7-videoedit", Mode::VideoEdit, Gen::Wan27),
-    ("happyhorse-1.0-video-edit", Mode::VideoEdit, Gen::HappyHorse),
+    (
+        "happyhorse-1.0-video-edit",
+        Mode::VideoEdit,
+        Gen::HappyHorse,
+    ),
 ];
 
 /// The models of a mode, for `kino providers`.
 pub fn models_of(mode: Mode) -> Vec<&'static str> {
-    MODELS.iter().filter(|(_, m, _)| *m == mode).map(|(id, _, _)| *id).collect()
+    MODELS
+        .iter()
+        .filter(|(_, m, _)| *m == mode)
+        .map(|(id, _, _)| *id)
+        .collect()
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -156,7 +175,9 @@ impl Durations {
                 let s: Vec<String> = set.iter().map(i64::to_string).collect();
                 format!("one of {} seconds", s.join(", "))
             }
-            Durations::ZeroOrRange(a, b) => format!("0 (keep the input's length) or {a} to {b} seconds"),
+            Durations::ZeroOrRange(a, b) => {
+                format!("0 (keep the input's length) or {a} to {b} seconds")
+            }
             Durations::NotAccepted => "not accepted by this model".into(),
         }
     }
@@ -164,18 +185,35 @@ impl Durations {
 
 pub const SIZES_480: &[&str] = &["832*480", "480*832", "624*624"];
 pub const SIZES_720: &[&str] = &["1280*720", "720*1280", "960*960", "1088*832", "832*1088"];
-pub const SIZES_1080: &[&str] = &["1920*1080", "1080*1920", "1440*1440", "1632*1248", "1248*1632"];
+pub const SIZES_1080: &[&str] = &[
+    "1920*1080",
+    "1080*1920",
+    "1440*1440",
+    "1632*1248",
+    "1248*1632",
+];
 pub const RATIOS: &[&str] = &["16:9", "9:16", "1:1", "4:3", "3:4"];
 
 impl ModelSpec {
     /// The spec of a model id: from the table, else from its name (`…-t2v…`, `wan2.7-…`).
     pub fn resolve(id: &str) -> Option<ModelSpec> {
         if let Some((_, mode, generation)) = MODELS.iter().find(|(m, _, _)| *m == id) {
-            return Some(ModelSpec { id: id.to_string(), mode: *mode, generation: *generation });
+            return Some(ModelSpec {
+                id: id.to_string(),
+                mode: *mode,
+                generation: *generation,
+            });
         }
         // Dated snapshots (wan2.7-t2v-2026-04-25) share their base model's rules.
-        if let Some((_, mode, generation)) = MODELS.iter().find(|(m, _, _)| id.starts_with(&format!("{m}-"))) {
-            return Some(ModelSpec { id: id.to_string(), mode: *mode, generation: *generation });
+        if let Some((_, mode, generation)) = MODELS
+            .iter()
+            .find(|(m, _, _)| id.starts_with(&format!("{m}-")))
+        {
+            return Some(ModelSpec {
+                id: id.to_string(),
+                mode: *mode,
+                generation: *generation,
+            });
         }
         let generation = if id.starts_with("happyhorse") {
             Gen::HappyHorse
@@ -207,7 +245,11 @@ impl ModelSpec {
         } else {
             return None;
         };
-        Some(ModelSpec { id: id.to_string(), mode, generation })
+        Some(ModelSpec {
+            id: id.to_string(),
+            mode,
+            generation,
+        })
     }
 
     /// wan2.7 and HappyHorse carry images, videos and audio in `input.media[]`.
@@ -275,7 +317,8 @@ impl ModelSpec {
     }
 
     pub fn takes_audio_url(&self) -> bool {
-        matches!(self.generation, Gen::Wan25 | Gen::Wan26 | Gen::Wan27) && matches!(self.mode, Mode::T2v | Mode::I2v)
+        matches!(self.generation, Gen::Wan25 | Gen::Wan26 | Gen::Wan27)
+            && matches!(self.mode, Mode::T2v | Mode::I2v)
     }
 
     pub fn takes_audio_flag(&self) -> bool {
@@ -284,7 +327,11 @@ impl ModelSpec {
 
     /// The most reference images a videoedit request may carry.
     pub fn max_edit_refs(&self) -> usize {
-        if self.generation == Gen::HappyHorse { 5 } else { 4 }
+        if self.generation == Gen::HappyHorse {
+            5
+        } else {
+            4
+        }
     }
 }
 
@@ -307,10 +354,16 @@ mod tests {
     #[test]
     fn snapshots_and_new_names_resolve() {
         let s = ModelSpec::resolve("wan2.7-t2v-2026-06-12");
-        assert_eq!(s.map(|s| (s.mode, s.generation)), Some((Mode::T2v, Gen::Wan27)));
+        assert_eq!(
+            s.map(|s| (s.mode, s.generation)),
+            Some((Mode::T2v, Gen::Wan27))
+        );
         let s = ModelSpec::resolve("wan2.8-i2v");
         assert_eq!(s, None);
-        assert_eq!(ModelSpec::resolve("wan2.6-r2v-2027-01-01").map(|s| s.mode), Some(Mode::R2v));
+        assert_eq!(
+            ModelSpec::resolve("wan2.6-r2v-2027-01-01").map(|s| s.mode),
+            Some(Mode::R2v)
+        );
     }
 
     #[test]

@@ -15,31 +15,110 @@ const MB: u64 = 1024 * 1024;
 
 /// Keys that go to `parameters` on the wire; every other accepted key goes to `input`.
 pub(super) const PARAMETER_KEYS: &[&str] = &[
-    "size", "duration", "seed", "prompt_extend", "watermark", "resolution", "ratio", "shot_type", "audio",
-    "audio_setting", "obj_or_bg", "control_condition", "strength", "mask_type", "expand_ratio", "expand_mode",
-    "top_scale", "bottom_scale", "left_scale", "right_scale",
+    "size",
+    "duration",
+    "seed",
+    "prompt_extend",
+    "watermark",
+    "resolution",
+    "ratio",
+    "shot_type",
+    "audio",
+    "audio_setting",
+    "obj_or_bg",
+    "control_condition",
+    "strength",
+    "mask_type",
+    "expand_ratio",
+    "expand_mode",
+    "top_scale",
+    "bottom_scale",
+    "left_scale",
+    "right_scale",
 ];
 
-const COMMON_KEYS: &[&str] = &["prompt", "negative_prompt", "seed", "prompt_extend", "watermark", "duration"];
+const COMMON_KEYS: &[&str] = &[
+    "prompt",
+    "negative_prompt",
+    "seed",
+    "prompt_extend",
+    "watermark",
+    "duration",
+];
 
 fn mode_keys(spec: &ModelSpec) -> &'static [&'static str] {
     match (spec.mode, spec.uses_media()) {
-        (Mode::T2v, _) => &["size", "resolution", "ratio", "shot_type", "audio", "audio_url"],
-        (Mode::I2v, false) => &["img_url", "template", "resolution", "shot_type", "audio", "audio_url"],
-        (Mode::I2v, true) => &[
-            "media", "first_frame_url", "last_frame_url", "driving_audio_url", "first_clip_url", "img_url",
-            "resolution", "audio_url",
+        (Mode::T2v, _) => &[
+            "size",
+            "resolution",
+            "ratio",
+            "shot_type",
+            "audio",
+            "audio_url",
         ],
-        (Mode::Kf2v, _) => &["first_frame_url", "last_frame_url", "template", "resolution"],
-        (Mode::R2v, false) => &["reference_urls", "reference_video_urls", "size", "shot_type", "audio"],
+        (Mode::I2v, false) => &[
+            "img_url",
+            "template",
+            "resolution",
+            "shot_type",
+            "audio",
+            "audio_url",
+        ],
+        (Mode::I2v, true) => &[
+            "media",
+            "first_frame_url",
+            "last_frame_url",
+            "driving_audio_url",
+            "first_clip_url",
+            "img_url",
+            "resolution",
+            "audio_url",
+        ],
+        (Mode::Kf2v, _) => &[
+            "first_frame_url",
+            "last_frame_url",
+            "template",
+            "resolution",
+        ],
+        (Mode::R2v, false) => &[
+            "reference_urls",
+            "reference_video_urls",
+            "size",
+            "shot_type",
+            "audio",
+        ],
         (Mode::R2v, true) => &["media", "reference_urls", "resolution", "ratio"],
         (Mode::Vace, _) => &[
-            "function", "ref_images_url", "video_url", "mask_image_url", "mask_video_url", "mask_frame_id",
-            "first_clip_url", "last_clip_url", "first_frame_url", "last_frame_url", "obj_or_bg", "control_condition",
-            "strength", "mask_type", "expand_ratio", "expand_mode", "top_scale", "bottom_scale", "left_scale",
-            "right_scale", "size",
+            "function",
+            "ref_images_url",
+            "video_url",
+            "mask_image_url",
+            "mask_video_url",
+            "mask_frame_id",
+            "first_clip_url",
+            "last_clip_url",
+            "first_frame_url",
+            "last_frame_url",
+            "obj_or_bg",
+            "control_condition",
+            "strength",
+            "mask_type",
+            "expand_ratio",
+            "expand_mode",
+            "top_scale",
+            "bottom_scale",
+            "left_scale",
+            "right_scale",
+            "size",
         ],
-        (Mode::VideoEdit, _) => &["media", "video_url", "reference_urls", "resolution", "ratio", "audio_setting"],
+        (Mode::VideoEdit, _) => &[
+            "media",
+            "video_url",
+            "reference_urls",
+            "resolution",
+            "ratio",
+            "audio_setting",
+        ],
     }
 }
 
@@ -53,7 +132,11 @@ pub fn detect_mode(fields: &Map<String, Value>, model: Option<&str>) -> Mode {
     } else if has("media") || has("first_clip_url") {
         Mode::I2v
     } else if has("first_frame_url") {
-        if model.is_some_and(|m| m.starts_with("wan2.7-i2v")) { Mode::I2v } else { Mode::Kf2v }
+        if model.is_some_and(|m| m.starts_with("wan2.7-i2v")) {
+            Mode::I2v
+        } else {
+            Mode::Kf2v
+        }
     } else if has("img_url") || has("reference_image") {
         Mode::I2v
     } else {
@@ -76,8 +159,11 @@ pub fn plan(request: &JobRequest) -> Result<Plan, ValidationError> {
     };
     let spec = match &model_id {
         Some(id) => ModelSpec::resolve(id).ok_or_else(|| {
-            ValidationError::new("model", format!("`{id}` is not a Wan video model kino knows"))
-                .with_hint("`kino providers` lists the models of each mode")
+            ValidationError::new(
+                "model",
+                format!("`{id}` is not a Wan video model kino knows"),
+            )
+            .with_hint("`kino providers` lists the models of each mode")
         })?,
         None => {
             let mode = explicit_mode.unwrap_or_else(|| detect_mode(&fields, None));
@@ -90,10 +176,17 @@ pub fn plan(request: &JobRequest) -> Result<Plan, ValidationError> {
     {
         return Err(ValidationError::new(
             "mode",
-            format!("`{}` is a {} model, but the mode asked for is {mode}", spec.id, spec.mode),
+            format!(
+                "`{}` is a {} model, but the mode asked for is {mode}",
+                spec.id, spec.mode
+            ),
         ));
     }
-    let mut p = Planner { spec, fields, locals: Vec::new() };
+    let mut p = Planner {
+        spec,
+        fields,
+        locals: Vec::new(),
+    };
     p.run()?;
     Ok(Plan {
         mode: p.spec.mode.as_str().to_string(),
@@ -103,7 +196,10 @@ pub fn plan(request: &JobRequest) -> Result<Plan, ValidationError> {
     })
 }
 
-fn take_string(fields: &mut Map<String, Value>, key: &str) -> Result<Option<String>, ValidationError> {
+fn take_string(
+    fields: &mut Map<String, Value>,
+    key: &str,
+) -> Result<Option<String>, ValidationError> {
     match fields.remove(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
@@ -126,7 +222,10 @@ impl Planner {
         self.fields.retain(|_, v| !v.is_null());
         if let Some(v) = self.fields.remove("reference_image") {
             if self.fields.contains_key("img_url") {
-                return Err(self.err("reference_image", "is an alias of `img_url`; give only one of them"));
+                return Err(self.err(
+                    "reference_image",
+                    "is an alias of `img_url`; give only one of them",
+                ));
             }
             self.fields.insert("img_url".into(), v);
         }
@@ -138,7 +237,10 @@ impl Planner {
             Mode::T2v => {}
             Mode::I2v if self.spec.uses_media() => self.i2v_media()?,
             Mode::I2v => {
-                self.require("img_url", "is required for image-to-video (give an image URL or a local file)")?;
+                self.require(
+                    "img_url",
+                    "is required for image-to-video (give an image URL or a local file)",
+                )?;
                 self.media_field("img_url", &[MediaKind::Image])?;
             }
             Mode::Kf2v => self.kf2v()?,
@@ -157,11 +259,18 @@ impl Planner {
     /// The seed script's defaults, so a request behaves (and costs) as it did there: the
     /// platform's own default size for wan2.6 t2v is 1080P, the script's is 720P.
     fn apply_script_defaults(&mut self) {
-        if self.spec.uses_size() && !self.fields.contains_key("size") && self.spec.sizes().contains(&"1280*720") {
+        if self.spec.uses_size()
+            && !self.fields.contains_key("size")
+            && self.spec.sizes().contains(&"1280*720")
+        {
             self.fields.insert("size".into(), json!("1280*720"));
         }
-        let img_protocol = matches!(self.spec.mode, Mode::I2v | Mode::Kf2v) && !self.spec.uses_media();
-        if img_protocol && !self.fields.contains_key("resolution") && self.spec.resolutions().contains(&"720P") {
+        let img_protocol =
+            matches!(self.spec.mode, Mode::I2v | Mode::Kf2v) && !self.spec.uses_media();
+        if img_protocol
+            && !self.fields.contains_key("resolution")
+            && self.spec.resolutions().contains(&"720P")
+        {
             self.fields.insert("resolution".into(), json!("720P"));
         }
         if self.spec.mode == Mode::Kf2v && !self.fields.contains_key("duration") {
@@ -175,7 +284,13 @@ impl Planner {
         if self.spec.uses_size() {
             if self.fields.contains_key("resolution") {
                 return Err(self
-                    .err("resolution", format!("{id} ({}) takes `size` as W*H, not `resolution`", self.spec.mode))
+                    .err(
+                        "resolution",
+                        format!(
+                            "{id} ({}) takes `size` as W*H, not `resolution`",
+                            self.spec.mode
+                        ),
+                    )
                     .with_hint("for example size=1280*720 (720P) or size=1920*1080 (1080P)"));
             }
             if let Some(size) = self.fields.get("size") {
@@ -184,7 +299,10 @@ impl Planner {
                 };
                 let allowed = self.spec.sizes();
                 if !allowed.contains(&s) {
-                    let mut rule = format!("`{s}` is not a size {id} supports (one of: {})", allowed.join(", "));
+                    let mut rule = format!(
+                        "`{s}` is not a size {id} supports (one of: {})",
+                        allowed.join(", ")
+                    );
                     if s.contains('x') {
                         rule.push_str("; the separator is `*`, not `x`");
                     }
@@ -194,13 +312,25 @@ impl Planner {
         } else {
             if let Some(size) = self.fields.get("size") {
                 return Err(self
-                    .err("size", format!("{id} ({}) takes `resolution` (e.g. 720P), not `size` ({size})", self.spec.mode))
-                    .with_hint(format!("resolution is one of: {}", self.spec.resolutions().join(", "))));
+                    .err(
+                        "size",
+                        format!(
+                            "{id} ({}) takes `resolution` (e.g. 720P), not `size` ({size})",
+                            self.spec.mode
+                        ),
+                    )
+                    .with_hint(format!(
+                        "resolution is one of: {}",
+                        self.spec.resolutions().join(", ")
+                    )));
             }
             if let Some(r) = self.fields.get("resolution") {
                 let allowed = self.spec.resolutions();
                 if !r.as_str().is_some_and(|r| allowed.contains(&r)) {
-                    return Err(self.err("resolution", format!("{id} supports {} (got {r})", allowed.join(", "))));
+                    return Err(self.err(
+                        "resolution",
+                        format!("{id} supports {} (got {r})", allowed.join(", ")),
+                    ));
                 }
             }
         }
@@ -226,7 +356,11 @@ impl Planner {
     }
 
     fn require(&self, key: &str, rule: &str) -> Result<(), ValidationError> {
-        if self.fields.contains_key(key) { Ok(()) } else { Err(self.err(key, rule)) }
+        if self.fields.contains_key(key) {
+            Ok(())
+        } else {
+            Err(self.err(key, rule))
+        }
     }
 
     fn check_prompt(&self) -> Result<(), ValidationError> {
@@ -236,7 +370,9 @@ impl Planner {
             Mode::Kf2v | Mode::VideoEdit => false,
         };
         match self.fields.get("prompt") {
-            None if required => Err(self.err("prompt", format!("is required for {}", self.spec.mode))),
+            None if required => {
+                Err(self.err("prompt", format!("is required for {}", self.spec.mode)))
+            }
             None => Ok(()),
             Some(Value::String(p)) if p.trim().is_empty() && required => {
                 Err(self.err("prompt", "must not be empty"))
@@ -245,7 +381,13 @@ impl Planner {
                 let limit = self.spec.prompt_limit(p);
                 let len = p.chars().count();
                 if len > limit {
-                    return Err(self.err("prompt", format!("is {len} characters; {} accepts at most {limit}", self.spec.id)));
+                    return Err(self.err(
+                        "prompt",
+                        format!(
+                            "is {len} characters; {} accepts at most {limit}",
+                            self.spec.id
+                        ),
+                    ));
                 }
                 Ok(())
             }
@@ -254,7 +396,11 @@ impl Planner {
         if let Some(n) = self.fields.get("negative_prompt") {
             let len = n.as_str().map(|s| s.chars().count());
             match len {
-                Some(l) if l > 500 => return Err(self.err("negative_prompt", format!("is {l} characters; at most 500"))),
+                Some(l) if l > 500 => {
+                    return Err(
+                        self.err("negative_prompt", format!("is {l} characters; at most 500"))
+                    );
+                }
                 None => return Err(self.err("negative_prompt", "must be a string")),
                 _ => {}
             }
@@ -286,7 +432,10 @@ impl Planner {
             }
         }
         if self.fields.contains_key("audio") && !self.spec.takes_audio_flag() {
-            return Err(self.err("audio", format!("is a wan2.6 switch; {id} does not take it")));
+            return Err(self.err(
+                "audio",
+                format!("is a wan2.6 switch; {id} does not take it"),
+            ));
         }
         if let Some(v) = self.fields.get("seed") {
             let n = as_int(v).filter(|n| (0..=2_147_483_647).contains(n));
@@ -295,15 +444,24 @@ impl Planner {
         }
         if let Some(r) = self.fields.get("ratio") {
             if !self.spec.takes_ratio() {
-                return Err(self.err("ratio", format!("{id} does not take a ratio (it follows the input media)")));
+                return Err(self.err(
+                    "ratio",
+                    format!("{id} does not take a ratio (it follows the input media)"),
+                ));
             }
             if !r.as_str().is_some_and(|r| RATIOS.contains(&r)) {
-                return Err(self.err("ratio", format!("must be one of {} (got {r})", RATIOS.join(", "))));
+                return Err(self.err(
+                    "ratio",
+                    format!("must be one of {} (got {r})", RATIOS.join(", ")),
+                ));
             }
         }
         if let Some(s) = self.fields.get("shot_type") {
             if !self.spec.takes_shot_type() {
-                return Err(self.err("shot_type", format!("is a wan2.6 option; {id} does not take it")));
+                return Err(self.err(
+                    "shot_type",
+                    format!("is a wan2.6 option; {id} does not take it"),
+                ));
             }
             match s.as_str() {
                 Some("single") => {}
@@ -314,23 +472,36 @@ impl Planner {
                             .with_hint("drop prompt_extend=false or use shot_type=single"));
                     }
                 }
-                _ => return Err(self.err("shot_type", format!("must be `single` or `multi` (got {s})"))),
+                _ => {
+                    return Err(self.err(
+                        "shot_type",
+                        format!("must be `single` or `multi` (got {s})"),
+                    ));
+                }
             }
         }
         if self.fields.contains_key("audio_url") && !self.spec.takes_audio_url() {
-            return Err(self.err("audio_url", format!("{id} does not take an audio track (wan2.5 and later t2v/i2v do)")));
+            return Err(self.err(
+                "audio_url",
+                format!("{id} does not take an audio track (wan2.5 and later t2v/i2v do)"),
+            ));
         }
-        if let Some(a) = self.fields.get("audio_setting") {
-            if !matches!(a.as_str(), Some("auto" | "origin")) {
-                return Err(self.err("audio_setting", format!("must be `auto` or `origin` (got {a})")));
-            }
+        if let Some(a) = self.fields.get("audio_setting")
+            && !matches!(a.as_str(), Some("auto" | "origin"))
+        {
+            return Err(self.err(
+                "audio_setting",
+                format!("must be `auto` or `origin` (got {a})"),
+            ));
         }
         Ok(())
     }
 
     /// A single-URL field: a remote reference is kept; a local file is checked and listed for upload.
     fn media_field(&mut self, key: &str, kinds: &[MediaKind]) -> Result<(), ValidationError> {
-        let Some(v) = self.fields.get(key) else { return Ok(()) };
+        let Some(v) = self.fields.get(key) else {
+            return Ok(());
+        };
         let Some(s) = v.as_str() else {
             return Err(self.err(key, "must be a URL or a local file path"));
         };
@@ -338,7 +509,13 @@ impl Planner {
         self.media_value(key, &format!("/{key}"), &s, kinds)
     }
 
-    fn media_value(&mut self, field: &str, pointer: &str, value: &str, kinds: &[MediaKind]) -> Result<(), ValidationError> {
+    fn media_value(
+        &mut self,
+        field: &str,
+        pointer: &str,
+        value: &str,
+        kinds: &[MediaKind],
+    ) -> Result<(), ValidationError> {
         if value.trim().is_empty() {
             return Err(self.err(field, "must not be empty"));
         }
@@ -355,17 +532,31 @@ impl Planner {
             None => Ok(Vec::new()),
             Some(Value::Array(items)) => items
                 .iter()
-                .map(|v| v.as_str().map(str::to_string).ok_or_else(|| self.err(key, "must be a list of URLs or file paths")))
+                .map(|v| {
+                    v.as_str()
+                        .map(str::to_string)
+                        .ok_or_else(|| self.err(key, "must be a list of URLs or file paths"))
+                })
                 .collect(),
-            Some(Value::String(s)) => Ok(s.split(',').map(|p| p.trim().to_string()).filter(|p| !p.is_empty()).collect()),
+            Some(Value::String(s)) => Ok(s
+                .split(',')
+                .map(|p| p.trim().to_string())
+                .filter(|p| !p.is_empty())
+                .collect()),
             Some(_) => Err(self.err(key, "must be a list of URLs or file paths")),
         }
     }
 
     fn kf2v(&mut self) -> Result<(), ValidationError> {
-        self.require("first_frame_url", "is required for kf2v (first + last frame)")?;
+        self.require(
+            "first_frame_url",
+            "is required for kf2v (first + last frame)",
+        )?;
         if !self.fields.contains_key("template") {
-            self.require("last_frame_url", "is required for kf2v unless a `template` is given")?;
+            self.require(
+                "last_frame_url",
+                "is required for kf2v unless a `template` is given",
+            )?;
         }
         self.media_field("first_frame_url", &[MediaKind::Image])?;
         self.media_field("last_frame_url", &[MediaKind::Image])
@@ -377,22 +568,40 @@ impl Planner {
             refs = self.url_list("reference_video_urls")?;
         }
         if refs.is_empty() {
-            return Err(self.err("reference_urls", "r2v needs 1 to 5 references (images or videos)"));
+            return Err(self.err(
+                "reference_urls",
+                "r2v needs 1 to 5 references (images or videos)",
+            ));
         }
         if refs.len() > 5 {
-            return Err(self.err("reference_urls", format!("at most 5 references are allowed (got {})", refs.len())));
+            return Err(self.err(
+                "reference_urls",
+                format!("at most 5 references are allowed (got {})", refs.len()),
+            ));
         }
-        let key = if self.fields.contains_key("reference_urls") { "reference_urls" } else { "reference_video_urls" };
+        let key = if self.fields.contains_key("reference_urls") {
+            "reference_urls"
+        } else {
+            "reference_video_urls"
+        };
         self.fields.insert(key.into(), json!(refs));
         let mut videos = 0;
         for (i, r) in refs.iter().enumerate() {
-            self.media_value(key, &format!("/{key}/{i}"), r, &[MediaKind::Image, MediaKind::Video])?;
+            self.media_value(
+                key,
+                &format!("/{key}/{i}"),
+                r,
+                &[MediaKind::Image, MediaKind::Video],
+            )?;
             if self.kind_of(r) == Some(MediaKind::Video) {
                 videos += 1;
             }
         }
         if videos > 3 {
-            return Err(self.err(key, format!("at most 3 of the references may be videos (got {videos})")));
+            return Err(self.err(
+                key,
+                format!("at most 3 of the references may be videos (got {videos})"),
+            ));
         }
         Ok(())
     }
@@ -401,21 +610,26 @@ impl Planner {
     fn kind_of(&self, value: &str) -> Option<MediaKind> {
         match classify(value) {
             MediaValue::Remote(url) => MediaKind::of_url(&url),
-            MediaValue::Local(_) => self.locals.last().and_then(|l| {
+            MediaValue::Local(_) => self.locals.last().map(|l| {
                 if l.mime.starts_with("video/") {
-                    Some(MediaKind::Video)
+                    MediaKind::Video
                 } else if l.mime.starts_with("audio/") {
-                    Some(MediaKind::Audio)
+                    MediaKind::Audio
                 } else {
-                    Some(MediaKind::Image)
+                    MediaKind::Image
                 }
             }),
         }
     }
 
     fn vace(&mut self) -> Result<(), ValidationError> {
-        const FUNCTIONS: &[&str] =
-            &["image_reference", "video_repainting", "video_edit", "video_extension", "video_outpainting"];
+        const FUNCTIONS: &[&str] = &[
+            "image_reference",
+            "video_repainting",
+            "video_edit",
+            "video_extension",
+            "video_outpainting",
+        ];
         let function = match self.fields.get("function") {
             Some(Value::String(f)) if FUNCTIONS.contains(&f.as_str()) => f.clone(),
             Some(f) => {
@@ -425,7 +639,12 @@ impl Planner {
                 }
                 return Err(self.err("function", rule));
             }
-            None => return Err(self.err("function", format!("vace needs a function: {}", FUNCTIONS.join(", ")))),
+            None => {
+                return Err(self.err(
+                    "function",
+                    format!("vace needs a function: {}", FUNCTIONS.join(", ")),
+                ));
+            }
         };
         let video = &[MediaKind::Video];
         let image = &[MediaKind::Image];
@@ -433,7 +652,10 @@ impl Planner {
             "image_reference" => {
                 let refs = self.url_list("ref_images_url")?;
                 if !(1..=3).contains(&refs.len()) {
-                    return Err(self.err("ref_images_url", format!("image_reference takes 1 to 3 images (got {})", refs.len())));
+                    return Err(self.err(
+                        "ref_images_url",
+                        format!("image_reference takes 1 to 3 images (got {})", refs.len()),
+                    ));
                 }
                 self.fields.insert("ref_images_url".into(), json!(refs));
                 for (i, r) in refs.iter().enumerate() {
@@ -441,44 +663,64 @@ impl Planner {
                 }
                 if let Some(ob) = self.fields.get("obj_or_bg") {
                     let ok = ob.as_array().is_some_and(|a| {
-                        a.len() == refs.len() && a.iter().all(|v| matches!(v.as_str(), Some("obj" | "bg")))
+                        a.len() == refs.len()
+                            && a.iter().all(|v| matches!(v.as_str(), Some("obj" | "bg")))
                     });
                     if !ok {
-                        return Err(self.err("obj_or_bg", "must list `obj` or `bg` once per reference image"));
+                        return Err(self.err(
+                            "obj_or_bg",
+                            "must list `obj` or `bg` once per reference image",
+                        ));
                     }
                 }
             }
             "video_repainting" => {
                 self.require("video_url", "video_repainting needs the video to repaint")?;
                 self.media_field("video_url", video)?;
-                self.enum_field("control_condition", &["posebodyface", "posebody", "depth", "scribble"])?;
+                self.enum_field(
+                    "control_condition",
+                    &["posebodyface", "posebody", "depth", "scribble"],
+                )?;
                 self.number_field("strength", 0.0, 1.0)?;
             }
             "video_edit" => {
                 self.require("video_url", "video_edit needs the video to edit")?;
-                if !self.fields.contains_key("mask_image_url") && !self.fields.contains_key("mask_video_url") {
-                    return Err(self.err("mask_image_url", "video_edit needs mask_image_url or mask_video_url"));
+                if !self.fields.contains_key("mask_image_url")
+                    && !self.fields.contains_key("mask_video_url")
+                {
+                    return Err(self.err(
+                        "mask_image_url",
+                        "video_edit needs mask_image_url or mask_video_url",
+                    ));
                 }
                 self.media_field("video_url", video)?;
                 self.media_field("mask_image_url", image)?;
                 self.media_field("mask_video_url", video)?;
-                if let Some(v) = self.fields.get("mask_frame_id") {
-                    if !as_int(v).is_some_and(|n| n >= 1) {
-                        return Err(self.err("mask_frame_id", "is a 1-based frame number (1 or more)"));
-                    }
+                if let Some(v) = self.fields.get("mask_frame_id")
+                    && as_int(v).is_none_or(|n| n < 1)
+                {
+                    return Err(self.err("mask_frame_id", "is a 1-based frame number (1 or more)"));
                 }
                 self.enum_field("mask_type", &["tracking", "fixed"])?;
                 self.enum_field("expand_mode", &["hull", "bbox", "original"])?;
-                self.enum_field("control_condition", &["posebodyface", "posebody", "depth", "scribble"])?;
+                self.enum_field(
+                    "control_condition",
+                    &["posebodyface", "posebody", "depth", "scribble"],
+                )?;
                 let refs = self.url_list("ref_images_url")?;
                 for (i, r) in refs.iter().enumerate() {
                     self.media_value("ref_images_url", &format!("/ref_images_url/{i}"), r, image)?;
                 }
             }
             "video_extension" => {
-                let any = ["first_clip_url", "last_clip_url", "first_frame_url", "last_frame_url"]
-                    .iter()
-                    .any(|k| self.fields.contains_key(*k));
+                let any = [
+                    "first_clip_url",
+                    "last_clip_url",
+                    "first_frame_url",
+                    "last_frame_url",
+                ]
+                .iter()
+                .any(|k| self.fields.contains_key(*k));
                 if !any {
                     return Err(self.err("first_clip_url", "video_extension needs first_clip_url, last_clip_url, first_frame_url or last_frame_url"));
                 }
@@ -486,7 +728,10 @@ impl Planner {
                 self.media_field("last_clip_url", video)?;
                 self.media_field("first_frame_url", image)?;
                 self.media_field("last_frame_url", image)?;
-                self.enum_field("control_condition", &["posebodyface", "posebody", "depth", "scribble"])?;
+                self.enum_field(
+                    "control_condition",
+                    &["posebodyface", "posebody", "depth", "scribble"],
+                )?;
             }
             _ => {
                 self.require("video_url", "video_outpainting needs the video to extend")?;
@@ -503,12 +748,17 @@ impl Planner {
         match self.fields.get(key) {
             None => Ok(()),
             Some(v) if v.as_str().is_some_and(|s| allowed.contains(&s)) => Ok(()),
-            Some(v) => Err(self.err(key, format!("must be one of {} (got {v})", allowed.join(", ")))),
+            Some(v) => Err(self.err(
+                key,
+                format!("must be one of {} (got {v})", allowed.join(", ")),
+            )),
         }
     }
 
     fn number_field(&mut self, key: &str, min: f64, max: f64) -> Result<(), ValidationError> {
-        let Some(v) = self.fields.get(key) else { return Ok(()) };
+        let Some(v) = self.fields.get(key) else {
+            return Ok(());
+        };
         let n = as_f64(v).filter(|n| (min..=max).contains(n));
         let n = n.ok_or_else(|| self.err(key, format!("must be a number from {min} to {max}")))?;
         self.fields.insert(key.into(), json!(n));
@@ -519,7 +769,10 @@ impl Planner {
     fn i2v_media(&mut self) -> Result<(), ValidationError> {
         if let Some(img) = self.fields.remove("img_url") {
             if self.fields.contains_key("first_frame_url") {
-                return Err(self.err("img_url", "give the first frame once: img_url or first_frame_url"));
+                return Err(self.err(
+                    "img_url",
+                    "give the first frame once: img_url or first_frame_url",
+                ));
             }
             self.fields.insert("first_frame_url".into(), img);
         }
@@ -529,10 +782,15 @@ impl Planner {
             ("driving_audio_url", "driving_audio"),
             ("first_clip_url", "first_clip"),
         ];
-        let has_convenience = convenience.iter().any(|(k, _)| self.fields.contains_key(*k));
+        let has_convenience = convenience
+            .iter()
+            .any(|(k, _)| self.fields.contains_key(*k));
         if has_convenience {
             if self.fields.contains_key("media") {
-                return Err(self.err("media", "give either `media` or the *_url shorthands, not both"));
+                return Err(self.err(
+                    "media",
+                    "give either `media` or the *_url shorthands, not both",
+                ));
             }
             let mut media = Vec::new();
             for (key, ty) in convenience {
@@ -559,12 +817,24 @@ impl Planner {
         if types.len() != items.len() {
             return Err(self.err("media", "each media type may appear only once"));
         }
-        if !allowed.iter().any(|combo| combo.len() == types.len() && combo.iter().all(|t| types.contains(t))) {
+        if !allowed
+            .iter()
+            .any(|combo| combo.len() == types.len() && combo.iter().all(|t| types.contains(t)))
+        {
             let combos: Vec<String> = allowed.iter().map(|c| c.join("+")).collect();
             let got: Vec<&str> = types.into_iter().collect();
             return Err(self.err(
                 "media",
-                format!("{} accepts {} (got {})", self.spec.id, combos.join(", "), if got.is_empty() { "nothing".into() } else { got.join("+") }),
+                format!(
+                    "{} accepts {} (got {})",
+                    self.spec.id,
+                    combos.join(", "),
+                    if got.is_empty() {
+                        "nothing".into()
+                    } else {
+                        got.join("+")
+                    }
+                ),
             ));
         }
         self.check_media_files(&items)
@@ -587,7 +857,11 @@ impl Planner {
                         .filter(|t| t.mime_type().starts_with("video/"))
                         .map(|_| MediaKind::Video),
                 };
-                let ty = if kind == Some(MediaKind::Video) { "reference_video" } else { "reference_image" };
+                let ty = if kind == Some(MediaKind::Video) {
+                    "reference_video"
+                } else {
+                    "reference_image"
+                };
                 media.push(json!({"type": ty, "url": u}));
             }
             self.fields.insert("media".into(), Value::Array(media));
@@ -599,23 +873,44 @@ impl Planner {
             (5, &["reference_image", "reference_video"])
         };
         if items.is_empty() || items.len() > max {
-            return Err(self.err("media", format!("{} takes 1 to {max} references (got {})", self.spec.id, items.len())));
+            return Err(self.err(
+                "media",
+                format!(
+                    "{} takes 1 to {max} references (got {})",
+                    self.spec.id,
+                    items.len()
+                ),
+            ));
         }
         if let Some((t, _)) = items.iter().find(|(t, _)| !allowed.contains(&t.as_str())) {
-            return Err(self.err("media", format!("{} takes media of type {} (got {t})", self.spec.id, allowed.join(", "))));
+            return Err(self.err(
+                "media",
+                format!(
+                    "{} takes media of type {} (got {t})",
+                    self.spec.id,
+                    allowed.join(", ")
+                ),
+            ));
         }
         let videos = items.iter().filter(|(t, _)| t == "reference_video").count();
         if videos > 3 {
-            return Err(self.err("media", format!("at most 3 references may be videos (got {videos})")));
+            return Err(self.err(
+                "media",
+                format!("at most 3 references may be videos (got {videos})"),
+            ));
         }
         self.check_media_files(&items)
     }
 
     fn videoedit(&mut self) -> Result<(), ValidationError> {
-        let has_short = self.fields.contains_key("video_url") || self.fields.contains_key("reference_urls");
+        let has_short =
+            self.fields.contains_key("video_url") || self.fields.contains_key("reference_urls");
         if has_short {
             if self.fields.contains_key("media") {
-                return Err(self.err("media", "give either `media` or video_url/reference_urls, not both"));
+                return Err(self.err(
+                    "media",
+                    "give either `media` or video_url/reference_urls, not both",
+                ));
             }
             let refs = self.url_list("reference_urls")?;
             self.fields.remove("reference_urls");
@@ -623,21 +918,39 @@ impl Planner {
             if let Some(v) = self.fields.remove("video_url") {
                 media.push(json!({"type": "video", "url": v}));
             }
-            media.extend(refs.into_iter().map(|r| json!({"type": "reference_image", "url": r})));
+            media.extend(
+                refs.into_iter()
+                    .map(|r| json!({"type": "reference_image", "url": r})),
+            );
             self.fields.insert("media".into(), Value::Array(media));
         }
         let items = self.media_items()?;
         let videos = items.iter().filter(|(t, _)| t == "video").count();
         if videos != 1 {
-            return Err(self.err("media", format!("videoedit needs exactly one `video` item (got {videos})")));
+            return Err(self.err(
+                "media",
+                format!("videoedit needs exactly one `video` item (got {videos})"),
+            ));
         }
-        if let Some((t, _)) = items.iter().find(|(t, _)| t != "video" && t != "reference_image") {
-            return Err(self.err("media", format!("videoedit takes `video` and `reference_image` items (got {t})")));
+        if let Some((t, _)) = items
+            .iter()
+            .find(|(t, _)| t != "video" && t != "reference_image")
+        {
+            return Err(self.err(
+                "media",
+                format!("videoedit takes `video` and `reference_image` items (got {t})"),
+            ));
         }
         let refs = items.len() - 1;
         let max = self.spec.max_edit_refs();
         if refs > max {
-            return Err(self.err("media", format!("{} takes at most {max} reference images (got {refs})", self.spec.id)));
+            return Err(self.err(
+                "media",
+                format!(
+                    "{} takes at most {max} reference images (got {refs})",
+                    self.spec.id
+                ),
+            ));
         }
         self.check_media_files(&items)
     }
@@ -658,7 +971,10 @@ impl Planner {
                 let u = item.get("url").and_then(Value::as_str);
                 match (t, u) {
                     (Some(t), Some(u)) => Ok((t.to_string(), u.to_string())),
-                    _ => Err(self.err(&format!("media[{i}]"), "needs a string `type` and a string `url`")),
+                    _ => Err(self.err(
+                        &format!("media[{i}]"),
+                        "needs a string `type` and a string `url`",
+                    )),
                 }
             })
             .collect()
@@ -670,9 +986,19 @@ impl Planner {
                 "first_frame" | "last_frame" | "reference_image" => &[MediaKind::Image],
                 "driving_audio" => &[MediaKind::Audio],
                 "first_clip" | "video" | "reference_video" => &[MediaKind::Video],
-                other => return Err(self.err(&format!("media[{i}].type"), format!("`{other}` is not a media type"))),
+                other => {
+                    return Err(self.err(
+                        &format!("media[{i}].type"),
+                        format!("`{other}` is not a media type"),
+                    ));
+                }
             };
-            self.media_value(&format!("media[{i}] ({ty})"), &format!("/media/{i}/url"), url, kinds)?;
+            self.media_value(
+                &format!("media[{i}] ({ty})"),
+                &format!("/media/{i}/url"),
+                url,
+                kinds,
+            )?;
         }
         Ok(())
     }
@@ -689,7 +1015,9 @@ fn max_bytes(kind: MediaKind) -> u64 {
 /// Integers arrive as JSON numbers or, from `--param`, as strings.
 fn as_int(v: &Value) -> Option<i64> {
     match v {
-        Value::Number(n) => n.as_i64().or_else(|| n.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64)),
+        Value::Number(n) => n
+            .as_i64()
+            .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64)),
         Value::String(s) => s.trim().parse().ok(),
         _ => None,
     }

@@ -17,11 +17,17 @@ fn field(data: &Value, key: &str) -> Result<String, ProviderError> {
         Some(Value::String(s)) => Ok(s.clone()),
         Some(Value::Number(n)) => Ok(n.to_string()),
         Some(Value::Bool(b)) => Ok(b.to_string()),
-        _ => Err(ProviderError::Protocol { message: format!("upload policy without `{key}`") }),
+        _ => Err(ProviderError::Protocol {
+            message: format!("upload policy without `{key}`"),
+        }),
     }
 }
 
-pub(super) async fn upload(ds: &DashScope, model: &str, input: &LocalInput) -> Result<String, ProviderError> {
+pub(super) async fn upload(
+    ds: &DashScope,
+    model: &str,
+    input: &LocalInput,
+) -> Result<String, ProviderError> {
     let req = ds
         .api
         .get(format!("{}/uploads", ds.base))
@@ -30,12 +36,20 @@ pub(super) async fn upload(ds: &DashScope, model: &str, input: &LocalInput) -> R
     let data = body
         .get("data")
         .or_else(|| body.get("output"))
-        .ok_or_else(|| ProviderError::Protocol { message: "upload policy response without `data`".into() })?;
-    let limit_mb = data.get("max_file_size_mb").and_then(Value::as_u64).unwrap_or(1024);
+        .ok_or_else(|| ProviderError::Protocol {
+            message: "upload policy response without `data`".into(),
+        })?;
+    let limit_mb = data
+        .get("max_file_size_mb")
+        .and_then(Value::as_u64)
+        .unwrap_or(1024);
     if input.bytes > limit_mb * 1024 * 1024 {
         return Err(ProviderError::LocalFile {
             path: input.path.display().to_string(),
-            message: format!("{} bytes exceeds the platform's upload limit of {limit_mb} MB for {model}", input.bytes),
+            message: format!(
+                "{} bytes exceeds the platform's upload limit of {limit_mb} MB for {model}",
+                input.bytes
+            ),
         });
     }
     let host = field(data, "upload_host")?;
@@ -49,10 +63,12 @@ pub(super) async fn upload(ds: &DashScope, model: &str, input: &LocalInput) -> R
     let backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(10), 4);
     let mut last = String::new();
     for attempt in 0..backoff.attempts {
-        let file = file_part(&input.path, name.clone(), &input.mime).await.map_err(|e| ProviderError::LocalFile {
-            path: input.path.display().to_string(),
-            message: e.to_string(),
-        })?;
+        let file = file_part(&input.path, name.clone(), &input.mime)
+            .await
+            .map_err(|e| ProviderError::LocalFile {
+                path: input.path.display().to_string(),
+                message: e.to_string(),
+            })?;
         // The OSS form wants `file` last: fields after it are ignored by OSS.
         let form = Form::new()
             .text("OSSAccessKeyId", field(data, "oss_access_key_id")?)
@@ -60,7 +76,10 @@ pub(super) async fn upload(ds: &DashScope, model: &str, input: &LocalInput) -> R
             .text("policy", field(data, "policy")?)
             .text("key", key.clone())
             .text("x-oss-object-acl", field(data, "x_oss_object_acl")?)
-            .text("x-oss-forbid-overwrite", field(data, "x_oss_forbid_overwrite")?)
+            .text(
+                "x-oss-forbid-overwrite",
+                field(data, "x_oss_forbid_overwrite")?,
+            )
             .text("success_action_status", "200")
             .text("x-oss-content-type", input.mime.clone())
             .part("file", file);
@@ -79,8 +98,15 @@ pub(super) async fn upload(ds: &DashScope, model: &str, input: &LocalInput) -> R
                         retry_after
                     }
                     _ => {
-                        let text = body.as_str().map(str::to_string).unwrap_or_else(|| body.to_string());
-                        return Err(wire::api_error(status, &Value::String(oss_message(&text)), None));
+                        let text = body
+                            .as_str()
+                            .map(str::to_string)
+                            .unwrap_or_else(|| body.to_string());
+                        return Err(wire::api_error(
+                            status,
+                            &Value::String(oss_message(&text)),
+                            None,
+                        ));
                     }
                 }
             }
@@ -91,7 +117,10 @@ pub(super) async fn upload(ds: &DashScope, model: &str, input: &LocalInput) -> R
         };
         tokio::time::sleep(backoff.delay(attempt, retry_after)).await;
     }
-    Err(ProviderError::Unavailable { status: 0, message: format!("upload to the storage host failed: {last}") })
+    Err(ProviderError::Unavailable {
+        status: 0,
+        message: format!("upload to the storage host failed: {last}"),
+    })
 }
 
 /// OSS answers in XML: pull out `<Code>` and `<Message>`.
@@ -116,6 +145,9 @@ mod tests {
     #[test]
     fn oss_xml_errors_are_readable() {
         let xml = "<?xml version=\"1.0\"?><Error><Code>AccessDenied</Code><Message>Invalid according to Policy: Policy expired.</Message></Error>";
-        assert_eq!(oss_message(xml), "AccessDenied: Invalid according to Policy: Policy expired.");
+        assert_eq!(
+            oss_message(xml),
+            "AccessDenied: Invalid according to Policy: Policy expired."
+        );
     }
 }

@@ -22,16 +22,33 @@ pub fn api_error(status: u16, body: &Value, retry_after: Option<Duration>) -> Pr
         .or_else(|| body.as_str().map(str::to_string))
         .unwrap_or_default();
     match status {
-        401 | 403 => ProviderError::Auth { status, code, message },
-        429 => ProviderError::RateLimited { retry_after, message: format!("{code}: {message}") },
-        500..=599 => ProviderError::Unavailable { status, message: format!("{code}: {message}") },
-        _ => ProviderError::Rejected { status, code, message },
+        401 | 403 => ProviderError::Auth {
+            status,
+            code,
+            message,
+        },
+        429 => ProviderError::RateLimited {
+            retry_after,
+            message: format!("{code}: {message}"),
+        },
+        500..=599 => ProviderError::Unavailable {
+            status,
+            message: format!("{code}: {message}"),
+        },
+        _ => ProviderError::Rejected {
+            status,
+            code,
+            message,
+        },
     }
 }
 
 /// The task id of a submit response.
 pub fn task_id(body: &Value) -> Option<String> {
-    body.get("output").and_then(|o| text(o, "task_id")).filter(|s| !s.is_empty()).map(str::to_string)
+    body.get("output")
+        .and_then(|o| text(o, "task_id"))
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
 }
 
 /// Every video URL a SUCCEEDED task reports, in order, without duplicates.
@@ -58,11 +75,13 @@ fn video_urls(output: &Value) -> Vec<String> {
 }
 
 pub fn poll_outcome(body: &Value) -> Result<PollOutcome, ProviderError> {
-    let output = body
-        .get("output")
-        .ok_or_else(|| ProviderError::Protocol { message: "task response without `output`".into() })?;
+    let output = body.get("output").ok_or_else(|| ProviderError::Protocol {
+        message: "task response without `output`".into(),
+    })?;
     let raw = text(output, "task_status")
-        .ok_or_else(|| ProviderError::Protocol { message: "task response without `output.task_status`".into() })?
+        .ok_or_else(|| ProviderError::Protocol {
+            message: "task response without `output.task_status`".into(),
+        })?
         .to_ascii_uppercase();
     let mut artifacts = Vec::new();
     let status = match raw.as_str() {
@@ -71,7 +90,10 @@ pub fn poll_outcome(body: &Value) -> Result<PollOutcome, ProviderError> {
         "SUCCEEDED" => {
             artifacts = video_urls(output)
                 .into_iter()
-                .map(|url| ArtifactRef { url, kind: ArtifactKind::Video })
+                .map(|url| ArtifactRef {
+                    url,
+                    kind: ArtifactKind::Video,
+                })
                 .collect();
             if artifacts.is_empty() {
                 RemoteStatus::Failed {
@@ -84,17 +106,28 @@ pub fn poll_outcome(body: &Value) -> Result<PollOutcome, ProviderError> {
         }
         "FAILED" => RemoteStatus::Failed {
             code: text(output, "code").map(str::to_string),
-            message: text(output, "message").unwrap_or("the task failed").to_string(),
+            message: text(output, "message")
+                .unwrap_or("the task failed")
+                .to_string(),
         },
         "CANCELED" => RemoteStatus::Canceled,
         "UNKNOWN" => RemoteStatus::Expired {
-            message: "DashScope no longer knows this task (it does not exist, or is older than 24 h)".into(),
+            message:
+                "DashScope no longer knows this task (it does not exist, or is older than 24 h)"
+                    .into(),
         },
         other => {
-            return Err(ProviderError::Protocol { message: format!("unknown task_status `{other}`") });
+            return Err(ProviderError::Protocol {
+                message: format!("unknown task_status `{other}`"),
+            });
         }
     };
-    Ok(PollOutcome { status, raw_status: raw, artifacts, usage: body.get("usage").cloned() })
+    Ok(PollOutcome {
+        status,
+        raw_status: raw,
+        artifacts,
+        usage: body.get("usage").cloned(),
+    })
 }
 
 /// A task of a task-list page.
@@ -118,14 +151,26 @@ pub fn listed_tasks(body: &Value) -> Vec<ListedTask> {
     .into_iter()
     .flatten()
     .find_map(Value::as_array);
-    let Some(items) = items else { return Vec::new() };
+    let Some(items) = items else {
+        return Vec::new();
+    };
     items
         .iter()
         .filter_map(|item| {
-            let task_id = text(item, "task_id").or_else(|| text(item, "id"))?.to_string();
-            let model = text(item, "model_name").or_else(|| text(item, "model")).map(str::to_string);
-            let time = text(item, "submit_time").or_else(|| text(item, "gmt_create")).or_else(|| text(item, "create_time"));
-            Some(ListedTask { task_id, model, submitted: time.map(instants).unwrap_or_default() })
+            let task_id = text(item, "task_id")
+                .or_else(|| text(item, "id"))?
+                .to_string();
+            let model = text(item, "model_name")
+                .or_else(|| text(item, "model"))
+                .map(str::to_string);
+            let time = text(item, "submit_time")
+                .or_else(|| text(item, "gmt_create"))
+                .or_else(|| text(item, "create_time"));
+            Some(ListedTask {
+                task_id,
+                model,
+                submitted: time.map(instants).unwrap_or_default(),
+            })
         })
         .collect()
 }
@@ -157,30 +202,60 @@ mod tests {
         let a = json!({"output":{"task_id":"t","task_status":"SUCCEEDED","video_url":"https://a/v.mp4?Expires=1"}});
         let b = json!({"output":{"task_id":"t","task_status":"SUCCEEDED","results":[{"url":"https://b/v.mp4"}]}});
         let c = json!({"output":{"task_id":"t","task_status":"SUCCEEDED","results":{"video_url":"https://c/v.mp4"}}});
-        for (body, want) in [(a, "https://a/v.mp4?Expires=1"), (b, "https://b/v.mp4"), (c, "https://c/v.mp4")] {
+        for (body, want) in [
+            (a, "https://a/v.mp4?Expires=1"),
+            (b, "https://b/v.mp4"),
+            (c, "https://c/v.mp4"),
+        ] {
             let out = poll_outcome(&body).ok();
-            assert_eq!(out.as_ref().map(|o| o.status.clone()), Some(RemoteStatus::Succeeded));
-            assert_eq!(out.map(|o| o.artifacts[0].url.clone()).as_deref(), Some(want));
+            assert_eq!(
+                out.as_ref().map(|o| o.status.clone()),
+                Some(RemoteStatus::Succeeded)
+            );
+            assert_eq!(
+                out.map(|o| o.artifacts[0].url.clone()).as_deref(),
+                Some(want)
+            );
         }
     }
 
     #[test]
     fn unknown_is_expired_and_failed_carries_code() {
         let u = poll_outcome(&json!({"output":{"task_id":"x","task_status":"UNKNOWN"}})).ok();
-        assert!(matches!(u.map(|o| o.status), Some(RemoteStatus::Expired { .. })));
-        let f = poll_outcome(&json!({"output":{"task_status":"FAILED","code":"DataInspectionFailed","message":"m"}})).ok();
+        assert!(matches!(
+            u.map(|o| o.status),
+            Some(RemoteStatus::Expired { .. })
+        ));
+        let f = poll_outcome(
+            &json!({"output":{"task_status":"FAILED","code":"DataInspectionFailed","message":"m"}}),
+        )
+        .ok();
         assert_eq!(
             f.map(|o| o.status),
-            Some(RemoteStatus::Failed { code: Some("DataInspectionFailed".into()), message: "m".into() })
+            Some(RemoteStatus::Failed {
+                code: Some("DataInspectionFailed".into()),
+                message: "m".into()
+            })
         );
     }
 
     #[test]
     fn errors_map_to_kinds() {
-        let e = api_error(401, &json!({"code":"InvalidApiKey","message":"Invalid API-key provided."}), None);
+        let e = api_error(
+            401,
+            &json!({"code":"InvalidApiKey","message":"Invalid API-key provided."}),
+            None,
+        );
         assert!(matches!(e, ProviderError::Auth { status: 401, .. }));
-        let e = api_error(400, &json!({"code":"InvalidParameter","msg":"Model not exist."}), None);
-        assert_eq!(e.to_string(), "the platform rejected the request (HTTP 400 InvalidParameter): Model not exist.");
+        let e = api_error(
+            400,
+            &json!({"code":"InvalidParameter","msg":"Model not exist."}),
+            None,
+        );
+        assert_eq!(
+            e.to_string(),
+            "the platform rejected the request (HTTP 400 InvalidParameter): Model not exist."
+        );
         assert!(api_error(503, &Value::Null, None).is_retryable());
     }
 
