@@ -172,15 +172,29 @@ impl Engine {
     /// step that learns it. Refusals that certainly created nothing (429, 503, no connection)
     /// are retried a few times; a lost answer is never resent (the job goes to `unknown`).
     pub(crate) async fn submit(&self, job: &Job) -> Result<Job, EngineError> {
-        let (provider, plan) = self.plan_of(job)?;
+        let (provider, plan) = match self.plan_of(job) {
+            Ok(p) => p,
+            // Valid when recorded, invalid now (a local file was moved): nothing was spent.
+            Err(e @ EngineError::Validation(_)) => return self.fail_unsent(job, e).await,
+            Err(e) => return Err(e),
+        };
         let mut references = Vec::new();
         for local in &plan.local_inputs {
-            let reference = self
+            match self
                 .upload_once(job, provider.as_ref(), &plan.model, local)
-                .await?;
-            references.push((local.pointer.clone(), reference));
+                .await
+            {
+                Ok(reference) => references.push((local.pointer.clone(), reference)),
+                Err(EngineError::Provider(e)) if !e.is_retryable() => {
+                    return self.fail_unsent(job, e.into()).await;
+                }
+                Err(e) => return Err(e),
+            }
         }
-        let body = provider.build(&plan, &references)?;
+        let body = match provider.build(&plan, &references) {
+            Ok(b) => b,
+            Err(e) => return self.fail_unsent(job, e.into()).await,
+        };
         let mut attempt = 0;
         loop {
             let sent_at = now_millis();
@@ -271,6 +285,17 @@ impl Engine {
         };
         let _ = self.ledger.release(id, self.owner.as_str()).await;
         result
+    }
+
+    /// Fails a job that was never sent, and returns the reason as the error.
+    async fn fail_unsent(&self, job: &Job, e: EngineError) -> Result<Job, EngineError> {
+        let change = Change {
+            error: Some(format!("{e} (nothing was sent)")),
+            ..Change::default()
+        };
+        self.move_to(job.id, &[JobState::Pending], JobState::Failed, change)
+            .await?;
+        Err(e)
     }
 
     async fn upload_once(

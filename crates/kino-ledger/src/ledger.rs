@@ -18,7 +18,8 @@ pub trait Ledger: Send + Sync {
     /// Newest first.
     async fn jobs(&self, filter: &JobFilter) -> Result<Vec<Job>, LedgerError>;
 
-    /// Jobs with work left: not terminal, or succeeded with an artifact not yet on disk.
+    /// Jobs with work left: not terminal, or succeeded with an artifact not yet on disk
+    /// (pending, or failed earlier: its URL may still live).
     async fn unfinished(&self) -> Result<Vec<Job>, LedgerError>;
 
     /// Moves a job from one of `from` to `to`, writing `change` and the state event (and a

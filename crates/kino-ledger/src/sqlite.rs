@@ -309,7 +309,7 @@ impl Ledger for SqliteLedger {
     async fn unfinished(&self) -> Result<Vec<Job>, LedgerError> {
         let sql = format!(
             "SELECT {JOB_COLUMNS} FROM jobs WHERE state NOT IN ('succeeded', 'failed', 'canceled', 'expired') \
-             OR (state = 'succeeded' AND EXISTS (SELECT 1 FROM artifacts a WHERE a.job_id = jobs.id AND a.state = 'pending')) \
+             OR (state = 'succeeded' AND EXISTS (SELECT 1 FROM artifacts a WHERE a.job_id = jobs.id AND a.state <> 'done')) \
              ORDER BY id"
         );
         sqlx::query(AssertSqlSafe(sql))

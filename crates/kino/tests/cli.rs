@@ -691,3 +691,43 @@ fn providers_and_doctor_report_credential_status_only() {
     assert_eq!(d.json()[0]["ok"], true);
     assert_eq!(t.stats().create_attempts, 0);
 }
+
+#[test]
+fn refused_creates_leave_the_job_pending_and_a_vanished_input_fails_it_unsent() {
+    let t = ctx();
+    t.sandbox.inject(Fault {
+        target: FaultTarget::Submit,
+        status: 503,
+        times: 10,
+        retry_after_secs: None,
+    });
+    let png = t.sample_png();
+    let r = kino(
+        &t,
+        &[
+            "run",
+            "--json",
+            "--input",
+            &format!("img_url={}", png.display()),
+            "a cat",
+        ],
+    );
+    assert_eq!(r.code, 7, "{}", r.stderr);
+    let s = t.stats();
+    assert_eq!(
+        (s.create_attempts, s.creates, s.uploads),
+        (4, 0, 1),
+        "bounded retries of a refused create, one upload"
+    );
+    assert_eq!(kino(&t, &["list", "--json"]).json()[0]["state"], "pending");
+    std::fs::remove_file(&png).unwrap();
+    let r = kino(&t, &["resume", "--json"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    let job = &kino(&t, &["list", "--json"]).json()[0];
+    assert_eq!(job["state"], "failed");
+    assert!(
+        job["error"].as_str().unwrap().contains("nothing was sent"),
+        "{job}"
+    );
+    assert_eq!(t.stats().creates, 0);
+}
