@@ -59,6 +59,16 @@ impl Settings {
         let dashscope_key = var("DASHSCOPE_API_KEY")
             .or_else(|| var("QIANWEN_API_KEY"))
             .map(Secret::new);
+        if let Some(k) = &dashscope_key
+            && !k.expose().chars().all(|c| c.is_ascii_graphic())
+        {
+            // Named, never shown: a key with spaces or control characters cannot be sent.
+            return Err(CommandError::new(
+                ErrorKind::Config,
+                "DASHSCOPE_API_KEY contains characters an API key cannot have (spaces or control characters)",
+            )
+            .hint("copy the key again from the console; kino never prints it"));
+        }
         let initial = millis("KINO_POLL_INITIAL_MS")?;
         let max = millis("KINO_POLL_MAX_MS")?;
         let poll_override = match (initial, max) {

@@ -37,9 +37,10 @@ pub trait Provider: Send + Sync {
 
     /// Looks for the job a lost create response would have made: a task of `model` created
     /// around `sent_at`, other than the handles in `exclude` (which belong to other jobs).
+    /// Needs nothing of the request but its model, so it works after the inputs are gone.
     async fn reconcile(
         &self,
-        plan: &Plan,
+        model: &str,
         sent_at: Millis,
         exclude: &[String],
     ) -> Result<Reconciled, ProviderError>;
@@ -134,6 +135,8 @@ pub enum Reconciled {
     Found(Handle),
     NotFound,
     Ambiguous(Vec<Handle>),
+    /// The platform's answer cannot settle it (too many tasks in the window to read them all).
+    Inconclusive(String),
 }
 
 /// Input that breaks a rule; nothing was sent.

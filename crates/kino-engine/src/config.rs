@@ -4,6 +4,13 @@ use std::time::Duration;
 use kino_core::PollPolicy;
 use kino_http::Backoff;
 
+/// How long a create request may be in flight (the API client's 120 s timeout, with margin):
+/// the sender's lease covers it, and nobody takes its answer for lost before it has passed.
+pub(crate) const SUBMIT_WINDOW: Duration = Duration::from_secs(180);
+
+/// The lease a download holds, so no other process writes the same part file meanwhile.
+pub(crate) const DOWNLOAD_LEASE: Duration = Duration::from_secs(15 * 60);
+
 #[derive(Clone, Debug)]
 pub struct EngineConfig {
     /// Where artifacts go when a job names no directory.

@@ -17,7 +17,42 @@ impl Engine {
         out: Option<PathBuf>,
         prefix: Option<String>,
     ) -> Result<Vec<Artifact>, EngineError> {
+        if let Some(p) = &prefix {
+            crate::engine::check_prefix(p)?;
+        }
+        if let Some(o) = &out {
+            crate::engine::check_out_dir(o)?;
+        }
         let job = self.ledger.job(id).await?;
+        let until = kino_core::now_millis() + crate::config::DOWNLOAD_LEASE.as_millis() as i64;
+        let holder = job
+            .lease_owner
+            .as_deref()
+            .filter(|o| crate::Owner::is_dead(o));
+        if !self
+            .ledger
+            .claim(id, self.owner.as_str(), until, holder)
+            .await?
+        {
+            return Err(EngineError::WrongState {
+                id,
+                state: job.state,
+                message: "another process is following it; `kino wait` shows when it is done"
+                    .into(),
+            });
+        }
+        let result = self.download_claimed(&job, out, prefix).await;
+        let _ = self.ledger.release(id, self.owner.as_str()).await;
+        result
+    }
+
+    async fn download_claimed(
+        &self,
+        job: &Job,
+        out: Option<PathBuf>,
+        prefix: Option<String>,
+    ) -> Result<Vec<Artifact>, EngineError> {
+        let id = job.id;
         if job.state != JobState::Succeeded {
             return Err(EngineError::WrongState {
                 id,
@@ -122,7 +157,7 @@ impl Engine {
             base
         };
         let ext = extension_of(&a.url).unwrap_or_else(|| a.kind.default_extension().to_string());
-        let part = part_path(dir, &stem, &ext);
+        let part = part_path(dir, &stem, &ext, &format!("{}-{}", job.id.short(), a.index));
         let fetched =
             fetch_resumable(&self.downloads, &a.url, &part, self.config.download_backoff).await?;
         let final_path = finalize_no_overwrite(&part, dir, &stem, &ext).map_err(|source| {

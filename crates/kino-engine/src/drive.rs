@@ -5,8 +5,8 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use kino_core::{
-    Artifact, DownloadState, EventKind, JobId, JobState, PollPolicy, Reconciled, RemoteStatus,
-    now_millis,
+    Artifact, DownloadState, EventKind, JobId, JobState, PollPolicy, ProviderError, Reconciled,
+    RemoteStatus, now_millis,
 };
 use kino_ledger::Change;
 
@@ -14,6 +14,23 @@ use crate::{Engine, EngineError, Outcome, Owner};
 
 /// How often a job followed by another process is re-read from the ledger.
 const OBSERVE_EVERY: Duration = Duration::from_millis(500);
+
+/// A platform refusal of a poll or a task-list query is not the user's bad input (exit 2):
+/// the job was accepted, so it is the platform that is not answering as it should (exit 7).
+fn after_submit(e: EngineError) -> EngineError {
+    match e {
+        EngineError::Provider(ProviderError::Rejected {
+            status,
+            code,
+            message,
+        }) => EngineError::Provider(ProviderError::Protocol {
+            message: format!(
+                "the platform refused a query about an accepted job (HTTP {status} {code}): {message}"
+            ),
+        }),
+        other => other,
+    }
+}
 
 impl Engine {
     /// Takes the job as far as it goes — submit, reconcile, poll, download — until it is done or
@@ -93,7 +110,14 @@ impl Engine {
             }
             let job = outcome.job;
             let wait = next.saturating_duration_since(Instant::now());
-            if !self.claim(id, job.lease_owner.as_deref(), wait).await? {
+            // Read before writing: a job another live process follows is only watched, so
+            // watchers cost the ledger no write transactions.
+            let held_elsewhere = job.lease_owner.as_deref().is_some_and(|o| {
+                o != self.owner.as_str()
+                    && job.lease_until.unwrap_or(0) > now_millis()
+                    && !Owner::is_dead(o)
+            });
+            if held_elsewhere || !self.claim(id, job.lease_owner.as_deref(), wait).await? {
                 // Another live process follows this job: watch the ledger instead.
                 self.publish(id).await;
                 sleep_until(Instant::now() + OBSERVE_EVERY, deadline).await;
@@ -105,7 +129,19 @@ impl Engine {
                     next = Instant::now() + self.policy(&job.provider).delay(0);
                 }
                 JobState::Submitting => {
-                    // We hold the lease, so whoever sent this request is gone without its answer.
+                    // The sender's lease is ours now. Its answer is lost only if the sender is
+                    // dead, or if the answer is overdue (a live sender on another host whose
+                    // lease ran out may still be waiting for it).
+                    let sender = job.lease_owner.as_deref();
+                    let ours = sender == Some(self.owner.as_str());
+                    let sender_dead = sender.is_none_or(Owner::is_dead);
+                    let sent = job.submitted_at.unwrap_or(job.created_at);
+                    let overdue =
+                        now_millis() - sent > crate::config::SUBMIT_WINDOW.as_millis() as i64;
+                    if ours || !(sender_dead || overdue) {
+                        sleep_until(Instant::now() + OBSERVE_EVERY, deadline).await;
+                        continue;
+                    }
                     let change = Change {
                         reason: Some("the process that sent the create request stopped before recording its answer".into()),
                         ..Change::default()
@@ -130,7 +166,7 @@ impl Engine {
                             let pause = self.policy(&job.provider).delay(failures);
                             next = Instant::now() + pause.max(e.retry_after().unwrap_or_default());
                         }
-                        Err(e) => return Err(e),
+                        Err(e) => return Err(after_submit(e)),
                     }
                 }
                 JobState::Queued | JobState::Running | JobState::NeedsInput => {
@@ -166,10 +202,11 @@ impl Engine {
                                 .max(e.retry_after().unwrap_or_default());
                             next = Instant::now() + pause;
                         }
-                        Err(e) => return Err(e),
+                        Err(e) => return Err(after_submit(e)),
                     }
                 }
                 JobState::Succeeded => {
+                    self.claim(id, None, crate::config::DOWNLOAD_LEASE).await?;
                     self.download_pending(id, None, None).await?;
                 }
                 JobState::Failed | JobState::Canceled | JobState::Expired => {
@@ -285,10 +322,19 @@ impl Engine {
     /// Finds the task a lost create made, through the platform's task list. Never resubmits:
     /// only when the list shows no such task, time after time, is the job declared never created.
     async fn reconcile(&self, job: &kino_core::Job, attempt: u32) -> Result<(), EngineError> {
-        let (provider, plan) = self.plan_of(job)?;
+        let provider = self.provider(&job.provider)?.clone();
         let taken = self.ledger.handles(&job.provider).await?;
         let sent_at = job.submitted_at.unwrap_or(job.created_at);
-        match provider.reconcile(&plan, sent_at, &taken).await? {
+        let found = provider.reconcile(&job.model, sent_at, &taken).await?;
+        let found = match found {
+            // Another of our own jobs of the same model is also waiting for its handle near that
+            // time: a lone task could be either's, so kino does not pick.
+            Reconciled::Found(handle) if self.rivals(job).await? > 0 => {
+                Reconciled::Ambiguous(vec![handle])
+            }
+            other => other,
+        };
+        match found {
             Reconciled::Found(handle) => {
                 let change = Change {
                     handle: Some(handle),
@@ -325,7 +371,7 @@ impl Engine {
                 self.note(
                     job.id,
                     EventKind::Warning {
-                        message: format!("several tasks could be this job's: {text}"),
+                        message: format!("cannot tell which task is this job's: {text}"),
                     },
                 )
                 .await?;
@@ -335,7 +381,40 @@ impl Engine {
                     list: text,
                 })
             }
+            Reconciled::Inconclusive(why) => {
+                self.note(
+                    job.id,
+                    EventKind::Warning {
+                        message: format!("reconciliation inconclusive: {why}"),
+                    },
+                )
+                .await?;
+                Err(EngineError::Ambiguous {
+                    id: job.id,
+                    candidates: 0,
+                    list: why,
+                })
+            }
         }
+    }
+
+    /// Other jobs of this provider and model whose create outcome is also unresolved and whose
+    /// requests left within the reconciliation window.
+    async fn rivals(&self, job: &kino_core::Job) -> Result<usize, EngineError> {
+        let filter = kino_ledger::JobFilter {
+            states: vec![JobState::Submitting, JobState::Unknown],
+            provider: Some(job.provider.clone()),
+            limit: None,
+        };
+        let sent = job.submitted_at.unwrap_or(job.created_at);
+        Ok(self
+            .ledger
+            .jobs(&filter)
+            .await?
+            .iter()
+            .filter(|j| j.id != job.id && j.model == job.model)
+            .filter(|j| (j.submitted_at.unwrap_or(j.created_at) - sent).abs() < 12 * 60 * 1000)
+            .count())
     }
 }
 

@@ -8,11 +8,14 @@ use tokio::sync::broadcast;
 
 use kino_core::{
     Artifact, DownloadState, Event, EventKind, Job, JobId, JobRequest, JobState, NewJob, Plan,
-    Provider, ProviderError, SubmitError, now_millis,
+    Provider, ProviderError, SubmitError, ValidationError, now_millis,
 };
 use kino_ledger::{Change, Ledger, UploadRecord};
 
 use crate::{EngineConfig, EngineError, Owner};
+
+/// The longest pause between refused create attempts.
+const MAX_SUBMIT_PAUSE: Duration = Duration::from_secs(30);
 
 /// Uploaded references outlive a job by this much at most (DashScope keeps them 48 h).
 const UPLOAD_TTL_MS: i64 = 47 * 3600 * 1000;
@@ -132,8 +135,12 @@ impl Engine {
     ) -> Result<Job, EngineError> {
         let p = self.provider(provider)?;
         let plan = p.prepare(request)?;
+        if let Some(prefix) = &prefix {
+            check_prefix(prefix)?;
+        }
         let out = out_dir.unwrap_or_else(|| self.config.default_out_dir.clone());
         let out = std::path::absolute(&out).unwrap_or(out);
+        check_out_dir(&out)?;
         let mut stored = plan.request.clone();
         for local in &plan.local_inputs {
             // Store absolute paths so `kino resume` from another directory finds the files.
@@ -204,18 +211,25 @@ impl Engine {
                 count_attempt: true,
                 ..Change::default()
             };
+            // The lease must outlast the request: nobody may take the job for lost while its
+            // answer can still arrive.
+            let until = now_millis()
+                + (crate::config::SUBMIT_WINDOW + self.config.lease).as_millis() as i64;
+            if !self
+                .ledger
+                .claim(job.id, self.owner.as_str(), until, None)
+                .await?
+            {
+                return Err(EngineError::WrongState {
+                    id: job.id,
+                    state: job.state,
+                    message: "another process holds it".into(),
+                });
+            }
             self.move_to(job.id, &[JobState::Pending], JobState::Submitting, change)
                 .await?;
             match provider.submit(&plan, &body).await {
-                Ok(handle) => {
-                    let change = Change {
-                        handle: Some(handle),
-                        ..Change::default()
-                    };
-                    return self
-                        .move_to(job.id, &[JobState::Submitting], JobState::Queued, change)
-                        .await;
-                }
+                Ok(handle) => return self.record_handle(job.id, handle).await,
                 Err(SubmitError::OutcomeUnknown(why)) => {
                     let change = Change {
                         reason: Some(format!("create request outcome unknown: {why}")),
@@ -234,9 +248,11 @@ impl Engine {
                     };
                     self.move_to(job.id, &[JobState::Submitting], JobState::Pending, change)
                         .await?;
+                    // A receipt is due soon: a long Retry-After ends the attempts instead.
                     let wait =
                         kino_http::Backoff::new(Duration::from_secs(1), Duration::from_secs(20), 1)
-                            .delay(attempt, e.retry_after());
+                            .delay(attempt, e.retry_after())
+                            .min(MAX_SUBMIT_PAUSE);
                     tokio::time::sleep(wait).await;
                     attempt += 1;
                 }
@@ -261,6 +277,55 @@ impl Engine {
                 }
             }
         }
+    }
+
+    /// Records the handle a create request returned. The handle is the one thing a crash or a
+    /// busy ledger must not lose: the write is retried, a job another process has meanwhile moved
+    /// to `unknown` adopts it, and if even that fails it is kept in an event.
+    async fn record_handle(&self, id: JobId, handle: String) -> Result<Job, EngineError> {
+        let mut last = None;
+        for attempt in 0..5u64 {
+            let change = Change {
+                handle: Some(handle.clone()),
+                ..Change::default()
+            };
+            match self
+                .move_to(
+                    id,
+                    &[JobState::Submitting, JobState::Unknown],
+                    JobState::Queued,
+                    change,
+                )
+                .await
+            {
+                Ok(job) => return Ok(job),
+                Err(e @ EngineError::Ledger(kino_ledger::LedgerError::Conflict { .. })) => {
+                    last = Some(e);
+                    break;
+                }
+                Err(e) => {
+                    last = Some(e);
+                    tokio::time::sleep(Duration::from_millis(200 * (attempt + 1))).await;
+                }
+            }
+        }
+        let message = format!(
+            "the platform created task {handle} for this job, but the ledger could not record it as the job's handle"
+        );
+        let _ = self
+            .note(
+                id,
+                EventKind::Warning {
+                    message: message.clone(),
+                },
+            )
+            .await;
+        tracing::error!(job = %id, "{message}");
+        Err(last.unwrap_or(EngineError::WrongState {
+            id,
+            state: JobState::Unknown,
+            message,
+        }))
     }
 
     /// Submits a recorded `pending` job now and returns at once with its receipt (`kino submit`).
@@ -387,7 +452,18 @@ impl Engine {
                 let change = Change { reason: Some("canceled on the platform".into()), ..Change::default() };
                 self.move_to(id, &[job.state], JobState::Canceled, change).await
             }
-            JobState::Submitting | JobState::Unknown => Err(EngineError::WrongState {
+            JobState::Unknown => {
+                let change = Change {
+                    reason: Some(
+                        "abandoned by the user while its create outcome was unknown; a task the platform may have made is not followed"
+                            .into(),
+                    ),
+                    ..Change::default()
+                };
+                self.move_to(id, &[JobState::Unknown], JobState::Canceled, change)
+                    .await
+            }
+            JobState::Submitting => Err(EngineError::WrongState {
                 id,
                 state: job.state,
                 message: "its create request's outcome is not known yet; `kino resume` reconciles it first".into(),
@@ -402,6 +478,34 @@ impl Engine {
             artifacts: self.ledger.artifacts(id).await?,
         })
     }
+}
+
+/// A result file name stem: one plain name, so results land in the output directory and
+/// nowhere else.
+pub fn check_prefix(prefix: &str) -> Result<(), ValidationError> {
+    let bad = |rule: &str| Err(ValidationError::new("prefix", rule));
+    if prefix.trim().is_empty() {
+        return bad("must not be empty");
+    }
+    if prefix.chars().count() > 120 {
+        return bad("must be at most 120 characters");
+    }
+    if prefix.contains(['/', '\\', '\0']) || prefix == "." || prefix == ".." {
+        return bad("must be a plain file name, without a directory (use --out for the directory)");
+    }
+    Ok(())
+}
+
+/// The output directory exists (or can be made) and is a directory, before anything is paid.
+pub fn check_out_dir(out: &std::path::Path) -> Result<(), ValidationError> {
+    if out.exists() && !out.is_dir() {
+        return Err(ValidationError::new(
+            "out",
+            format!("{} is not a directory", out.display()),
+        ));
+    }
+    std::fs::create_dir_all(out)
+        .map_err(|e| ValidationError::new("out", format!("cannot create {}: {e}", out.display())))
 }
 
 fn sniff_mime(path: &std::path::Path) -> Option<String> {

@@ -62,9 +62,10 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> DownloadError + '_ {
     }
 }
 
-/// Where the bytes of `stem.ext` collect until they are complete.
-pub fn part_path(dir: &Path, stem: &str, ext: &str) -> PathBuf {
-    dir.join(format!("{stem}.{ext}.part"))
+/// Where the bytes of `stem.ext` collect until they are complete. `owner` (a job and artifact)
+/// keeps two results that want the same name from ever sharing, or splicing, a part file.
+pub fn part_path(dir: &Path, stem: &str, ext: &str, owner: &str) -> PathBuf {
+    dir.join(format!("{stem}.{ext}.{owner}.part"))
 }
 
 /// Downloads `url` into `part`, resuming from the bytes already there with a Range request,
@@ -223,6 +224,8 @@ pub fn finalize_no_overwrite(
                 return Ok(candidate);
             }
             Err(e) if e.kind() == IoKind::AlreadyExists => continue,
+            // The part itself is gone (another writer finished it): nothing to place.
+            Err(e) if e.kind() == IoKind::NotFound => return Err(e),
             Err(_) => {
                 // No hard links here (some network or FAT file systems): reserve the name, then
                 // move the content over our own empty placeholder.
@@ -329,7 +332,7 @@ mod tests {
     fn finalize_never_overwrites() -> std::io::Result<()> {
         let dir = tempfile::tempdir()?;
         std::fs::write(dir.path().join("v.mp4"), b"old")?;
-        let part = dir.path().join("v.mp4.part");
+        let part = part_path(dir.path(), "v", "mp4", "job-0");
         std::fs::write(&part, b"new")?;
         let got = finalize_no_overwrite(&part, dir.path(), "v", "mp4")?;
         assert_eq!(got, dir.path().join("v_1.mp4"));

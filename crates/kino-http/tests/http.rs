@@ -102,7 +102,7 @@ fn quick() -> Backoff {
 async fn a_cut_download_resumes_with_range_and_verifies() {
     let (url, server) = start(2, None).await;
     let dir = tempfile::tempdir().unwrap();
-    let part = part_path(dir.path(), "v", "mp4");
+    let part = part_path(dir.path(), "v", "mp4", "t");
     let client = kino_http::download_client("test").unwrap();
     let got = fetch_resumable(&client, &url, &part, quick())
         .await
@@ -121,7 +121,7 @@ async fn a_cut_download_resumes_with_range_and_verifies() {
 async fn a_part_left_by_an_earlier_process_is_continued() {
     let (url, server) = start(0, None).await;
     let dir = tempfile::tempdir().unwrap();
-    let part = part_path(dir.path(), "v", "mp4");
+    let part = part_path(dir.path(), "v", "mp4", "t");
     std::fs::write(&part, &content()[..123_456]).unwrap();
     let client = kino_http::download_client("test").unwrap();
     let got = fetch_resumable(&client, &url, &part, quick())
@@ -137,9 +137,14 @@ async fn an_expired_url_fails_at_once_without_retries() {
     let (url, server) = start(0, Some(StatusCode::FORBIDDEN)).await;
     let dir = tempfile::tempdir().unwrap();
     let client = kino_http::download_client("test").unwrap();
-    let err = fetch_resumable(&client, &url, &part_path(dir.path(), "v", "mp4"), quick())
-        .await
-        .unwrap_err();
+    let err = fetch_resumable(
+        &client,
+        &url,
+        &part_path(dir.path(), "v", "mp4", "t"),
+        quick(),
+    )
+    .await
+    .unwrap_err();
     assert!(matches!(err, DownloadError::Gone { status: 403 }));
     assert_eq!(server.hits.load(Ordering::SeqCst), 1);
 }
@@ -149,9 +154,14 @@ async fn a_dead_host_is_retried_a_bounded_number_of_times_and_the_error_hides_th
     let (url, server) = start(0, Some(StatusCode::SERVICE_UNAVAILABLE)).await;
     let dir = tempfile::tempdir().unwrap();
     let client = kino_http::download_client("test").unwrap();
-    let err = fetch_resumable(&client, &url, &part_path(dir.path(), "v", "mp4"), quick())
-        .await
-        .unwrap_err();
+    let err = fetch_resumable(
+        &client,
+        &url,
+        &part_path(dir.path(), "v", "mp4", "t"),
+        quick(),
+    )
+    .await
+    .unwrap_err();
     assert!(
         matches!(err, DownloadError::Exhausted { attempts: 5, .. }),
         "{err}"
@@ -160,7 +170,7 @@ async fn a_dead_host_is_retried_a_bounded_number_of_times_and_the_error_hides_th
     let refused = fetch_resumable(
         &client,
         "http://127.0.0.1:9/v.mp4?Signature=secret",
-        &part_path(dir.path(), "w", "mp4"),
+        &part_path(dir.path(), "w", "mp4", "t"),
         quick(),
     )
     .await

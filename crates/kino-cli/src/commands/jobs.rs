@@ -245,9 +245,13 @@ pub async fn submit(ctx: &mut Context, args: SubmitArgs) -> Result<(), CommandEr
 
 async fn find_all(ctx: &Context, refs: &[String]) -> Result<Vec<kino_core::Job>, CommandError> {
     let ledger = ctx.ledger().await?;
-    let mut jobs = Vec::new();
+    let mut jobs: Vec<kino_core::Job> = Vec::new();
     for r in refs {
-        jobs.push(ledger.find_job(r).await?);
+        let job = ledger.find_job(r).await?;
+        // The same job named twice (a full and a short id) is followed once.
+        if !jobs.iter().any(|j| j.id == job.id) {
+            jobs.push(job);
+        }
     }
     Ok(jobs)
 }
@@ -318,7 +322,7 @@ pub async fn wait(ctx: &mut Context, args: WaitArgs) -> Result<(), CommandError>
         .await?;
     let ids: Vec<JobId> = jobs.iter().map(|j| j.id).collect();
     let results = follow(ctx, &engine, &ids, until).await;
-    finish(ctx, results, args.jobs.len() == 1)
+    finish(ctx, results, ids.len() == 1)
 }
 
 pub async fn resume(ctx: &mut Context, args: ResumeArgs) -> Result<(), CommandError> {

@@ -182,18 +182,34 @@ impl Provider for DashScope {
         }
         let resp = match req.send().await {
             Ok(r) => r,
-            // A connection that never opened carried nothing: the platform saw no request.
+            // A connection that never opened, or a request that could not even be built (a
+            // header value with a forbidden byte), carried nothing: the platform saw no request.
             Err(e) if e.is_connect() => return Err(SubmitError::NotCreated(network(e))),
+            Err(e) if e.is_builder() => {
+                return Err(SubmitError::NotCreated(ProviderError::Protocol {
+                    message: format!(
+                        "the request could not be built: {}",
+                        kino_http::describe_error(e)
+                    ),
+                }));
+            }
             Err(e) => return Err(SubmitError::OutcomeUnknown(kino_http::describe_error(e))),
         };
         let status = resp.status();
         let retry_after = parse_retry_after(resp.headers());
+        // Decide by status first: only a clear refusal means nothing was created, whatever
+        // happens to the body afterwards.
+        let refused = status.is_client_error() || status == StatusCode::SERVICE_UNAVAILABLE;
         let body = match json_body(resp).await {
             Ok(b) => b,
-            Err(e) if status.is_success() => {
-                return Err(SubmitError::OutcomeUnknown(e.to_string()));
+            Err(e) if refused => {
+                return Err(SubmitError::NotCreated(wire::api_error(
+                    status.as_u16(),
+                    &Value::String(e.to_string()),
+                    retry_after,
+                )));
             }
-            Err(e) => return Err(SubmitError::NotCreated(e)),
+            Err(e) => return Err(SubmitError::OutcomeUnknown(e.to_string())),
         };
         if status.is_success() {
             return wire::task_id(&body).ok_or_else(|| {
@@ -204,14 +220,12 @@ impl Provider for DashScope {
             });
         }
         let err = wire::api_error(status.as_u16(), &body, retry_after);
-        // 429 and 503 are refusals before any work; a 500/502/504 may come from behind a
-        // gateway after the task was created, so its outcome is unknown.
-        match status {
-            StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE => {
-                Err(SubmitError::NotCreated(err))
-            }
-            s if s.is_server_error() => Err(SubmitError::OutcomeUnknown(err.to_string())),
-            _ => Err(SubmitError::NotCreated(err)),
+        // 4xx, 429 and 503 are refusals before any work; a 500/502/504 (or another 5xx) may
+        // come from behind a gateway after the task was created, so its outcome is unknown.
+        if refused {
+            Err(SubmitError::NotCreated(err))
+        } else {
+            Err(SubmitError::OutcomeUnknown(err.to_string()))
         }
     }
 
@@ -244,34 +258,44 @@ impl Provider for DashScope {
 
     async fn reconcile(
         &self,
-        plan: &Plan,
+        model: &str,
         sent_at: Millis,
         exclude: &[String],
     ) -> Result<Reconciled, ProviderError> {
-        // The window is wide on both sides: the platform's list filter may read times as CST.
-        let day = 24 * 3600 * 1000;
+        const PAGES: u32 = 5;
+        const CST: Millis = 8 * 3600 * 1000;
         let (lo, hi) = (sent_at - 2 * 60 * 1000, sent_at + 10 * 60 * 1000);
-        let mut candidates = Vec::new();
-        for page in 1..=5u32 {
-            let body = self
-                .list_page(&plan.model, sent_at - day, sent_at + day, page)
-                .await?;
-            let tasks = wire::listed_tasks(&body);
-            let n = tasks.len();
-            for t in tasks {
-                let model_ok = t.model.as_deref().is_none_or(|m| m == plan.model);
-                let time_ok =
-                    t.submitted.is_empty() || t.submitted.iter().any(|s| (lo..=hi).contains(s));
-                if model_ok
-                    && time_ok
-                    && !exclude.contains(&t.task_id)
-                    && !candidates.contains(&t.task_id)
-                {
-                    candidates.push(t.task_id);
+        let mut candidates: Vec<String> = Vec::new();
+        // The list filter's clock is documented as CST but observed as UTC elsewhere: ask for
+        // the window read both ways rather than widen it to a whole day.
+        for shift in [0, CST] {
+            for page in 1..=PAGES {
+                let body = self.list_page(model, lo + shift, hi + shift, page).await?;
+                let tasks = wire::listed_tasks(&body).ok_or_else(|| ProviderError::Protocol {
+                    message: "the task list answer has no list of tasks kino recognises".into(),
+                })?;
+                let full = tasks.len() >= 100;
+                for t in tasks {
+                    let model_ok = t.model.as_deref().is_none_or(|m| m == model);
+                    let time_ok =
+                        t.submitted.is_empty() || t.submitted.iter().any(|s| (lo..=hi).contains(s));
+                    if model_ok
+                        && time_ok
+                        && !exclude.contains(&t.task_id)
+                        && !candidates.contains(&t.task_id)
+                    {
+                        candidates.push(t.task_id);
+                    }
                 }
-            }
-            if n < 100 {
-                break;
+                if !full {
+                    break;
+                }
+                if page == PAGES {
+                    return Ok(Reconciled::Inconclusive(format!(
+                        "more than {} tasks of {model} around the submit time",
+                        PAGES * 100
+                    )));
+                }
             }
         }
         Ok(match candidates.len() {

@@ -9,7 +9,6 @@ use kino_http::reqwest::multipart::Form;
 use kino_http::{Backoff, file_part, parse_retry_after};
 
 use super::DashScope;
-use super::wire;
 use crate::response::{json_body, network};
 
 fn field(data: &Value, key: &str) -> Result<String, ProviderError> {
@@ -28,41 +27,34 @@ pub(super) async fn upload(
     model: &str,
     input: &LocalInput,
 ) -> Result<String, ProviderError> {
-    let req = ds
-        .api
-        .get(format!("{}/uploads", ds.base))
-        .query(&[("action", "getPolicy"), ("model", model)]);
-    let body = ds.query(req).await?;
-    let data = body
-        .get("data")
-        .or_else(|| body.get("output"))
-        .ok_or_else(|| ProviderError::Protocol {
-            message: "upload policy response without `data`".into(),
-        })?;
-    let limit_mb = data
-        .get("max_file_size_mb")
-        .and_then(Value::as_u64)
-        .unwrap_or(1024);
-    if input.bytes > limit_mb * 1024 * 1024 {
-        return Err(ProviderError::LocalFile {
-            path: input.path.display().to_string(),
-            message: format!(
-                "{} bytes exceeds the platform's upload limit of {limit_mb} MB for {model}",
-                input.bytes
-            ),
-        });
-    }
-    let host = field(data, "upload_host")?;
-    let dir = field(data, "upload_dir")?;
     let name = input
         .path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "upload.bin".into());
-    let key = format!("{}/{name}", dir.trim_end_matches('/'));
     let backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(10), 4);
     let mut last = String::new();
     for attempt in 0..backoff.attempts {
+        // A fresh policy each attempt: one that expired during a slow, cut upload is useless.
+        let data = policy(ds, model).await?;
+        let limit_mb = data
+            .get("max_file_size_mb")
+            .and_then(Value::as_u64)
+            .unwrap_or(1024);
+        if input.bytes > limit_mb * 1024 * 1024 {
+            return Err(ProviderError::LocalFile {
+                path: input.path.display().to_string(),
+                message: format!(
+                    "{} bytes exceeds the platform's upload limit of {limit_mb} MB for {model}",
+                    input.bytes
+                ),
+            });
+        }
+        let host = field(&data, "upload_host")?;
+        let key = format!(
+            "{}/{name}",
+            field(&data, "upload_dir")?.trim_end_matches('/')
+        );
         let file = file_part(&input.path, name.clone(), &input.mime)
             .await
             .map_err(|e| ProviderError::LocalFile {
@@ -71,14 +63,14 @@ pub(super) async fn upload(
             })?;
         // The OSS form wants `file` last: fields after it are ignored by OSS.
         let form = Form::new()
-            .text("OSSAccessKeyId", field(data, "oss_access_key_id")?)
-            .text("Signature", field(data, "signature")?)
-            .text("policy", field(data, "policy")?)
+            .text("OSSAccessKeyId", field(&data, "oss_access_key_id")?)
+            .text("Signature", field(&data, "signature")?)
+            .text("policy", field(&data, "policy")?)
             .text("key", key.clone())
-            .text("x-oss-object-acl", field(data, "x_oss_object_acl")?)
+            .text("x-oss-object-acl", field(&data, "x_oss_object_acl")?)
             .text(
                 "x-oss-forbid-overwrite",
-                field(data, "x_oss_forbid_overwrite")?,
+                field(&data, "x_oss_forbid_overwrite")?,
             )
             .text("success_action_status", "200")
             .text("x-oss-content-type", input.mime.clone())
@@ -88,25 +80,27 @@ pub(super) async fn upload(
                 let status = resp.status().as_u16();
                 let retry_after = parse_retry_after(resp.headers());
                 let body = json_body(resp).await.unwrap_or(Value::Null);
+                let text = body
+                    .as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| body.to_string());
                 match status {
                     200..=299 => return Ok(format!("oss://{key}")),
-                    // Our own earlier attempt landed and only its answer was lost: the key lives
-                    // under this policy's private, random directory.
-                    409 if attempt > 0 => return Ok(format!("oss://{key}")),
                     429 | 500..=599 => {
                         last = format!("HTTP {status}");
                         retry_after
                     }
+                    403 if text.contains("Policy expired") => {
+                        last = "the upload policy expired".into();
+                        None
+                    }
+                    // The storage host's refusals are about the upload, never the API key.
                     _ => {
-                        let text = body
-                            .as_str()
-                            .map(str::to_string)
-                            .unwrap_or_else(|| body.to_string());
-                        return Err(wire::api_error(
+                        return Err(ProviderError::Rejected {
                             status,
-                            &Value::String(oss_message(&text)),
-                            None,
-                        ));
+                            code: "StorageRejected".into(),
+                            message: oss_message(&text),
+                        });
                     }
                 }
             }
@@ -121,6 +115,20 @@ pub(super) async fn upload(
         status: 0,
         message: format!("upload to the storage host failed: {last}"),
     })
+}
+
+async fn policy(ds: &DashScope, model: &str) -> Result<Value, ProviderError> {
+    let req = ds
+        .api
+        .get(format!("{}/uploads", ds.base))
+        .query(&[("action", "getPolicy"), ("model", model)]);
+    let body = ds.query(req).await?;
+    body.get("data")
+        .or_else(|| body.get("output"))
+        .cloned()
+        .ok_or_else(|| ProviderError::Protocol {
+            message: "upload policy response without `data`".into(),
+        })
 }
 
 /// OSS answers in XML: pull out `<Code>` and `<Message>`.

@@ -140,7 +140,9 @@ pub struct ListedTask {
     pub submitted: Vec<Millis>,
 }
 
-pub fn listed_tasks(body: &Value) -> Vec<ListedTask> {
+/// The tasks of a task-list page; `None` when the body has no list kino recognises (a shape
+/// change must not read as "no such task").
+pub fn listed_tasks(body: &Value) -> Option<Vec<ListedTask>> {
     let items = [
         body.get("data"),
         body.get("output").and_then(|o| o.get("data")),
@@ -152,27 +154,45 @@ pub fn listed_tasks(body: &Value) -> Vec<ListedTask> {
     .flatten()
     .find_map(Value::as_array);
     let Some(items) = items else {
-        return Vec::new();
+        let total = body
+            .get("total")
+            .or_else(|| body.get("output").and_then(|o| o.get("total")));
+        return (total.and_then(Value::as_u64) == Some(0)).then(Vec::new);
     };
-    items
-        .iter()
-        .filter_map(|item| {
-            let task_id = text(item, "task_id")
-                .or_else(|| text(item, "id"))?
-                .to_string();
-            let model = text(item, "model_name")
-                .or_else(|| text(item, "model"))
-                .map(str::to_string);
-            let time = text(item, "submit_time")
-                .or_else(|| text(item, "gmt_create"))
-                .or_else(|| text(item, "create_time"));
-            Some(ListedTask {
-                task_id,
-                model,
-                submitted: time.map(instants).unwrap_or_default(),
+    Some(
+        items
+            .iter()
+            .filter_map(|item| {
+                let task_id = text(item, "task_id")
+                    .or_else(|| text(item, "id"))?
+                    .to_string();
+                let model = text(item, "model_name")
+                    .or_else(|| text(item, "model"))
+                    .map(str::to_string);
+                let time = ["submit_time", "gmt_create", "create_time"]
+                    .iter()
+                    .find_map(|k| item.get(*k));
+                Some(ListedTask {
+                    task_id,
+                    model,
+                    submitted: time.map(time_instants).unwrap_or_default(),
+                })
             })
-        })
-        .collect()
+            .collect(),
+    )
+}
+
+/// A listed time as text (see [`instants`]) or as epoch seconds or milliseconds.
+fn time_instants(v: &Value) -> Vec<Millis> {
+    match v {
+        Value::String(s) => instants(s),
+        Value::Number(n) => match n.as_i64() {
+            Some(t) if t > 100_000_000_000 => vec![t],
+            Some(t) => vec![t * 1000],
+            None => Vec::new(),
+        },
+        _ => Vec::new(),
+    }
 }
 
 /// `YYYY-MM-DD HH:MM:SS[.mmm]` (or RFC 3339) as UTC and as CST.
@@ -263,8 +283,21 @@ mod tests {
     fn task_lists_in_several_shapes() {
         let a = json!({"data":[{"task_id":"1","model_name":"wan2.6-t2v","submit_time":"2026-01-01 00:00:00.000"}]});
         let b = json!({"output":{"data":[{"task_id":"2","model":"m"}]}});
-        assert_eq!(listed_tasks(&a)[0].submitted.len(), 2);
-        assert_eq!(listed_tasks(&b)[0].task_id, "2");
-        assert!(listed_tasks(&json!({})).is_empty());
+        assert_eq!(listed_tasks(&a).map(|t| t[0].submitted.len()), Some(2));
+        assert_eq!(
+            listed_tasks(&b).map(|t| t[0].task_id.clone()).as_deref(),
+            Some("2")
+        );
+        let c = json!({"data":[{"task_id":"3","gmt_create":1_700_000_000}]});
+        assert_eq!(
+            listed_tasks(&c).map(|t| t[0].submitted.clone()),
+            Some(vec![1_700_000_000_000])
+        );
+        assert_eq!(listed_tasks(&json!({"total":0})), Some(Vec::new()));
+        assert_eq!(
+            listed_tasks(&json!({"request_id":"x"})),
+            None,
+            "an unknown shape is not an empty list"
+        );
     }
 }
