@@ -44,6 +44,31 @@ impl SqliteLedger {
             location: path.display().to_string(),
             message,
         };
+        // SQLite has no advisory lock for sqlx's migrator to take, so processes starting
+        // together on a fresh ledger would each create the schema: a lock file serialises them.
+        let lock_path = path.with_extension("sqlite.lock");
+        let lock = tokio::task::spawn_blocking(move || -> std::io::Result<std::fs::File> {
+            let f = std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&lock_path)?;
+            f.lock()?;
+            Ok(f)
+        })
+        .await
+        .map_err(|e| open_err(e.to_string()))?
+        .map_err(|e| open_err(format!("cannot lock the ledger for its schema check: {e}")))?;
+        let opened = Self::open_locked(path).await;
+        drop(lock);
+        opened
+    }
+
+    async fn open_locked(path: &Path) -> Result<Self, LedgerError> {
+        let open_err = |message: String| LedgerError::Open {
+            location: path.display().to_string(),
+            message,
+        };
         let options = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true)

@@ -346,3 +346,19 @@ async fn a_reopened_file_ledger_keeps_everything() {
         (JobState::Submitting, Some("durable"))
     );
 }
+
+/// Regression: processes started together on a fresh ledger (`xargs -P4 kino submit`) each ran
+/// the schema migration, and all but one failed with "table jobs already exists".
+#[tokio::test]
+async fn many_openers_of_a_fresh_ledger_all_succeed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ledger.sqlite");
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let p = path.clone();
+        set.spawn(async move { SqliteLedger::open(&p).await.map(|_| ()) });
+    }
+    while let Some(r) = set.join_next().await {
+        r.unwrap().unwrap();
+    }
+}

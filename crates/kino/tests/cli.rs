@@ -736,18 +736,38 @@ fn refused_creates_leave_the_job_pending_and_a_vanished_input_fails_it_unsent() 
 fn a_lost_create_answer_is_never_resent_and_a_missing_task_fails_the_job_uncharged() {
     let t = ctx();
     // A 500 on create: the task may or may not exist, so kino must not send it again.
-    t.sandbox.inject(Fault { target: FaultTarget::Submit, status: 500, times: 1, retry_after_secs: None });
+    t.sandbox.inject(Fault {
+        target: FaultTarget::Submit,
+        status: 500,
+        times: 1,
+        retry_after_secs: None,
+    });
     let r = kino(&t, &["run", "--json", "lost answer"]);
     assert_eq!(r.code, 4, "{}", r.stderr);
     let job = r.json();
     assert_eq!(job["state"], "failed");
-    assert!(job["error"].as_str().unwrap().contains("nothing was charged"), "{job}");
+    assert!(
+        job["error"]
+            .as_str()
+            .unwrap()
+            .contains("nothing was charged"),
+        "{job}"
+    );
     let s = t.stats();
-    assert_eq!((s.create_attempts, s.creates), (1, 0), "one create request, never resent");
+    assert_eq!(
+        (s.create_attempts, s.creates),
+        (1, 0),
+        "one create request, never resent"
+    );
     assert!(s.lists >= 2, "reconciled through the task list");
 
     // The same, cut short: the job stays `unknown`, and the user may abandon it.
-    t.sandbox.inject(Fault { target: FaultTarget::Submit, status: 502, times: 1, retry_after_secs: None });
+    t.sandbox.inject(Fault {
+        target: FaultTarget::Submit,
+        status: 502,
+        times: 1,
+        retry_after_secs: None,
+    });
     let r = kino(&t, &["run", "--json", "--timeout", "1s", "abandon me"]);
     assert_eq!(r.code, 5, "{}", r.stderr);
     let id = r.json()["job_id"].as_str().unwrap().to_string();
@@ -770,7 +790,11 @@ fn a_prefix_or_out_that_would_write_elsewhere_is_refused_before_anything_is_sent
     ] {
         let r = kino(&t, &args);
         assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
-        assert!(r.stderr.contains("`prefix`") || r.stderr.contains("`out`"), "{}", r.stderr);
+        assert!(
+            r.stderr.contains("`prefix`") || r.stderr.contains("`out`"),
+            "{}",
+            r.stderr
+        );
     }
     assert_eq!(t.stats().create_attempts, 0);
     assert_eq!(kino(&t, &["list", "--json"]).json(), json!([]));
