@@ -39,6 +39,7 @@ bench_follow() {
   local done_count
   done_count=$(grep -o '"state":"succeeded"' "$WORK/out.json" | wc -l)
   echo "  $done_count of $JOBS jobs succeeded and downloaded"
+  echo "  sandbox counted: $(curl -s http://127.0.0.1:18790/_sandbox/stats)"
   kill %1 2>/dev/null || true
 }
 
