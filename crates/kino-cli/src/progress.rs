@@ -1,4 +1,5 @@
-//! The live display on stderr while a command follows jobs: one spinner line per job.
+//! The live display on stderr while a command follows jobs: each event as a line, and one
+//! spinner per job showing its state.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -6,21 +7,38 @@ use std::time::Duration;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio::sync::broadcast::Receiver;
 use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::oneshot;
 
 use kino_core::{Event, EventKind, JobId};
 
-/// Runs until the channel closes or the task is aborted.
-pub fn spawn(mut events: Receiver<Event>) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
+pub struct Display {
+    stop: oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Display {
+    /// Clears the spinners, so what follows on the terminal starts on a clean line.
+    pub async fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = self.task.await;
+    }
+}
+
+pub fn spawn(mut events: Receiver<Event>) -> Display {
+    let (stop, mut stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
         let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
         let style = ProgressStyle::with_template("{spinner} {prefix} {elapsed:>4} {wide_msg}")
             .unwrap_or_else(|_| ProgressStyle::default_spinner());
         let mut bars: HashMap<JobId, ProgressBar> = HashMap::new();
         loop {
-            let event = match events.recv().await {
-                Ok(e) => e,
-                Err(RecvError::Lagged(_)) => continue,
-                Err(RecvError::Closed) => break,
+            let event = tokio::select! {
+                _ = &mut stopped => break,
+                e = events.recv() => match e {
+                    Ok(e) => e,
+                    Err(RecvError::Lagged(_)) => continue,
+                    Err(RecvError::Closed) => break,
+                },
             };
             let bar = bars.entry(event.job_id).or_insert_with(|| {
                 let b = multi.add(ProgressBar::new_spinner());
@@ -29,27 +47,19 @@ pub fn spawn(mut events: Receiver<Event>) -> tokio::task::JoinHandle<()> {
                 b.enable_steady_tick(Duration::from_millis(120));
                 b
             });
-            match &event.kind {
-                EventKind::State { to, .. } => {
-                    bar.set_message(event.kind.summary());
-                    if to.is_terminal() && *to != kino_core::JobState::Succeeded {
-                        bar.finish();
-                    }
-                }
-                EventKind::Downloaded { .. } => {
-                    bar.finish_with_message(event.kind.summary());
-                }
-                _ => {
-                    let _ = multi.println(format!(
-                        "  {} {}",
-                        event.job_id.short(),
-                        event.kind.summary()
-                    ));
-                }
+            if let EventKind::State { to, .. } = &event.kind {
+                bar.set_message(to.to_string());
             }
+            let _ = multi.println(format!(
+                "  {} {}",
+                event.job_id.short(),
+                event.kind.summary()
+            ));
         }
         for bar in bars.values() {
             bar.finish_and_clear();
         }
-    })
+        let _ = multi.clear();
+    });
+    Display { stop, task }
 }

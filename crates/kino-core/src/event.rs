@@ -99,12 +99,12 @@ impl EventKind {
                 format!("uploaded {file} ({bytes} bytes) as {reference}")
             }
             EventKind::Artifact { index, url, kind } => {
-                format!("artifact #{index} ({kind}): {url}")
+                format!("{kind} #{} ready: {url}", index + 1)
             }
             EventKind::Downloaded {
                 index, path, bytes, ..
             } => {
-                format!("downloaded #{index} to {path} ({bytes} bytes)")
+                format!("downloaded #{} to {path} ({bytes} bytes)", index + 1)
             }
             EventKind::Message { text } => text.clone(),
             EventKind::Warning { message } => format!("warning: {message}"),

@@ -235,11 +235,7 @@ impl Engine {
             }
             RemoteStatus::Running { percent } => {
                 if job.state != JobState::Running {
-                    let change = Change {
-                        reason: Some(outcome.raw_status.clone()),
-                        ..Change::default()
-                    };
-                    self.move_to(job.id, &from, JobState::Running, change)
+                    self.move_to(job.id, &from, JobState::Running, Change::default())
                         .await?;
                 }
                 if percent.is_some() {

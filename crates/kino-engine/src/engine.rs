@@ -284,21 +284,21 @@ impl Engine {
     /// to `unknown` adopts it, and if even that fails it is kept in an event.
     async fn record_handle(&self, id: JobId, handle: String) -> Result<Job, EngineError> {
         let mut last = None;
+        // One expected state at a time, so the event names the state the job really left.
+        let mut from = JobState::Submitting;
         for attempt in 0..5u64 {
             let change = Change {
                 handle: Some(handle.clone()),
                 ..Change::default()
             };
-            match self
-                .move_to(
-                    id,
-                    &[JobState::Submitting, JobState::Unknown],
-                    JobState::Queued,
-                    change,
-                )
-                .await
-            {
+            match self.move_to(id, &[from], JobState::Queued, change).await {
                 Ok(job) => return Ok(job),
+                Err(EngineError::Ledger(kino_ledger::LedgerError::Conflict {
+                    actual: JobState::Unknown,
+                    ..
+                })) if from == JobState::Submitting => {
+                    from = JobState::Unknown;
+                }
                 Err(e @ EngineError::Ledger(kino_ledger::LedgerError::Conflict { .. })) => {
                     last = Some(e);
                     break;

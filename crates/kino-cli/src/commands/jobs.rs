@@ -91,7 +91,7 @@ async fn follow(
         }
     }
     if let Some(d) = display {
-        d.abort();
+        d.stop().await;
     }
     // Jobs cut short by Ctrl-C are reported as they stand.
     for id in ids {
