@@ -12,7 +12,7 @@ use crate::args::{ResumeArgs, RunArgs, SubmitArgs, WaitArgs};
 use crate::context::{Context, DASHSCOPE, SANDBOX};
 use crate::duration::parse_duration;
 use crate::error::CommandError;
-use crate::render::{outcome_human, outcome_json};
+use crate::render::{job_row_json, outcome_human, outcome_json};
 use crate::request::{Resolved, resolve};
 
 async fn prepare(
@@ -145,24 +145,37 @@ fn deadline(text: Option<&str>, field: &str) -> Result<Option<Instant>, CommandE
         .transpose()
 }
 
-pub async fn run(ctx: &mut Context, args: RunArgs) -> Result<(), CommandError> {
-    let until = deadline(args.timeout.as_deref(), "--timeout")?;
-    let (resolved, engine) = prepare(ctx, &args.job).await?;
-    if args.job.dry_run {
-        return dry_run(ctx, &engine, &resolved);
+/// Validates and records a job. A `--dry-run` shows the request instead and records nothing
+/// (`None`).
+async fn record(
+    ctx: &mut Context,
+    args: &crate::args::JobArgs,
+) -> Result<Option<(Arc<Engine>, kino_core::Job)>, CommandError> {
+    let (resolved, engine) = prepare(ctx, args).await?;
+    if args.dry_run {
+        dry_run(ctx, &engine, &resolved)?;
+        return Ok(None);
     }
     let job = engine
         .create(
             &resolved.provider,
             &resolved.request,
-            args.job.out.clone(),
-            args.job.prefix.clone(),
+            args.out.clone(),
+            args.prefix.clone(),
         )
         .await?;
     ctx.printer.note(&format!(
         "job {} recorded: {} {} ({})",
         job.id, job.provider, job.mode, job.model
     ));
+    Ok(Some((engine, job)))
+}
+
+pub async fn run(ctx: &mut Context, args: RunArgs) -> Result<(), CommandError> {
+    let until = deadline(args.timeout.as_deref(), "--timeout")?;
+    let Some((engine, job)) = record(ctx, &args.job).await? else {
+        return Ok(());
+    };
     let results = follow(ctx, &engine, &[job.id], until).await;
     let Some((_, result)) = results.into_iter().next() else {
         return Err(CommandError::new(
@@ -191,32 +204,16 @@ pub async fn run(ctx: &mut Context, args: RunArgs) -> Result<(), CommandError> {
 }
 
 pub async fn submit(ctx: &mut Context, args: SubmitArgs) -> Result<(), CommandError> {
-    let (resolved, engine) = prepare(ctx, &args.job).await?;
-    if args.job.dry_run {
-        return dry_run(ctx, &engine, &resolved);
-    }
-    if resolved.provider == SANDBOX {
+    let Some((engine, job)) = record(ctx, &args.job).await? else {
+        return Ok(());
+    };
+    if job.provider == SANDBOX {
         ctx.printer.note("the embedded sandbox lives only as long as this command; use `kino run`, or serve `kino sandbox` and point DASHSCOPE_HTTP_BASE_URL at it");
     }
-    let job = engine
-        .create(
-            &resolved.provider,
-            &resolved.request,
-            args.job.out.clone(),
-            args.job.prefix.clone(),
-        )
-        .await?;
     let submitted = engine.submit_now(job.id).await;
     let job = engine.ledger().job(job.id).await?;
-    let receipt = json!({
-        "job_id": job.id,
-        "provider": job.provider,
-        "mode": job.mode,
-        "model": job.model,
-        "state": job.state,
-        "handle": job.handle,
-        "web_link": Value::Null,
-    });
+    let mut receipt = job_row_json(&job);
+    receipt["web_link"] = Value::Null;
     if let Err(e) = submitted {
         return Err(CommandError::from(e).with_data(receipt));
     }
