@@ -36,6 +36,11 @@ pub enum Command {
     List(ListArgs),
     /// Cancel a job (DashScope cancels only tasks that have not started).
     Cancel { job: String },
+    /// Answer the question a conversational job (xyq, libtv) waits on, then follow it.
+    Reply(ReplyArgs),
+    /// LibTV commands.
+    #[command(subcommand)]
+    Libtv(LibtvCommand),
     /// Download a succeeded job's results (again).
     Download(DownloadArgs),
     /// Upload a local file and print the reference to use as an input.
@@ -57,9 +62,13 @@ pub struct JobArgs {
     pub mode: Option<String>,
     #[arg(long)]
     pub model: Option<String>,
-    /// KEY=PATH|URL: a media field (local files are uploaded). Repeatable.
-    #[arg(long = "input", value_name = "KEY=PATH|URL")]
+    /// DashScope: KEY=PATH|URL, a media field. Xiaoyunque and LibTV: PATH, a file to attach.
+    /// Local files are uploaded before the submit. Repeatable.
+    #[arg(long = "input", value_name = "[KEY=]PATH|URL")]
     pub inputs: Vec<String>,
+    /// An already uploaded input (Xiaoyunque asset id, LibTV file URL). Repeatable.
+    #[arg(long = "asset", value_name = "ID")]
+    pub assets: Vec<String>,
     /// KEY=VALUE: any request field; VALUE is read as JSON when it parses (5, true, ["a"]). Repeatable.
     #[arg(long = "param", value_name = "KEY=VALUE")]
     pub params: Vec<String>,
@@ -99,6 +108,31 @@ pub struct WaitArgs {
     /// e.g. 90s, 10m, 2h (default: 10m).
     #[arg(long, value_name = "DURATION", default_value = "10m")]
     pub timeout: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ReplyArgs {
+    pub job: String,
+    /// The answer, sent exactly as written.
+    pub message: String,
+    /// A file to attach (uploaded first). Repeatable.
+    #[arg(long = "input", value_name = "PATH")]
+    pub inputs: Vec<String>,
+    /// An already uploaded input (asset id or URL). Repeatable.
+    #[arg(long = "asset", value_name = "ID")]
+    pub assets: Vec<String>,
+    /// Return once the reply is sent, without following the job.
+    #[arg(long)]
+    pub no_wait: bool,
+    /// Stop following after this long (exit 5).
+    #[arg(long, value_name = "DURATION")]
+    pub timeout: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LibtvCommand {
+    /// Bind the access key to a new project; later sessions are created there.
+    SwitchProject,
 }
 
 #[derive(Debug, Args)]

@@ -8,6 +8,8 @@ use kino_core::{ErrorKind, PollPolicy, Provider, Secret};
 use kino_engine::{Engine, EngineConfig};
 use kino_ledger::{Ledger, SqliteLedger};
 use kino_providers::dashscope::{DashScope, DashScopeConfig};
+use kino_providers::libtv::LibTv;
+use kino_providers::xyq::Xyq;
 use kino_sandbox::{Sandbox, SandboxConfig, SandboxHandle};
 
 use crate::error::CommandError;
@@ -16,7 +18,14 @@ use crate::settings::Settings;
 
 pub const SANDBOX: &str = "sandbox";
 pub const DASHSCOPE: &str = "dashscope";
-pub const PROVIDERS: &[&str] = &[DASHSCOPE, SANDBOX];
+pub const XYQ: &str = "xyq";
+pub const LIBTV: &str = "libtv";
+pub const PROVIDERS: &[&str] = &[DASHSCOPE, XYQ, LIBTV, SANDBOX];
+
+/// The conversational platforms: a message, attachments, questions and replies.
+pub fn is_conversational(provider: &str) -> bool {
+    provider == XYQ || provider == LIBTV
+}
 
 pub struct Context {
     pub settings: Settings,
@@ -90,6 +99,12 @@ impl Context {
             cfg.workspace = self.settings.dashscope_workspace.clone();
             providers.push(Arc::new(DashScope::new(cfg).map_err(client_error)?));
         }
+        if let Some(cfg) = &self.settings.xyq {
+            providers.push(Arc::new(Xyq::new(cfg.clone()).map_err(client_error)?));
+        }
+        if let Some(cfg) = &self.settings.libtv {
+            providers.push(Arc::new(LibTv::new(cfg.clone()).map_err(client_error)?));
+        }
         let mut poll_override = self.settings.poll_override;
         if with_sandbox {
             let base = self.embedded_sandbox().await?;
@@ -123,12 +138,24 @@ impl Context {
         self.engine(needs_sandbox).await
     }
 
+    /// Whether the provider can be used: credentials set (the sandbox needs none).
+    pub fn has_credentials(&self, provider: &str) -> bool {
+        match provider {
+            DASHSCOPE => self.settings.dashscope_key.is_some(),
+            XYQ => self.settings.xyq.is_some(),
+            LIBTV => self.settings.libtv.is_some(),
+            _ => true,
+        }
+    }
+
     pub fn missing_credentials(&self, provider: &str) -> CommandError {
-        CommandError::new(
-            ErrorKind::Config,
-            format!("no credentials for `{provider}`"),
-        )
-        .hint("set DASHSCOPE_API_KEY (or QIANWEN_API_KEY) in the environment or in .env")
-        .hint("or run against the local emulator: `kino run sandbox \"a prompt\"`")
+        let var = match provider {
+            XYQ => "XYQ_ACCESS_KEY",
+            LIBTV => "LIBTV_ACCESS_KEY",
+            _ => "DASHSCOPE_API_KEY (or QIANWEN_API_KEY)",
+        };
+        CommandError::new(ErrorKind::Config, format!("no credentials for `{provider}`"))
+            .hint(format!("set {var} in the environment or in .env"))
+            .hint("or try kino offline: `kino run sandbox \"a prompt\"` (DashScope), or serve `kino sandbox` and point the base URL at it")
     }
 }

@@ -1,5 +1,6 @@
-//! The live display on stderr while a command follows jobs: each event as a line, and one
-//! spinner per job showing its state.
+//! What a person sees on stderr while a command follows jobs. On a terminal: each event as a
+//! line and one spinner per job. Elsewhere: only what must not wait for the end, the web link
+//! of a submitted job and a question asked.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -9,7 +10,7 @@ use tokio::sync::broadcast::Receiver;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::oneshot;
 
-use kino_core::{Event, EventKind, JobId};
+use kino_core::{Event, EventKind, JobId, JobState};
 
 pub struct Display {
     stop: oneshot::Sender<()>,
@@ -24,10 +25,34 @@ impl Display {
     }
 }
 
-pub fn spawn(mut events: Receiver<Event>) -> Display {
+/// Lines worth a note even when nobody watches a terminal.
+fn essential(e: &Event) -> Option<String> {
+    match &e.kind {
+        EventKind::Submitted {
+            web_link: Some(link),
+            ..
+        } => Some(format!("job {}: watch it at {link}", e.job_id)),
+        EventKind::State {
+            to: JobState::NeedsInput,
+            reason: Some(q),
+            ..
+        } => Some(format!(
+            "job {} asks: {q}\n  answer with `kino reply {} \"…\"`",
+            e.job_id,
+            e.job_id.short()
+        )),
+        _ => None,
+    }
+}
+
+pub fn spawn(mut events: Receiver<Event>, fancy: bool) -> Display {
     let (stop, mut stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
-        let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
+        let multi = MultiProgress::with_draw_target(if fancy {
+            ProgressDrawTarget::stderr()
+        } else {
+            ProgressDrawTarget::hidden()
+        });
         let style = ProgressStyle::with_template("{spinner} {prefix} {elapsed:>4} {wide_msg}")
             .unwrap_or_else(|_| ProgressStyle::default_spinner());
         let mut bars: HashMap<JobId, ProgressBar> = HashMap::new();
@@ -40,6 +65,12 @@ pub fn spawn(mut events: Receiver<Event>) -> Display {
                     Err(RecvError::Closed) => break,
                 },
             };
+            if !fancy {
+                if let Some(line) = essential(&event) {
+                    eprintln!("{line}");
+                }
+                continue;
+            }
             let bar = bars.entry(event.job_id).or_insert_with(|| {
                 let b = multi.add(ProgressBar::new_spinner());
                 b.set_style(style.clone());

@@ -24,6 +24,9 @@ pub fn outcome_json(o: &Outcome) -> Value {
     let mut v = job_json(&o.job);
     v["artifacts"] = Value::Array(o.artifacts.iter().map(artifact_json).collect());
     v["done"] = json!(o.is_done());
+    if let Some(q) = &o.question {
+        v["question"] = json!(q);
+    }
     v
 }
 
@@ -40,6 +43,7 @@ pub fn job_row_json(job: &Job) -> Value {
         "model": job.model,
         "state": job.state,
         "handle": job.handle,
+        "web_link": job.web_link,
         "prompt": job.prompt(),
         "created_at": job.created_at,
         "error": job.error,
@@ -70,6 +74,13 @@ pub fn outcome_human(o: &Outcome) -> String {
     }
     if let Some(e) = &j.error {
         lines.push(format!("  error: {e}"));
+    }
+    if let Some(link) = &j.web_link {
+        lines.push(format!("  watch: {link}"));
+    }
+    if let Some(q) = &o.question {
+        lines.push(format!("  question: {q}"));
+        lines.push(format!("  answer with `kino reply {} \"…\"`", j.id.short()));
     }
     for a in &o.artifacts {
         match (&a.path, a.bytes) {

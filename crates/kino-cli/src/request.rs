@@ -5,11 +5,11 @@ use serde_json::{Map, Value};
 use kino_core::JobRequest;
 
 use crate::args::JobArgs;
-use crate::context::{Context, PROVIDERS};
+use crate::context::{Context, PROVIDERS, XYQ, is_conversational};
 use crate::error::CommandError;
 
 /// Platforms of shared/design.md this build does not drive yet.
-const LATER: &[&str] = &["skillsvideo", "xyq", "libtv", "xingyun3d"];
+const LATER: &[&str] = &["skillsvideo", "xingyun3d"];
 
 pub struct Resolved {
     pub provider: String,
@@ -52,15 +52,12 @@ pub fn resolve(ctx: &Context, args: &JobArgs) -> Result<Resolved, CommandError> 
         let (k, v) = split_kv("--param", kv)?;
         fields.insert(k, serde_json::from_str(&v).unwrap_or(Value::String(v)));
     }
-    for kv in &args.inputs {
-        let (k, v) = split_kv("--input", kv)?;
-        fields.insert(k, Value::String(v));
-    }
     if let Some(p) = prompt {
         fields.insert("prompt".into(), Value::String(p));
     }
     let implicit = named.is_none();
     let provider = named.unwrap_or_else(|| ctx.default_provider().to_string());
+    attach(&provider, &mut fields, &args.inputs, &args.assets)?;
     Ok(Resolved {
         provider,
         implicit,
@@ -70,6 +67,48 @@ pub fn resolve(ctx: &Context, args: &JobArgs) -> Result<Resolved, CommandError> 
             fields,
         },
     })
+}
+
+/// `--input` and `--asset`: media fields on DashScope; attachments on the conversational
+/// platforms (files to upload in `inputs`; Xiaoyunque asset ids in `asset_ids`; LibTV URLs).
+pub fn attach(
+    provider: &str,
+    fields: &mut Map<String, Value>,
+    inputs: &[String],
+    assets: &[String],
+) -> Result<(), CommandError> {
+    if !is_conversational(provider) {
+        if !assets.is_empty() {
+            return Err(CommandError::usage(
+                "invalid `--asset`: only xyq and libtv take uploaded assets",
+            )
+            .hint("on DashScope give the oss:// reference in a field: --input img_url=oss://…"));
+        }
+        for kv in inputs {
+            let (k, v) = split_kv("--input", kv)?;
+            fields.insert(k, Value::String(v));
+        }
+        return Ok(());
+    }
+    let push = |fields: &mut Map<String, Value>, key: &str, v: &str| {
+        let slot = fields
+            .entry(key.to_string())
+            .or_insert_with(|| Value::Array(Vec::new()));
+        if let Value::Array(items) = slot {
+            items.push(Value::String(v.to_string()));
+        }
+    };
+    for path in inputs {
+        push(fields, "inputs", path);
+    }
+    for id in assets {
+        if provider == XYQ {
+            push(fields, "asset_ids", id);
+        } else {
+            push(fields, "inputs", id);
+        }
+    }
+    Ok(())
 }
 
 fn is_provider_word(w: &str) -> bool {

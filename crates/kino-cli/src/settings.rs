@@ -4,6 +4,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use kino_core::{ErrorKind, PollPolicy, Secret};
+use kino_providers::libtv::LibTvConfig;
+use kino_providers::xyq::XyqConfig;
 
 use crate::error::CommandError;
 
@@ -15,6 +17,10 @@ pub struct Settings {
     pub dashscope_key: Option<Secret>,
     pub dashscope_base: String,
     pub dashscope_workspace: Option<String>,
+    /// Xiaoyunque, when XYQ_ACCESS_KEY is set.
+    pub xyq: Option<XyqConfig>,
+    /// LibTV, when LIBTV_ACCESS_KEY is set.
+    pub libtv: Option<LibTvConfig>,
     pub poll_override: Option<PollPolicy>,
     pub cwd: PathBuf,
 }
@@ -41,6 +47,36 @@ fn millis(name: &str) -> Result<Option<Duration>, CommandError> {
     }
 }
 
+/// The first of `names` that is set, as a secret. A value no HTTP header can carry is refused
+/// by name, never shown.
+fn secret(names: &[&str]) -> Result<Option<Secret>, CommandError> {
+    let Some((name, value)) = names.iter().find_map(|n| var(n).map(|v| (*n, v))) else {
+        return Ok(None);
+    };
+    if !value.chars().all(|c| c.is_ascii_graphic()) {
+        return Err(CommandError::new(
+            ErrorKind::Config,
+            format!(
+                "{name} contains characters an API key cannot have (spaces or control characters)"
+            ),
+        )
+        .hint("copy the key again from the console; kino never prints it"));
+    }
+    Ok(Some(Secret::new(value)))
+}
+
+fn number(name: &str) -> Result<Option<u64>, CommandError> {
+    match var(name) {
+        None => Ok(None),
+        Some(v) => v.parse::<u64>().map(Some).map_err(|_| {
+            CommandError::new(
+                ErrorKind::Config,
+                format!("invalid `{name}`: `{v}` is not a whole number"),
+            )
+        }),
+    }
+}
+
 fn default_home() -> PathBuf {
     if let Some(x) = var("XDG_DATA_HOME") {
         return Path::new(&x).join("kino");
@@ -56,19 +92,42 @@ impl Settings {
         let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
         // `.env` in the current directory, as the seed scripts read it; real variables win.
         let _ = dotenvy::from_path(cwd.join(".env"));
-        let dashscope_key = var("DASHSCOPE_API_KEY")
-            .or_else(|| var("QIANWEN_API_KEY"))
-            .map(Secret::new);
-        if let Some(k) = &dashscope_key
-            && !k.expose().chars().all(|c| c.is_ascii_graphic())
-        {
-            // Named, never shown: a key with spaces or control characters cannot be sent.
-            return Err(CommandError::new(
-                ErrorKind::Config,
-                "DASHSCOPE_API_KEY contains characters an API key cannot have (spaces or control characters)",
-            )
-            .hint("copy the key again from the console; kino never prints it"));
-        }
+        let dashscope_key = secret(&["DASHSCOPE_API_KEY", "QIANWEN_API_KEY"])?;
+        let xyq = match secret(&["XYQ_ACCESS_KEY"])? {
+            None => None,
+            Some(key) => {
+                let base = var("XYQ_OPENAPI_BASE")
+                    .or_else(|| var("XYQ_BASE_URL"))
+                    .unwrap_or_else(|| kino_providers::xyq::DEFAULT_BASE_URL.into());
+                let mut c = XyqConfig::new(base, key);
+                if let Some(s) = number("KINO_XYQ_POLL_SECS")? {
+                    c.poll_every = Duration::from_secs(s.max(1));
+                }
+                if let Some(h) = number("KINO_XYQ_TIMEOUT_HOURS")? {
+                    c.give_up_after = Duration::from_secs(h.max(1) * 3600);
+                }
+                if let Some(n) = number("KINO_XYQ_MAX_FAILURES")? {
+                    c.max_failures = n.clamp(1, 1000) as u32;
+                }
+                Some(c)
+            }
+        };
+        let libtv = match secret(&["LIBTV_ACCESS_KEY"])? {
+            None => None,
+            Some(key) => {
+                let base = var("OPENAPI_IM_BASE")
+                    .or_else(|| var("IM_BASE_URL"))
+                    .unwrap_or_else(|| kino_providers::libtv::DEFAULT_BASE_URL.into());
+                let mut c = LibTvConfig::new(base, key);
+                if let Some(s) = number("KINO_LIBTV_POLL_SECS")? {
+                    c.poll_every = Duration::from_secs(s.max(1));
+                }
+                if let Some(h) = number("KINO_LIBTV_TIMEOUT_HOURS")? {
+                    c.give_up_after = Duration::from_secs(h.max(1) * 3600);
+                }
+                Some(c)
+            }
+        };
         let initial = millis("KINO_POLL_INITIAL_MS")?;
         let max = millis("KINO_POLL_MAX_MS")?;
         let poll_override = match (initial, max) {
@@ -93,6 +152,8 @@ impl Settings {
             dashscope_base: var("DASHSCOPE_HTTP_BASE_URL")
                 .unwrap_or_else(|| kino_providers::dashscope::DEFAULT_BASE_URL.to_string()),
             dashscope_workspace: var("DASHSCOPE_WORKSPACE"),
+            xyq,
+            libtv,
             poll_override,
             cwd,
         })

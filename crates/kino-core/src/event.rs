@@ -24,6 +24,8 @@ pub enum EventKind {
     },
     Submitted {
         handle: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        web_link: Option<String>,
     },
     Progress {
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -48,6 +50,8 @@ pub enum EventKind {
         sha256: String,
     },
     Message {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        role: Option<String>,
         text: String,
     },
     Warning {
@@ -84,7 +88,16 @@ impl EventKind {
                     None => format!("{from}{to}"),
                 }
             }
-            EventKind::Submitted { handle } => format!("submitted, platform handle {handle}"),
+            EventKind::Submitted {
+                handle,
+                web_link: None,
+            } => format!("submitted, platform handle {handle}"),
+            EventKind::Submitted {
+                handle,
+                web_link: Some(link),
+            } => {
+                format!("submitted, platform handle {handle}; watch it at {link}")
+            }
             EventKind::Progress { percent, status } => match (percent, status) {
                 (Some(p), Some(s)) => format!("{s} {p:.0}%"),
                 (Some(p), None) => format!("{p:.0}%"),
@@ -106,7 +119,11 @@ impl EventKind {
             } => {
                 format!("downloaded #{} to {path} ({bytes} bytes)", index + 1)
             }
-            EventKind::Message { text } => text.clone(),
+            EventKind::Message {
+                role: Some(role),
+                text,
+            } => format!("{role}: {text}"),
+            EventKind::Message { role: None, text } => text.clone(),
             EventKind::Warning { message } => format!("warning: {message}"),
             EventKind::Error { message, retryable } => {
                 if *retryable {

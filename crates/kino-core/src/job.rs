@@ -34,8 +34,12 @@ pub struct Job {
     pub mode: String,
     pub model: String,
     pub state: JobState,
-    /// The platform's handle (DashScope task_id) once known.
+    /// The platform's handle (DashScope task_id; Xiaoyunque thread and run; LibTV session) once known.
     pub handle: Option<String>,
+    /// Where a person can watch the job on the platform.
+    pub web_link: Option<String>,
+    /// How far the conversation has been read (conversational platforms).
+    pub cursor: Option<String>,
     pub request: Value,
     pub out_dir: Option<String>,
     pub prefix: Option<String>,
@@ -56,8 +60,12 @@ pub struct Job {
 
 impl Job {
     /// The prompt, when the request has one (for listings).
+    /// The user's words: the prompt, or a conversational platform's message.
     pub fn prompt(&self) -> Option<&str> {
-        self.request.get("prompt").and_then(Value::as_str)
+        self.request
+            .get("prompt")
+            .or_else(|| self.request.get("message"))
+            .and_then(Value::as_str)
     }
 
     pub fn fields(&self) -> Map<String, Value> {

@@ -18,8 +18,9 @@ pub use event::{Event, EventKind};
 pub use job::{Job, JobRequest, NewJob};
 pub use job_id::JobId;
 pub use provider::{
-    Handle, LocalInput, ModeInfo, Plan, PollOutcome, PollPolicy, Provider, ProviderError,
-    ProviderInfo, Reconciled, RemoteStatus, SubmitError, ValidationError,
+    FollowLimits, Handle, LocalInput, LostCreate, ModeInfo, Plan, PollOutcome, PollPolicy,
+    Provider, ProviderError, ProviderInfo, Reconciled, RemoteMessage, RemoteStatus, SubmitError,
+    Submitted, ValidationError,
 };
 pub use redact::redact_url;
 pub use secret::Secret;

@@ -19,6 +19,10 @@ pub trait Provider: Send + Sync {
     /// kind) and resolves its mode and model. Sends nothing.
     fn prepare(&self, request: &JobRequest) -> Result<Plan, ValidationError>;
 
+    /// Checks a file to upload on its own (`kino upload`): it exists, and its kind and size suit
+    /// the platform. Sends nothing.
+    fn upload_input(&self, path: &std::path::Path) -> Result<LocalInput, ValidationError>;
+
     /// Turns a local file into a reference the platform accepts as input.
     async fn upload(&self, model: &str, input: &LocalInput) -> Result<String, ProviderError>;
 
@@ -29,23 +33,70 @@ pub trait Provider: Send + Sync {
 
     /// Sends the (billable) create request once. Never retried by the adapter after it may have
     /// reached the platform.
-    async fn submit(&self, plan: &Plan, body: &Value) -> Result<Handle, SubmitError>;
+    async fn submit(&self, plan: &Plan, body: &Value) -> Result<Submitted, SubmitError>;
 
-    async fn poll(&self, handle: &str) -> Result<PollOutcome, ProviderError>;
+    /// One look at the job. `cursor` is what the previous look returned (conversational
+    /// platforms fetch messages incrementally); the new one comes back in the outcome.
+    async fn poll(&self, handle: &str, cursor: Option<&str>) -> Result<PollOutcome, ProviderError>;
+
+    /// Answers a question on the same conversation (a billable request, like a submit). The
+    /// returned handle replaces the job's (Xiaoyunque starts a new run in the same thread).
+    async fn reply(
+        &self,
+        handle: &str,
+        message: &str,
+        references: &[String],
+    ) -> Result<Submitted, SubmitError> {
+        let _ = (handle, message, references);
+        Err(SubmitError::NotCreated(ProviderError::Rejected {
+            status: 0,
+            code: "NotConversational".into(),
+            message: format!("{} jobs do not take replies", self.info().id),
+        }))
+    }
 
     async fn cancel(&self, handle: &str) -> Result<(), ProviderError>;
 
-    /// Looks for the job a lost create response would have made: a task of `model` created
-    /// around `sent_at`, other than the handles in `exclude` (which belong to other jobs).
-    /// Needs nothing of the request but its model, so it works after the inputs are gone.
-    async fn reconcile(
-        &self,
-        model: &str,
-        sent_at: Millis,
-        exclude: &[String],
-    ) -> Result<Reconciled, ProviderError>;
+    /// Looks for the job a lost create (or reply) response would have made. Needs nothing of
+    /// the request but its model, so it works after the inputs are gone.
+    async fn reconcile(&self, lost: &LostCreate<'_>) -> Result<Reconciled, ProviderError>;
 
     fn poll_policy(&self) -> PollPolicy;
+
+    fn follow_limits(&self) -> FollowLimits {
+        FollowLimits {
+            give_up_after: None,
+            max_failures: None,
+        }
+    }
+}
+
+/// What a create (or reply) request returned.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Submitted {
+    pub handle: Handle,
+    /// Where a person can watch the job on the platform (Xiaoyunque thread, LibTV canvas).
+    pub web_link: Option<String>,
+}
+
+impl Submitted {
+    pub fn handle(handle: impl Into<Handle>) -> Self {
+        Self {
+            handle: handle.into(),
+            web_link: None,
+        }
+    }
+}
+
+/// A create or reply whose answer was lost.
+#[derive(Clone, Copy, Debug)]
+pub struct LostCreate<'a> {
+    pub model: &'a str,
+    pub sent_at: Millis,
+    /// Handles other jobs already own.
+    pub exclude: &'a [String],
+    /// The job's handle before a lost reply (the conversation it continued).
+    pub previous: Option<&'a str>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -93,6 +144,15 @@ pub struct PollPolicy {
     pub factor: f64,
 }
 
+/// How long and how stubbornly a provider's jobs are followed.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct FollowLimits {
+    /// A job still unfinished this long after its submit is given up as `expired`.
+    pub give_up_after: Option<Duration>,
+    /// Failed polls in a row before a foreground command stops following (exit 7).
+    pub max_failures: Option<u32>,
+}
+
 impl PollPolicy {
     /// The delay before poll number `n` (0-based) of a job.
     pub fn delay(&self, n: u32) -> Duration {
@@ -115,6 +175,10 @@ pub enum RemoteStatus {
         message: String,
     },
     Canceled,
+    /// The platform's agent asks the user something and waits for `reply`.
+    NeedsInput {
+        question: String,
+    },
     /// The platform no longer knows the job.
     Expired {
         message: String,
@@ -128,6 +192,32 @@ pub struct PollOutcome {
     pub raw_status: String,
     pub artifacts: Vec<ArtifactRef>,
     pub usage: Option<Value>,
+    /// Conversation messages new since the cursor the poll was given.
+    pub messages: Vec<RemoteMessage>,
+    /// The cursor for the next poll; `None` keeps the current one.
+    pub cursor: Option<String>,
+}
+
+impl PollOutcome {
+    /// An outcome with no messages and no cursor (task-polling platforms).
+    pub fn status(status: RemoteStatus, raw_status: impl Into<String>) -> Self {
+        Self {
+            status,
+            raw_status: raw_status.into(),
+            artifacts: Vec::new(),
+            usage: None,
+            messages: Vec::new(),
+            cursor: None,
+        }
+    }
+}
+
+/// A message of a conversation, as the platform's agent (or the user) wrote it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RemoteMessage {
+    /// `user`, `assistant`, `tool`, …
+    pub role: String,
+    pub text: String,
 }
 
 #[derive(Clone, Debug, PartialEq)]

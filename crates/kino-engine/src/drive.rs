@@ -80,6 +80,34 @@ impl Engine {
             .await?)
     }
 
+    fn max_failures(&self, provider: &str) -> u32 {
+        self.provider(provider)
+            .ok()
+            .and_then(|p| p.follow_limits().max_failures)
+            .unwrap_or(self.config.max_poll_failures)
+    }
+
+    /// Expires a job older than its provider follows jobs for (Xiaoyunque: 48 h).
+    async fn give_up_if_too_old(&self, job: &kino_core::Job) -> Result<bool, EngineError> {
+        let limit = self.provider(&job.provider)?.follow_limits().give_up_after;
+        let since = job.submitted_at.unwrap_or(job.created_at);
+        match limit {
+            Some(l) if now_millis() - since > l.as_millis() as i64 => {
+                let change = Change {
+                    error: Some(format!(
+                        "gave up after following it for {} h",
+                        l.as_secs() / 3600
+                    )),
+                    ..Change::default()
+                };
+                self.move_to(job.id, &[job.state], JobState::Expired, change)
+                    .await?;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
     fn policy(&self, provider: &str) -> PollPolicy {
         self.config
             .poll_override
@@ -160,7 +188,7 @@ impl Engine {
                         Err(e @ EngineError::Ambiguous { .. }) => return Err(e),
                         Err(EngineError::Provider(e)) if e.is_retryable() => {
                             failures += 1;
-                            if failures >= self.config.max_poll_failures {
+                            if failures >= self.max_failures(&job.provider) {
                                 return Err(e.into());
                             }
                             let pause = self.policy(&job.provider).delay(failures);
@@ -169,8 +197,13 @@ impl Engine {
                         Err(e) => return Err(after_submit(e)),
                     }
                 }
-                JobState::Queued | JobState::Running | JobState::NeedsInput => {
+                // The platform waits for the user: nothing to do until `kino reply`.
+                JobState::NeedsInput => return self.outcome(id).await,
+                JobState::Queued | JobState::Running => {
                     if !sleep_until(next, deadline).await {
+                        continue;
+                    }
+                    if self.give_up_if_too_old(&job).await? {
                         continue;
                     }
                     let policy = self.policy(&job.provider);
@@ -179,6 +212,13 @@ impl Engine {
                             failures = 0;
                             polls += 1;
                             next = Instant::now() + policy.delay(polls);
+                            // Results that appear while the job still runs are fetched now:
+                            // their URLs may expire before the job ends.
+                            let pending = self.ledger.artifacts(id).await?;
+                            if pending.iter().any(|a| a.state == DownloadState::Pending) {
+                                self.claim(id, None, crate::config::DOWNLOAD_LEASE).await?;
+                                self.download_pending(id, None, None).await?;
+                            }
                         }
                         Err(EngineError::Provider(e)) if e.is_retryable() => {
                             failures += 1;
@@ -192,7 +232,7 @@ impl Engine {
                                 )
                                 .await?;
                             }
-                            if failures >= self.config.max_poll_failures {
+                            if failures >= self.max_failures(&job.provider) {
                                 return Err(e.into());
                             }
                             // A failed poll waits on the poll schedule itself (never hammering,
@@ -218,7 +258,28 @@ impl Engine {
 
     async fn poll_once(&self, job: &kino_core::Job) -> Result<(), EngineError> {
         let handle = job.handle.clone().unwrap_or_default();
-        let outcome = self.provider(&job.provider)?.poll(&handle).await?;
+        let outcome = self
+            .provider(&job.provider)?
+            .poll(&handle, job.cursor.as_deref())
+            .await?;
+        // Messages and the cursor past them land together: a crash repeats or loses none.
+        if !outcome.messages.is_empty() || outcome.cursor.is_some() {
+            let kinds: Vec<EventKind> = outcome
+                .messages
+                .iter()
+                .map(|m| EventKind::Message {
+                    role: Some(m.role.clone()),
+                    text: m.text.clone(),
+                })
+                .collect();
+            self.ledger
+                .record_poll(job.id, &kinds, outcome.cursor.as_deref())
+                .await?;
+            self.publish(job.id).await;
+        }
+        // Results are recorded (and so downloaded) as soon as they appear, before the state
+        // moves: they are what a crash must not lose.
+        self.add_artifacts(job.id, &outcome.artifacts).await?;
         let from = [job.state];
         match outcome.status {
             RemoteStatus::Queued { position } => {
@@ -249,25 +310,20 @@ impl Engine {
                     .await?;
                 }
             }
+            RemoteStatus::NeedsInput { question } => {
+                let question = if question.trim().is_empty() {
+                    self.last_assistant_words(job.id).await?
+                } else {
+                    question
+                };
+                let change = Change {
+                    reason: Some(question),
+                    ..Change::default()
+                };
+                self.move_to(job.id, &from, JobState::NeedsInput, change)
+                    .await?;
+            }
             RemoteStatus::Succeeded => {
-                // Record the URLs first: they are what a crash must not lose.
-                for (i, a) in outcome.artifacts.iter().enumerate() {
-                    let artifact = Artifact {
-                        job_id: job.id,
-                        index: i as i64,
-                        url: a.url.clone(),
-                        kind: a.kind,
-                        path: None,
-                        bytes: None,
-                        sha256: None,
-                        mime: None,
-                        state: DownloadState::Pending,
-                        error: None,
-                    };
-                    if self.ledger.add_artifact(&artifact).await? {
-                        self.publish(job.id).await;
-                    }
-                }
                 let change = Change {
                     usage: outcome.usage.clone(),
                     ..Change::default()
@@ -315,13 +371,70 @@ impl Engine {
         Ok(())
     }
 
+    /// The agent's latest words, when a platform signals a question without repeating it.
+    async fn last_assistant_words(&self, id: JobId) -> Result<String, EngineError> {
+        let events = self.ledger.events(id, 0).await?;
+        Ok(events
+            .iter()
+            .rev()
+            .find_map(|e| match &e.kind {
+                EventKind::Message {
+                    role: Some(r),
+                    text,
+                } if r == "assistant" => Some(text.clone()),
+                _ => None,
+            })
+            .unwrap_or_else(|| "the agent waits for your answer".into()))
+    }
+
+    /// Records results not seen before (by URL), numbered after the ones the job already has.
+    async fn add_artifacts(
+        &self,
+        id: JobId,
+        found: &[kino_core::ArtifactRef],
+    ) -> Result<(), EngineError> {
+        if found.is_empty() {
+            return Ok(());
+        }
+        let known = self.ledger.artifacts(id).await?;
+        let mut next = known.len() as i64;
+        for a in found {
+            if known.iter().any(|k| k.url == a.url) {
+                continue;
+            }
+            let artifact = Artifact {
+                job_id: id,
+                index: next,
+                url: a.url.clone(),
+                kind: a.kind,
+                path: None,
+                bytes: None,
+                sha256: None,
+                mime: None,
+                state: DownloadState::Pending,
+                error: None,
+            };
+            if self.ledger.add_artifact(&artifact).await? {
+                next += 1;
+            }
+        }
+        self.publish(id).await;
+        Ok(())
+    }
+
     /// Finds the task a lost create made, through the platform's task list. Never resubmits:
     /// only when the list shows no such task, time after time, is the job declared never created.
     async fn reconcile(&self, job: &kino_core::Job, attempt: u32) -> Result<(), EngineError> {
         let provider = self.provider(&job.provider)?.clone();
         let taken = self.ledger.handles(&job.provider).await?;
         let sent_at = job.submitted_at.unwrap_or(job.created_at);
-        let found = provider.reconcile(&job.model, sent_at, &taken).await?;
+        let lost = kino_core::LostCreate {
+            model: &job.model,
+            sent_at,
+            exclude: &taken,
+            previous: job.handle.as_deref(),
+        };
+        let found = provider.reconcile(&lost).await?;
         let found = match found {
             // Another of our own jobs of the same model is also waiting for its handle near that
             // time: a lone task could be either's, so kino does not pick.
@@ -333,11 +446,27 @@ impl Engine {
         match found {
             Reconciled::Found(handle) => {
                 let change = Change {
+                    // A reply found as a new run reads that run from its start.
+                    reset_cursor: job.handle.as_deref().is_some_and(|h| h != handle),
                     handle: Some(handle),
                     reason: Some("found in the platform's task list".into()),
                     ..Change::default()
                 };
                 self.move_to(job.id, &[JobState::Unknown], JobState::Queued, change)
+                    .await?;
+                Ok(())
+            }
+            // A lost reply that made no run: the question still stands.
+            Reconciled::NotFound
+                if attempt >= self.config.reconcile_attempts && job.handle.is_some() =>
+            {
+                let change = Change {
+                    reason: Some(
+                        "the reply never reached the platform (no new run); reply again".into(),
+                    ),
+                    ..Change::default()
+                };
+                self.move_to(job.id, &[JobState::Unknown], JobState::NeedsInput, change)
                     .await?;
                 Ok(())
             }

@@ -8,7 +8,7 @@ use tokio::sync::broadcast;
 
 use kino_core::{
     Artifact, DownloadState, Event, EventKind, Job, JobId, JobRequest, JobState, NewJob, Plan,
-    Provider, ProviderError, SubmitError, ValidationError, now_millis,
+    Provider, SubmitError, Submitted, ValidationError, now_millis,
 };
 use kino_ledger::{Change, Ledger, UploadRecord};
 
@@ -25,9 +25,39 @@ const UPLOAD_TTL_MS: i64 = 47 * 3600 * 1000;
 pub struct Outcome {
     pub job: Job,
     pub artifacts: Vec<Artifact>,
+    /// The question a `needs_input` job waits on.
+    pub question: Option<String>,
 }
 
 impl Outcome {
+    /// Reads a job's outcome from the ledger (no network).
+    pub async fn load(ledger: &dyn Ledger, id: JobId) -> Result<Self, kino_ledger::LedgerError> {
+        let job = ledger.job(id).await?;
+        let artifacts = ledger.artifacts(id).await?;
+        let question = if job.state == JobState::NeedsInput {
+            ledger
+                .events(id, 0)
+                .await?
+                .into_iter()
+                .rev()
+                .find_map(|e| match e.kind {
+                    EventKind::State {
+                        to: JobState::NeedsInput,
+                        reason,
+                        ..
+                    } => reason,
+                    _ => None,
+                })
+        } else {
+            None
+        };
+        Ok(Self {
+            job,
+            artifacts,
+            question,
+        })
+    }
+
     /// Nothing left to do: terminal, and every artifact of a success on disk.
     pub fn is_done(&self) -> bool {
         self.job.state.is_terminal()
@@ -229,7 +259,7 @@ impl Engine {
             self.move_to(job.id, &[JobState::Pending], JobState::Submitting, change)
                 .await?;
             match provider.submit(&plan, &body).await {
-                Ok(handle) => return self.record_handle(job.id, handle).await,
+                Ok(submitted) => return self.record_handle(job.id, submitted, false).await,
                 Err(SubmitError::OutcomeUnknown(why)) => {
                     let change = Change {
                         reason: Some(format!("create request outcome unknown: {why}")),
@@ -282,13 +312,21 @@ impl Engine {
     /// Records the handle a create request returned. The handle is the one thing a crash or a
     /// busy ledger must not lose: the write is retried, a job another process has meanwhile moved
     /// to `unknown` adopts it, and if even that fails it is kept in an event.
-    async fn record_handle(&self, id: JobId, handle: String) -> Result<Job, EngineError> {
+    pub(crate) async fn record_handle(
+        &self,
+        id: JobId,
+        submitted: Submitted,
+        reset_cursor: bool,
+    ) -> Result<Job, EngineError> {
+        let Submitted { handle, web_link } = submitted;
         let mut last = None;
         // One expected state at a time, so the event names the state the job really left.
         let mut from = JobState::Submitting;
         for attempt in 0..5u64 {
             let change = Change {
                 handle: Some(handle.clone()),
+                web_link: web_link.clone(),
+                reset_cursor,
                 ..Change::default()
             };
             match self.move_to(id, &[from], JobState::Queued, change).await {
@@ -418,24 +456,117 @@ impl Engine {
         path: &std::path::Path,
     ) -> Result<String, EngineError> {
         let p = self.provider(provider)?;
-        let meta = std::fs::metadata(path).map_err(|e| ProviderError::LocalFile {
-            path: path.display().to_string(),
-            message: e.to_string(),
-        })?;
-        if !meta.is_file() {
-            return Err(ProviderError::LocalFile {
-                path: path.display().to_string(),
-                message: "not a regular file".into(),
-            }
-            .into());
-        }
-        let input = kino_core::LocalInput {
-            pointer: String::new(),
-            path: std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()),
-            bytes: meta.len(),
-            mime: sniff_mime(path).unwrap_or_else(|| "application/octet-stream".to_string()),
-        };
+        let input = p.upload_input(path)?;
         Ok(p.upload(model, &input).await?)
+    }
+
+    /// Answers the question a conversational job waits on, on the same conversation. A reply
+    /// is a billable request like a submit, and is recorded the same way: the job is
+    /// `submitting` before it leaves, its new handle is recorded with its answer, and a lost
+    /// answer makes it `unknown` (reconciled, never resent).
+    pub async fn reply(
+        &self,
+        id: JobId,
+        message: &str,
+        inputs: &[String],
+        assets: &[String],
+    ) -> Result<Job, EngineError> {
+        if message.trim().is_empty() {
+            return Err(ValidationError::new("message", "must not be empty").into());
+        }
+        let job = self.ledger.job(id).await?;
+        if job.state != JobState::NeedsInput {
+            return Err(EngineError::WrongState {
+                id,
+                state: job.state,
+                message: "only a job waiting for an answer (needs_input) takes a reply".into(),
+            });
+        }
+        let provider = self.provider(&job.provider)?.clone();
+        let mut fields = serde_json::Map::new();
+        fields.insert("message".into(), Value::String(message.to_string()));
+        fields.insert("inputs".into(), Value::from(inputs.to_vec()));
+        let request = JobRequest {
+            mode: Some(job.mode.clone()),
+            model: Some(job.model.clone()),
+            fields,
+        };
+        let plan = provider.prepare(&request)?;
+        let until =
+            now_millis() + (crate::config::SUBMIT_WINDOW + self.config.lease).as_millis() as i64;
+        if !self
+            .ledger
+            .claim(id, self.owner.as_str(), until, None)
+            .await?
+        {
+            return Err(EngineError::WrongState {
+                id,
+                state: job.state,
+                message: "another process holds it".into(),
+            });
+        }
+        let result = self
+            .reply_claimed(&job, provider.as_ref(), &plan, message, assets)
+            .await;
+        let _ = self.ledger.release(id, self.owner.as_str()).await;
+        result
+    }
+
+    async fn reply_claimed(
+        &self,
+        job: &Job,
+        provider: &dyn Provider,
+        plan: &Plan,
+        message: &str,
+        assets: &[String],
+    ) -> Result<Job, EngineError> {
+        let mut references = assets.to_vec();
+        for local in &plan.local_inputs {
+            references.push(self.upload_once(job, provider, &plan.model, local).await?);
+        }
+        let previous = job.handle.clone().unwrap_or_default();
+        let change = Change {
+            wire: Some(serde_json::json!({"reply": message, "references": references})),
+            submitted_at: Some(now_millis()),
+            count_attempt: true,
+            reason: Some(format!("reply sent: {message}")),
+            ..Change::default()
+        };
+        self.move_to(
+            job.id,
+            &[JobState::NeedsInput],
+            JobState::Submitting,
+            change,
+        )
+        .await?;
+        match provider.reply(&previous, message, &references).await {
+            Ok(submitted) => {
+                let new_handle = submitted.handle != previous;
+                self.record_handle(job.id, submitted, new_handle).await
+            }
+            Err(SubmitError::OutcomeUnknown(why)) => {
+                let change = Change {
+                    reason: Some(format!("reply outcome unknown: {why}")),
+                    ..Change::default()
+                };
+                self.move_to(job.id, &[JobState::Submitting], JobState::Unknown, change)
+                    .await
+            }
+            Err(SubmitError::NotCreated(e)) => {
+                let change = Change {
+                    reason: Some(format!("the reply was refused, nothing was sent on: {e}")),
+                    ..Change::default()
+                };
+                self.move_to(
+                    job.id,
+                    &[JobState::Submitting],
+                    JobState::NeedsInput,
+                    change,
+                )
+                .await?;
+                Err(e.into())
+            }
+        }
     }
 
     /// Cancels a job: locally if nothing was sent, on the platform if it still can.
@@ -446,7 +577,16 @@ impl Engine {
                 let change = Change { reason: Some("canceled before anything was sent".into()), ..Change::default() };
                 self.move_to(id, &[JobState::Pending], JobState::Canceled, change).await
             }
-            JobState::Queued | JobState::Running | JobState::NeedsInput => {
+            // The platform's run has ended on a question: nothing runs there to stop.
+            JobState::NeedsInput => {
+                let change = Change {
+                    reason: Some("the question was left unanswered".into()),
+                    ..Change::default()
+                };
+                self.move_to(id, &[JobState::NeedsInput], JobState::Canceled, change)
+                    .await
+            }
+            JobState::Queued | JobState::Running => {
                 let handle = job.handle.clone().unwrap_or_default();
                 self.provider(&job.provider)?.cancel(&handle).await?;
                 let change = Change { reason: Some("canceled on the platform".into()), ..Change::default() };
@@ -473,10 +613,7 @@ impl Engine {
     }
 
     pub async fn outcome(&self, id: JobId) -> Result<Outcome, EngineError> {
-        Ok(Outcome {
-            job: self.ledger.job(id).await?,
-            artifacts: self.ledger.artifacts(id).await?,
-        })
+        Ok(Outcome::load(self.ledger.as_ref(), id).await?)
     }
 }
 
@@ -506,49 +643,6 @@ pub fn check_out_dir(out: &std::path::Path) -> Result<(), ValidationError> {
     }
     std::fs::create_dir_all(out)
         .map_err(|e| ValidationError::new("out", format!("cannot create {}: {e}", out.display())))
-}
-
-fn sniff_mime(path: &std::path::Path) -> Option<String> {
-    let mut buf = [0u8; 64];
-    let n = std::io::Read::read(&mut std::fs::File::open(path).ok()?, &mut buf).ok()?;
-    let guess = match &buf[..n] {
-        [0x89, b'P', b'N', b'G', ..] => "image/png",
-        [0xFF, 0xD8, 0xFF, ..] => "image/jpeg",
-        [_, _, _, _, b'f', b't', b'y', b'p', ..] => "video/mp4",
-        [b'I', b'D', b'3', ..] => "audio/mpeg",
-        [
-            b'R',
-            b'I',
-            b'F',
-            b'F',
-            _,
-            _,
-            _,
-            _,
-            b'W',
-            b'E',
-            b'B',
-            b'P',
-            ..,
-        ] => "image/webp",
-        [
-            b'R',
-            b'I',
-            b'F',
-            b'F',
-            _,
-            _,
-            _,
-            _,
-            b'W',
-            b'A',
-            b'V',
-            b'E',
-            ..,
-        ] => "audio/wav",
-        _ => return None,
-    };
-    Some(guess.to_string())
 }
 
 fn pointer_mut<'a>(

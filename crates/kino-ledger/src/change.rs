@@ -16,4 +16,8 @@ pub struct Change {
     /// Counts a create request as sent.
     pub count_attempt: bool,
     pub next_poll_at: Option<Millis>,
+    /// Where a person can watch the job (learned with the handle).
+    pub web_link: Option<String>,
+    /// Forget the conversation cursor (a new run starts reading from its beginning).
+    pub reset_cursor: bool,
 }

@@ -35,6 +35,15 @@ pub trait Ledger: Send + Sync {
 
     async fn append_event(&self, id: JobId, kind: &EventKind) -> Result<Event, LedgerError>;
 
+    /// What one poll of a conversation learned: its new messages as events and the cursor past
+    /// them, in one transaction, so a resumed job neither repeats nor loses a message.
+    async fn record_poll(
+        &self,
+        id: JobId,
+        kinds: &[EventKind],
+        cursor: Option<&str>,
+    ) -> Result<(), LedgerError>;
+
     /// Events with `seq > since`, in order.
     async fn events(&self, id: JobId, since: i64) -> Result<Vec<Event>, LedgerError>;
 

@@ -17,17 +17,31 @@ use kino_core::{
 
 use crate::{Change, JobFilter, Ledger, LedgerError, UploadRecord};
 
-const JOB_COLUMNS: &str = "id, provider, mode, model, state, handle, request, out_dir, prefix, error, usage, \
+const JOB_COLUMNS: &str = "id, provider, mode, model, state, handle, web_link, cursor, request, out_dir, prefix, error, usage, \
      created_at, updated_at, submitted_at, finished_at, attempts, next_poll_at, lease_owner, lease_until";
 
 fn migrator() -> Migrator {
-    Migrator::with_migrations(vec![Migration::new(
-        1,
-        "init".into(),
-        MigrationType::Simple,
-        SqlStr::from_static(include_str!("../migrations/sqlite/0001_init.sql")),
-        false,
-    )])
+    let step = |version: i64, description: &'static str, sql: &'static str| {
+        Migration::new(
+            version,
+            description.into(),
+            MigrationType::Simple,
+            SqlStr::from_static(sql),
+            false,
+        )
+    };
+    Migrator::with_migrations(vec![
+        step(
+            1,
+            "init",
+            include_str!("../migrations/sqlite/0001_init.sql"),
+        ),
+        step(
+            2,
+            "conversations",
+            include_str!("../migrations/sqlite/0002_conversations.sql"),
+        ),
+    ])
 }
 
 /// The embedded ledger: one SQLite file in KINO_HOME, in WAL mode so that readers (`kino list`)
@@ -139,6 +153,8 @@ fn job_from_row(row: &SqliteRow) -> Result<Job, LedgerError> {
                 message: e.to_string(),
             })?,
         handle: row.try_get("handle")?,
+        web_link: row.try_get("web_link")?,
+        cursor: row.try_get("cursor")?,
         request: parse_json("request", Some(request))?.unwrap_or(Value::Null),
         out_dir: row.try_get("out_dir")?,
         prefix: row.try_get("prefix")?,
@@ -360,7 +376,8 @@ impl Ledger for SqliteLedger {
             "UPDATE jobs SET state = ?1, updated_at = ?2, \
                handle = COALESCE(?3, handle), error = COALESCE(?4, error), usage = COALESCE(?5, usage), \
                wire = COALESCE(?6, wire), submitted_at = COALESCE(?7, submitted_at), \
-               attempts = attempts + ?8, finished_at = COALESCE(?9, finished_at), next_poll_at = ?10 \
+               attempts = attempts + ?8, finished_at = COALESCE(?9, finished_at), next_poll_at = ?10, \
+               web_link = COALESCE(?12, web_link), cursor = CASE WHEN ?13 THEN NULL ELSE cursor END \
              WHERE id = ?11 AND state IN ({}) RETURNING state",
             froms.join(", ")
         );
@@ -376,6 +393,8 @@ impl Ledger for SqliteLedger {
             .bind(finished)
             .bind(change.next_poll_at)
             .bind(id.to_string())
+            .bind(&change.web_link)
+            .bind(change.reset_cursor)
             .fetch_optional(&mut *tx)
             .await?;
         if updated.is_none() {
@@ -395,6 +414,7 @@ impl Ledger for SqliteLedger {
                 now,
                 &EventKind::Submitted {
                     handle: handle.clone(),
+                    web_link: change.web_link.clone(),
                 },
             )
             .await?;
@@ -414,6 +434,29 @@ impl Ledger for SqliteLedger {
         .await?;
         tx.commit().await?;
         self.job(id).await
+    }
+
+    async fn record_poll(
+        &self,
+        id: JobId,
+        kinds: &[EventKind],
+        cursor: Option<&str>,
+    ) -> Result<(), LedgerError> {
+        let mut tx = self.pool.begin().await?;
+        let now = now_millis();
+        for kind in kinds {
+            insert_event(&mut tx, id, now, kind).await?;
+        }
+        if let Some(c) = cursor {
+            sqlx::query("UPDATE jobs SET cursor = ?, updated_at = ? WHERE id = ?")
+                .bind(c)
+                .bind(now)
+                .bind(id.to_string())
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn append_event(&self, id: JobId, kind: &EventKind) -> Result<Event, LedgerError> {

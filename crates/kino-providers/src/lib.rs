@@ -1,8 +1,11 @@
 //! Platform adapters. Each implements [`kino_core::Provider`]; auth, wire formats and the
 //! platform's quirks stay inside its module.
 
+mod conversation;
 pub mod dashscope;
+pub mod libtv;
 mod media_input;
 mod response;
+pub mod xyq;
 
 pub use media_input::{MediaKind, MediaValue, classify};

@@ -28,6 +28,15 @@ pub struct SandboxConfig {
     /// Upload policy lifetime (expire_in_seconds) and size limit (max_file_size_mb).
     pub policy_ttl: Duration,
     pub max_file_size_mb: u64,
+    /// Xiaoyunque / LibTV: delay between successive entries (messages, artifacts) the scripted
+    /// backend agent appends. Captured when a run (or LibTV turn) starts.
+    pub conversation_step: Duration,
+    /// Xiaoyunque `upload_file` answers the pre-2026-04-15 `data.asset_id` instead of
+    /// `data.pippit_asset_id`.
+    pub xyq_legacy_asset_id: bool,
+    /// Upload size limits (MiB) of Xiaoyunque `upload_file` and LibTV upload.
+    pub xyq_max_upload_mb: u64,
+    pub libtv_max_upload_mb: u64,
 }
 
 impl Default for SandboxConfig {
@@ -42,6 +51,10 @@ impl Default for SandboxConfig {
             tasks_qps: Some(20),
             policy_ttl: Duration::from_secs(300),
             max_file_size_mb: 100,
+            conversation_step: Duration::from_millis(300),
+            xyq_legacy_asset_id: false,
+            xyq_max_upload_mb: 200,
+            libtv_max_upload_mb: 200,
         }
     }
 }
@@ -54,7 +67,8 @@ pub(crate) struct ConfigPatchError(String);
 impl SandboxConfig {
     /// Apply the admin endpoint's partial JSON: `pending_ms`, `running_ms`, `submit_delay_ms`,
     /// `video_size`, `download_rate` (plus `tasks_qps`, `policy_ttl_secs`, `max_file_size_mb`,
-    /// `api_keys`). A `null` clears an optional value. Nothing is changed on error.
+    /// `api_keys`, `conversation_step_ms`, `xyq_legacy_asset_id`, `xyq_max_upload_mb`,
+    /// `libtv_max_upload_mb`). A `null` clears an optional value. Nothing is changed on error.
     pub(crate) fn apply_patch(&mut self, patch: &Value) -> Result<(), ConfigPatchError> {
         let obj = patch
             .as_object()
@@ -75,6 +89,16 @@ impl SandboxConfig {
                 }
                 "policy_ttl_secs" => next.policy_ttl = Duration::from_secs(req_u64(key, value)?),
                 "max_file_size_mb" => next.max_file_size_mb = req_u64(key, value)?,
+                "conversation_step_ms" => {
+                    next.conversation_step = Duration::from_millis(req_u64(key, value)?)
+                }
+                "xyq_legacy_asset_id" => {
+                    next.xyq_legacy_asset_id = value.as_bool().ok_or_else(|| {
+                        ConfigPatchError("`xyq_legacy_asset_id` must be a boolean".into())
+                    })?;
+                }
+                "xyq_max_upload_mb" => next.xyq_max_upload_mb = req_u64(key, value)?,
+                "libtv_max_upload_mb" => next.libtv_max_upload_mb = req_u64(key, value)?,
                 "api_keys" => {
                     let arr = value.as_array().ok_or_else(|| {
                         ConfigPatchError("api_keys must be an array of strings".into())
@@ -124,6 +148,11 @@ mod tests {
         assert_eq!(c.pending, Duration::from_millis(10));
         assert_eq!(c.running, Duration::from_millis(20));
         assert_eq!(c.video_size, Some(9000));
+        c.apply_patch(&json!({"conversation_step_ms": 20, "xyq_legacy_asset_id": true}))
+            .expect("valid patch");
+        assert_eq!(c.conversation_step, Duration::from_millis(20));
+        assert!(c.xyq_legacy_asset_id);
+        assert!(c.apply_patch(&json!({"xyq_legacy_asset_id": 1})).is_err());
         let before = c.clone();
         assert!(c.apply_patch(&json!({"pending_ms": -1})).is_err());
         assert!(

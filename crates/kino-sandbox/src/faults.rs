@@ -30,6 +30,18 @@ pub enum FaultTarget {
     Policy,
     Upload,
     Download,
+    /// Xiaoyunque `submit_run` (an injected fault creates nothing).
+    XyqSubmit,
+    /// Xiaoyunque `get_thread`.
+    XyqQuery,
+    /// Xiaoyunque `upload_file`.
+    XyqUpload,
+    /// LibTV `POST /openapi/session` (an injected fault creates nothing).
+    LibtvSession,
+    /// LibTV `GET /openapi/session/{id}`.
+    LibtvQuery,
+    /// LibTV upload (both paths).
+    LibtvUpload,
 }
 
 /// FIFO of pending faults.
@@ -111,5 +123,12 @@ mod tests {
             .expect("valid fault json");
         assert_eq!(f.target, FaultTarget::Download);
         assert_eq!(f.retry_after_secs, None);
+        let f: Fault = serde_json::from_str(r#"{"target":"xyq_submit","status":503,"times":1}"#)
+            .expect("valid fault json");
+        assert_eq!(f.target, FaultTarget::XyqSubmit);
+        assert_eq!(
+            serde_json::to_value(FaultTarget::LibtvUpload).expect("json"),
+            "libtv_upload"
+        );
     }
 }

@@ -1,12 +1,15 @@
 //! `kino-sandbox`: a faithful local emulator of the AI video platform APIs kino drives.
 //!
-//! Today it emulates Alibaba DashScope Wan video synthesis (see `shared/contracts.md` §1). It is
-//! served by `kino sandbox`, embedded in-process by `kino run` when no credentials are set, and
-//! used as the peer by the test suites.
+//! It emulates Alibaba DashScope Wan video synthesis (`shared/contracts.md` §1) and the
+//! conversational platforms Xiaoyunque (§3, `/api/biz/v1/skill/*`) and LibTV (§4, `/openapi/*`),
+//! all on the same API host. It is served by `kino sandbox`, embedded in-process by `kino run`
+//! when no credentials are set, and used as the peer by the test suites.
 //!
-//! A sandbox listens on two ports: the **API host** (`/api/v1/…` plus the `/_sandbox/…` admin
-//! endpoints) and a separate **CDN/OSS host** (upload endpoint `POST /`, result files
-//! `/results/<task_id>.mp4`, sample inputs `/samples/sample.{png,mp4}`). Being a different origin,
+//! A sandbox listens on two ports: the **API host** (`/api/v1/…`, `/api/biz/v1/skill/…`,
+//! `/openapi/…`, plus the `/_sandbox/…` admin endpoints) and a separate **CDN/OSS host** (upload
+//! endpoint `POST /`, DashScope result files `/results/<task_id>.mp4`, Xiaoyunque/LibTV result
+//! files `/files/…`, LibTV uploads `/claw/<projectUuid>/…`, sample inputs
+//! `/samples/sample.{png,mp4}`). Being a different origin,
 //! the CDN host lets tests prove credentials never reach it ([`Stats::auth_on_cdn`]).
 //!
 //! URLs the sandbox hands out (result files, `upload_host`, [`SandboxHandle::dashscope_base_url`])
@@ -18,12 +21,19 @@
 mod admin;
 mod cdn;
 mod config;
+mod conversation;
 mod dashscope;
 mod faults;
+mod files;
 mod ids;
+mod keys;
+mod libtv;
 pub mod media;
+mod request;
 mod state;
 mod stats;
+mod upload;
+mod xyq;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
@@ -39,7 +49,8 @@ pub use stats::Stats;
 
 use state::{Shared, lock};
 
-/// One create (submit) request as received.
+/// One create request as received: a DashScope submit, a Xiaoyunque `submit_run` or a LibTV
+/// `POST /openapi/session`.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct RecordedRequest {
     /// Request path (no query string).
@@ -49,7 +60,8 @@ pub struct RecordedRequest {
     /// The JSON body (a JSON string holding the raw text when it was not JSON; `null` when empty
     /// or unreadable).
     pub body: serde_json::Value,
-    /// The created task, or `None` when the request was rejected.
+    /// The created task (DashScope task id, Xiaoyunque run id, LibTV session id), or `None` when
+    /// the request was rejected.
     pub task_id: Option<String>,
 }
 
@@ -83,8 +95,10 @@ impl Sandbox {
             config,
         ));
         let api_app = dashscope::api_routes()
+            .merge(xyq::routes())
+            .merge(libtv::routes())
             .merge(admin::routes())
-            .fallback(dashscope::api_not_found)
+            .fallback(api_not_found)
             .with_state(shared.clone());
         let cdn_app = cdn::router(shared.clone());
 
@@ -161,6 +175,16 @@ impl SandboxHandle {
         format!("http://{}/api/v1", advertised(self.api_addr()))
     }
 
+    /// `http://<api_addr>` — the Xiaoyunque base URL (clients append `/api/biz/v1/skill/…`).
+    pub fn xyq_base_url(&self) -> String {
+        format!("http://{}", advertised(self.api_addr()))
+    }
+
+    /// `http://<api_addr>` — the LibTV base URL (clients append `/openapi/…`).
+    pub fn libtv_base_url(&self) -> String {
+        format!("http://{}", advertised(self.api_addr()))
+    }
+
     /// Snapshot of the counters.
     pub fn stats(&self) -> Stats {
         self.shared().stats()
@@ -171,8 +195,9 @@ impl SandboxHandle {
         self.shared().faults.push(fault);
     }
 
-    /// Every create (submit) request received, in order — rejected ones included (with
-    /// `task_id: None`), so its length equals `stats().create_attempts`.
+    /// Every create request received, in order — rejected ones included (with `task_id: None`):
+    /// DashScope submits, Xiaoyunque `submit_run` and LibTV `POST /openapi/session` calls, so its
+    /// length equals `create_attempts + xyq_submits + libtv_session_posts` of [`Self::stats`].
     pub fn requests(&self) -> Vec<RecordedRequest> {
         self.shared().requests()
     }
@@ -195,6 +220,17 @@ impl SandboxHandle {
         dashscope::result_sha256(self.shared(), task_id)
     }
 
+    /// The lowercase hex SHA-256 of exactly the bytes `url` serves, for result URLs handed out
+    /// by Xiaoyunque and LibTV (and LibTV upload URLs); `None` for anything else. Only the URL's
+    /// path is looked at.
+    pub fn artifact_sha256(&self, url: &str) -> Option<String> {
+        let shared = self.shared();
+        let blob = lock(&shared.files).get(files::url_path(url)).cloned()?;
+        Some(files::blob_sha256(&blob, |layout| {
+            shared.video_sha256(layout)
+        }))
+    }
+
     /// Stop both listeners: in-flight requests get up to 5 s to finish, then are aborted.
     pub async fn shutdown(self) {
         self.inner.stop.send_replace(true);
@@ -207,6 +243,18 @@ impl SandboxHandle {
                 task.abort();
             }
         }
+    }
+}
+
+/// JSON 404 for unknown API-host paths, in the envelope of the platform the path belongs to.
+async fn api_not_found(uri: axum::http::Uri) -> axum::response::Response {
+    let path = uri.path();
+    if path.starts_with(xyq::PREFIX) {
+        xyq::not_found()
+    } else if path.starts_with("/openapi/") {
+        libtv::not_found()
+    } else {
+        dashscope::api_not_found().await
     }
 }
 

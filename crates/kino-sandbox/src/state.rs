@@ -8,8 +8,11 @@ use crate::RecordedRequest;
 use crate::config::SandboxConfig;
 use crate::dashscope::DashScopeState;
 use crate::faults::FaultQueue;
+use crate::files::FileStore;
+use crate::libtv::LibtvState;
 use crate::media::VideoLayout;
 use crate::stats::Stats;
+use crate::xyq::XyqState;
 
 /// Lock a mutex, ignoring poisoning (a panicking holder cannot leave our plain data half-updated
 /// in a way that matters to an emulator).
@@ -26,6 +29,10 @@ pub(crate) struct Shared {
     requests: Mutex<Vec<RecordedRequest>>,
     sha_cache: Mutex<HashMap<u64, String>>,
     pub dashscope: DashScopeState,
+    /// Xiaoyunque / LibTV result and upload files served by the CDN host.
+    pub files: Mutex<FileStore>,
+    pub xyq: XyqState,
+    pub libtv: LibtvState,
 }
 
 impl Shared {
@@ -39,6 +46,9 @@ impl Shared {
             requests: Mutex::new(Vec::new()),
             sha_cache: Mutex::new(HashMap::new()),
             dashscope: DashScopeState::default(),
+            files: Mutex::default(),
+            xyq: XyqState::default(),
+            libtv: LibtvState::default(),
         }
     }
 

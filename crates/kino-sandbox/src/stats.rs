@@ -5,6 +5,8 @@
 ///
 /// Endpoint counters (`queries`, `lists`, `cancels`, `policies`, `downloads`) count every request
 /// routed to that endpoint, whatever its answer (auth failures, faults and 429s included).
+/// `downloads` and `range_downloads` also count Xiaoyunque/LibTV result and upload files fetched
+/// from the CDN host.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Stats {
     /// Accepted create requests (tasks created) — the "paid" count.
@@ -31,4 +33,22 @@ pub struct Stats {
     pub async_header_missing: u64,
     /// 429s sent (injected or QPS).
     pub throttled: u64,
+    /// Xiaoyunque runs created by `submit_run`.
+    pub xyq_runs: u64,
+    /// All Xiaoyunque `submit_run` POSTs, rejected ones included.
+    pub xyq_submits: u64,
+    /// Xiaoyunque `get_thread` calls (any answer).
+    pub xyq_queries: u64,
+    /// Successful Xiaoyunque `upload_file` calls.
+    pub xyq_uploads: u64,
+    /// Accepted LibTV `POST /openapi/session` calls that carried a message.
+    pub libtv_sends: u64,
+    /// All LibTV `POST /openapi/session` calls, rejected ones included.
+    pub libtv_session_posts: u64,
+    /// LibTV `GET /openapi/session/{id}` calls (any answer).
+    pub libtv_queries: u64,
+    /// Successful LibTV uploads (either path).
+    pub libtv_uploads: u64,
+    /// Successful LibTV `POST /openapi/session/change-project` calls.
+    pub libtv_project_changes: u64,
 }

@@ -941,3 +941,1016 @@ async fn hostile_inputs_get_clean_errors() {
     assert_eq!(resp.status(), StatusCode::NOT_FOUND);
     assert_eq!(api.sb.stats().create_attempts, 4);
 }
+
+// ------------------------------------------------------------------ conversational platforms
+
+const XYQ: &str = "/api/biz/v1/skill";
+
+fn conv_fast() -> SandboxConfig {
+    SandboxConfig {
+        conversation_step: Duration::from_millis(20),
+        tasks_qps: None,
+        ..SandboxConfig::default()
+    }
+}
+
+fn file_part(name: &str, mime: &str, bytes: Vec<u8>) -> Part {
+    Part::bytes(bytes)
+        .file_name(name.to_owned())
+        .mime_str(mime)
+        .expect("mime")
+}
+
+async fn download(http: &reqwest::Client, url: &str) -> Vec<u8> {
+    let resp = http.get(url).send().await.expect("download");
+    assert_eq!(resp.status(), StatusCode::OK, "{url}");
+    resp.bytes().await.expect("body").to_vec()
+}
+
+fn sha_hex(bytes: &[u8]) -> String {
+    hex_lower(&Sha256::digest(bytes))
+}
+
+fn hex_lower(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A Xiaoyunque client.
+struct Xyq {
+    sb: SandboxHandle,
+    http: reqwest::Client,
+}
+
+impl Xyq {
+    async fn new(config: SandboxConfig) -> Self {
+        Self {
+            sb: start(config).await,
+            http: client(),
+        }
+    }
+
+    fn url(&self, endpoint: &str) -> String {
+        format!("{}{XYQ}/{endpoint}", self.sb.xyq_base_url())
+    }
+
+    async fn post_as(&self, key: Option<&str>, endpoint: &str, body: Value) -> (StatusCode, Value) {
+        let mut req = self.http.post(self.url(endpoint)).json(&body);
+        if let Some(key) = key {
+            req = req.bearer_auth(key);
+        }
+        let resp = req.send().await.expect("xyq post");
+        let status = resp.status();
+        (status, resp.json().await.expect("json body"))
+    }
+
+    async fn post(&self, endpoint: &str, body: Value) -> (StatusCode, Value) {
+        self.post_as(Some(KEY), endpoint, body).await
+    }
+
+    async fn upload(&self, part: Part) -> (StatusCode, Value) {
+        let form = Form::new().text("accessKey", KEY).part("file", part);
+        let resp = self
+            .http
+            .post(self.url("upload_file"))
+            .bearer_auth(KEY)
+            .multipart(form)
+            .send()
+            .await
+            .expect("upload");
+        let status = resp.status();
+        (status, resp.json().await.expect("json body"))
+    }
+
+    /// submit_run → (thread_id, run_id).
+    async fn submit(&self, body: Value) -> (String, String) {
+        let (status, resp) = self.post("submit_run", body).await;
+        assert_eq!(
+            (status, resp["ret"].as_str()),
+            (StatusCode::OK, Some("0")),
+            "{resp}"
+        );
+        let run = &resp["data"]["run"];
+        let s = |k: &str| run[k].as_str().expect("id").to_owned();
+        (s("thread_id"), s("run_id"))
+    }
+
+    /// Poll one run with an incremental `after_seq` until a terminal state; returns the final
+    /// state, every entry received (each exactly once, in seq order) and the states seen.
+    async fn poll(&self, thread: &str, run: &str) -> (u64, Vec<Value>, Vec<u64>) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut entries: Vec<Value> = Vec::new();
+        let mut states = Vec::new();
+        loop {
+            let (status, body) = self
+                .post(
+                    "get_thread",
+                    json!({"thread_id": thread, "run_id": run, "after_seq": entries.len()}),
+                )
+                .await;
+            assert_eq!(
+                (status, body["ret"].as_str()),
+                (StatusCode::OK, Some("0")),
+                "{body}"
+            );
+            let r = &body["data"]["thread"]["run_list"][0];
+            assert_eq!(r["run_id"], run);
+            let state = r["state"].as_u64().expect("state");
+            if states.last() != Some(&state) {
+                states.push(state);
+            }
+            if let Some(list) = r["entry_list"].as_array() {
+                for e in list {
+                    assert_eq!(e["seq"].as_u64(), Some(entries.len() as u64), "{e}");
+                    entries.push(e.clone());
+                }
+            } else {
+                assert!(entries.is_empty(), "entry_list vanished");
+            }
+            if [3, 4, 5, 6, 9].contains(&state) {
+                return (state, entries, states);
+            }
+            assert!(Instant::now() < deadline, "run {run} never finished");
+            tokio::time::sleep(Duration::from_millis(7)).await;
+        }
+    }
+}
+
+/// `(image_url, video_url)` from xyq entries; `data` may be an object or a JSON string.
+fn xyq_results(entries: &[Value]) -> (Vec<String>, Vec<String>) {
+    let (mut images, mut videos) = (Vec::new(), Vec::new());
+    for e in entries {
+        let Some(content) = e["artifact"]["content"].as_array() else {
+            continue;
+        };
+        for item in content {
+            assert!(item.get("type").is_none(), "no `type` key: {item}");
+            let data = match &item["data"] {
+                Value::String(s) => serde_json::from_str(s).unwrap_or(Value::Null),
+                other => other.clone(),
+            };
+            match item["sub_type"].as_str() {
+                Some("biz/x_data_image") => {
+                    assert!(item["data"].is_object());
+                    images.extend(data["image"]["download_url"].as_str().map(str::to_owned));
+                }
+                Some("biz/x_data_video") => {
+                    assert!(item["data"].is_string());
+                    videos.extend(data["video"]["download_url"].as_str().map(str::to_owned));
+                }
+                _ => {}
+            }
+        }
+    }
+    (images, videos)
+}
+
+fn last_text(entries: &[Value]) -> String {
+    entries
+        .iter()
+        .rev()
+        .find_map(|e| e["message"]["content"][0]["data"].as_str())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn xyq_happy_path() {
+    let x = Xyq::new(SandboxConfig {
+        video_size: Some(50_000),
+        ..conv_fast()
+    })
+    .await;
+    let png = kino_sandbox::media::SAMPLE_PNG.to_vec();
+    let mp4 = kino_sandbox::media::SAMPLE_MP4.to_vec();
+    let mut assets = Vec::new();
+    for part in [
+        file_part("cat.png", "image/png", png),
+        file_part("clip.mp4", "video/mp4", mp4),
+    ] {
+        let (status, body) = x.upload(part).await;
+        assert_eq!(
+            (status, body["ret"].as_str()),
+            (StatusCode::OK, Some("0")),
+            "{body}"
+        );
+        assert!(body["data"].get("asset_id").is_none());
+        assets.push(
+            body["data"]["pippit_asset_id"]
+                .as_str()
+                .expect("id")
+                .to_owned(),
+        );
+    }
+    let (thread, run) = x
+        .submit(json!({
+            "message": "做个小猫视频",
+            "asset_ids": assets,
+            "general_agent_settings": {"video_model": "Seedance_2.5", "ratio": 3},
+        }))
+        .await;
+    let (state, entries, states) = x.poll(&thread, &run).await;
+    assert_eq!(state, 3);
+    assert!(states.windows(2).all(|w| w[0] != 3), "{states:?}");
+    assert!(states.contains(&7) || states.len() <= 2, "{states:?}");
+    assert!(
+        entries
+            .iter()
+            .any(|e| e["message"]["client_tool_calls"][0]["name"] == "generate_video")
+    );
+    assert_eq!(entries[0]["message"]["role"], "assistant");
+    assert_eq!(
+        entries[0]["message"]["content"][0]["sub_type"],
+        "biz/x_data_prompt_text"
+    );
+    let (images, videos) = xyq_results(&entries);
+    assert_eq!((images.len(), videos.len()), (1, 1));
+    let image = download(&x.http, &images[0]).await;
+    assert_eq!(image, kino_sandbox::media::SAMPLE_PNG);
+    assert_eq!(x.sb.artifact_sha256(&images[0]), Some(sha_hex(&image)));
+    let video = download(&x.http, &videos[0]).await;
+    assert_eq!(video.len(), 50_000);
+    assert_eq!(x.sb.artifact_sha256(&videos[0]), Some(sha_hex(&video)));
+    // Range resume on result files.
+    let resp = x
+        .http
+        .get(&videos[0])
+        .header("Range", "bytes=40000-")
+        .send()
+        .await
+        .expect("range");
+    assert_eq!(resp.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(&resp.bytes().await.expect("body")[..], &video[40_000..]);
+    assert_eq!(x.sb.artifact_sha256("http://nowhere/files/x.mp4"), None);
+
+    // Whole thread, and after_seq past the end.
+    let (_, body) = x.post("get_thread", json!({"thread_id": thread})).await;
+    assert_eq!(body["data"]["thread"]["thread_id"], thread.as_str());
+    assert_eq!(
+        body["data"]["thread"]["run_list"][0]["run_id"],
+        run.as_str()
+    );
+    let (_, body) = x
+        .post("get_thread", json!({"thread_id": thread, "after_seq": 99}))
+        .await;
+    assert_eq!(
+        body["data"]["thread"]["run_list"][0]["entry_list"],
+        json!([])
+    );
+
+    let stats = x.sb.stats();
+    assert_eq!(
+        (
+            stats.xyq_runs,
+            stats.xyq_submits,
+            stats.xyq_uploads,
+            stats.auth_on_cdn
+        ),
+        (1, 1, 2, 0)
+    );
+    assert!(stats.xyq_queries >= 3);
+    let reqs = x.sb.requests();
+    assert_eq!(reqs.len(), 1);
+    assert_eq!(reqs[0].path, format!("{XYQ}/submit_run"));
+    assert_eq!(reqs[0].task_id.as_deref(), Some(run.as_str()));
+    assert_eq!(reqs[0].header("authorization"), Some("<redacted>"));
+    assert_eq!(reqs[0].body["message"], "做个小猫视频");
+}
+
+#[tokio::test]
+async fn xyq_question_rounds_then_results() {
+    let x = Xyq::new(conv_fast()).await;
+    let (thread, q1) = x
+        .submit(json!({"message": "make a cat video sandbox:question"}))
+        .await;
+    let (state, entries, _) = x.poll(&thread, &q1).await;
+    assert_eq!(state, 6);
+    assert!(last_text(&entries).contains('?'), "{entries:?}");
+    assert_eq!(xyq_results(&entries), (vec![], vec![]));
+
+    let (same, q2) = x
+        .submit(json!({"message": "sandbox:hitl hmm", "thread_id": thread}))
+        .await;
+    assert_eq!(same, thread);
+    assert_ne!(q2, q1);
+    assert_eq!(x.poll(&thread, &q2).await.0, 9);
+
+    let (_, run) = x
+        .submit(json!({"message": "anime please", "thread_id": thread}))
+        .await;
+    let (state, entries, _) = x.poll(&thread, &run).await;
+    assert_eq!(state, 3);
+    let (images, videos) = xyq_results(&entries);
+    assert_eq!((images.len(), videos.len()), (1, 1));
+
+    let (_, body) = x.post("get_thread", json!({"thread_id": thread})).await;
+    let ids: Vec<&str> = body["data"]["thread"]["run_list"]
+        .as_array()
+        .expect("runs")
+        .iter()
+        .filter_map(|r| r["run_id"].as_str())
+        .collect();
+    assert_eq!(ids, [run.as_str(), q2.as_str(), q1.as_str()]);
+    assert_eq!(x.sb.stats().xyq_runs, 3);
+}
+
+#[tokio::test]
+async fn xyq_fail_and_cancel() {
+    let x = Xyq::new(conv_fast()).await;
+    let (thread, run) = x.submit(json!({"message": "cat sandbox:fail"})).await;
+    let (state, entries, _) = x.poll(&thread, &run).await;
+    assert_eq!(state, 4);
+    let (_, body) = x
+        .post("get_thread", json!({"thread_id": thread, "run_id": run}))
+        .await;
+    assert!(
+        body["data"]["thread"]["run_list"][0]["fail_reason"]
+            .as_str()
+            .is_some_and(|s| !s.is_empty())
+    );
+    let error = entries
+        .iter()
+        .find_map(|e| e["artifact"]["content"][0]["data"].as_str())
+        .expect("error artifact");
+    let error: Value = serde_json::from_str(error).expect("json string");
+    assert_eq!(
+        error,
+        json!({"error_message": "生成失败", "error_code": "11001"})
+    );
+
+    let (thread, run) = x.submit(json!({"message": "cat sandbox:cancel"})).await;
+    let (state, entries, _) = x.poll(&thread, &run).await;
+    assert_eq!(state, 5);
+    assert_eq!(xyq_results(&entries), (vec![], vec![]));
+
+    // A run with no entries yet: state 1 and no entry_list key.
+    x.sb.set_config(|c| c.conversation_step = Duration::from_secs(60));
+    let (thread, run) = x.submit(json!({"message": "cat"})).await;
+    let (_, body) = x
+        .post(
+            "get_thread",
+            json!({"thread_id": thread, "run_id": run, "after_seq": 0}),
+        )
+        .await;
+    let r = &body["data"]["thread"]["run_list"][0];
+    assert_eq!(r["state"], 1);
+    assert!(r.get("entry_list").is_none(), "{r}");
+}
+
+#[tokio::test]
+async fn xyq_errors_uploads_and_faults() {
+    let x = Xyq::new(SandboxConfig {
+        api_keys: vec![KEY.into()],
+        xyq_max_upload_mb: 1,
+        ..conv_fast()
+    })
+    .await;
+    // Auth.
+    for key in [None, Some("sk-wrong")] {
+        let (status, body) = x.post_as(key, "submit_run", json!({"message": "x"})).await;
+        assert_eq!(
+            (status, body["ret"].as_str()),
+            (StatusCode::UNAUTHORIZED, Some("401"))
+        );
+        assert!(body["log_id"].is_string());
+    }
+    // Empty message, unknown thread, unknown asset, unknown thread on get_thread.
+    let (status, body) = x.post("submit_run", json!({"message": "  "})).await;
+    assert_eq!(
+        (status, body["ret"].as_str()),
+        (StatusCode::OK, Some("1001"))
+    );
+    assert!(
+        body["errmsg"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("message")
+    );
+    let (_, body) = x
+        .post("submit_run", json!({"message": "x", "thread_id": "nope"}))
+        .await;
+    assert_eq!(body["ret"], "16008");
+    let (_, body) = x
+        .post("submit_run", json!({"message": "x", "asset_ids": ["nope"]}))
+        .await;
+    assert_eq!(body["ret"], "1002");
+    let (_, body) = x.post("get_thread", json!({"thread_id": "nope"})).await;
+    assert_ne!(body["ret"], "0");
+    let (_, body) = x.post("get_thread", json!({})).await;
+    assert_eq!(body["ret"], "1001");
+    let resp = x
+        .http
+        .get(x.url("get_thread"))
+        .bearer_auth(KEY)
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(resp.status(), StatusCode::METHOD_NOT_ALLOWED);
+    let stats = x.sb.stats();
+    assert_eq!((stats.xyq_runs, stats.xyq_submits), (0, 5));
+    assert_eq!(x.sb.requests().len(), 5);
+    assert!(x.sb.requests().iter().all(|r| r.task_id.is_none()));
+
+    // Uploads: bad type, too large, sniffed type without a declared one, legacy id.
+    let (_, body) = x
+        .upload(file_part("a.txt", "text/plain", b"hello".to_vec()))
+        .await;
+    assert_eq!(body["ret"], "1003");
+    let (_, body) = x.upload(file_part("a.png", "image/png", Vec::new())).await;
+    assert_eq!(body["ret"], "1001");
+    let big = vec![0u8; 1024 * 1024 + 1];
+    let (_, body) = x.upload(file_part("big.mp4", "video/mp4", big)).await;
+    assert_eq!(body["ret"], "1004");
+    let (_, body) = x
+        .upload(file_part("a.mp3", "audio/mpeg", b"ID3\x04abc".to_vec()))
+        .await;
+    assert_eq!(body["ret"], "0", "{body}");
+    let sniffed = Part::bytes(kino_sandbox::media::SAMPLE_PNG.to_vec()).file_name("blob");
+    let (_, body) = x.upload(sniffed).await;
+    assert_eq!(body["ret"], "0", "{body}");
+    let resp = x
+        .http
+        .post(format!("http://{}/_sandbox/config", x.sb.api_addr()))
+        .json(&json!({"xyq_legacy_asset_id": true, "conversation_step_ms": 5}))
+        .send()
+        .await
+        .expect("config");
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    assert_eq!(x.sb.config().conversation_step, Duration::from_millis(5));
+    let (_, body) = x
+        .upload(file_part("a.wav", "audio/wav", b"RIFF".to_vec()))
+        .await;
+    assert!(body["data"]["asset_id"].is_string(), "{body}");
+    assert!(body["data"].get("pippit_asset_id").is_none());
+    assert_eq!(x.sb.stats().xyq_uploads, 3);
+
+    // Faults: own envelope + status + Retry-After; a submit fault creates nothing.
+    x.sb.inject(Fault {
+        target: FaultTarget::XyqSubmit,
+        status: 503,
+        times: 1,
+        retry_after_secs: Some(3),
+    });
+    let resp = x
+        .http
+        .post(x.url("submit_run"))
+        .bearer_auth(KEY)
+        .json(&json!({"message": "cat"}))
+        .send()
+        .await
+        .expect("submit");
+    assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(resp.headers()["retry-after"], "3");
+    let body: Value = resp.json().await.expect("json");
+    assert_eq!(body["ret"], "503");
+    assert!(body["errmsg"].is_string() && body["log_id"].is_string());
+    assert_eq!(x.sb.stats().xyq_runs, 0);
+    let (thread, run) = x.submit(json!({"message": "cat"})).await;
+    x.sb.inject(Fault {
+        target: FaultTarget::XyqQuery,
+        status: 429,
+        times: 1,
+        retry_after_secs: None,
+    });
+    let (status, body) = x
+        .post("get_thread", json!({"thread_id": thread, "run_id": run}))
+        .await;
+    assert_eq!(
+        (status, body["ret"].as_str()),
+        (StatusCode::TOO_MANY_REQUESTS, Some("429"))
+    );
+    x.sb.inject(Fault {
+        target: FaultTarget::XyqUpload,
+        status: 500,
+        times: 1,
+        retry_after_secs: None,
+    });
+    let (status, body) = x.upload(file_part("a.png", "image/png", vec![1, 2])).await;
+    assert_eq!(
+        (status, body["ret"].as_str()),
+        (StatusCode::INTERNAL_SERVER_ERROR, Some("500"))
+    );
+    let stats = x.sb.stats();
+    assert_eq!(
+        (stats.xyq_runs, stats.xyq_submits, stats.throttled),
+        (1, 7, 1)
+    );
+    assert_eq!(x.poll(&thread, &run).await.0, 3);
+}
+
+/// A LibTV client.
+struct Libtv {
+    sb: SandboxHandle,
+    http: reqwest::Client,
+}
+
+impl Libtv {
+    async fn new(config: SandboxConfig) -> Self {
+        Self {
+            sb: start(config).await,
+            http: client(),
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.sb.libtv_base_url())
+    }
+
+    async fn post_as(&self, key: &str, path: &str, body: Value) -> (StatusCode, Value) {
+        let resp = self
+            .http
+            .post(self.url(path))
+            .bearer_auth(key)
+            .json(&body)
+            .send()
+            .await
+            .expect("libtv post");
+        let status = resp.status();
+        (status, resp.json().await.expect("json body"))
+    }
+
+    async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.post_as(KEY, path, body).await
+    }
+
+    async fn get(&self, path: &str) -> (StatusCode, Value) {
+        let resp = self
+            .http
+            .get(self.url(path))
+            .bearer_auth(KEY)
+            .header("Content-Type", "application/json")
+            .send()
+            .await
+            .expect("libtv get");
+        let status = resp.status();
+        (status, resp.json().await.expect("json body"))
+    }
+
+    async fn upload(&self, path: &str, part: Part) -> (StatusCode, Value) {
+        let form = Form::new().text("accessKey", KEY).part("file", part);
+        let resp = self
+            .http
+            .post(self.url(path))
+            .bearer_auth(KEY)
+            .multipart(form)
+            .send()
+            .await
+            .expect("upload");
+        let status = resp.status();
+        (status, resp.json().await.expect("json body"))
+    }
+
+    /// Send `message` (to a new session when `session` is None) → (projectUuid, sessionId).
+    async fn send(&self, session: Option<&str>, message: &str) -> (String, String) {
+        let mut body = json!({"message": message});
+        if let Some(id) = session {
+            body["sessionId"] = json!(id);
+        }
+        let (status, resp) = self.post("/openapi/session", body).await;
+        assert_eq!(
+            (status, resp["code"].as_i64()),
+            (StatusCode::OK, Some(0)),
+            "{resp}"
+        );
+        let d = &resp["data"];
+        let s = |k: &str| d[k].as_str().expect("field").to_owned();
+        (s("projectUuid"), s("sessionId"))
+    }
+
+    /// Poll with `afterSeq` = max seq seen until `done` holds for a new message; returns the new
+    /// messages seen, in order (each once).
+    async fn poll_until(
+        &self,
+        session: &str,
+        after: &mut u64,
+        done: impl Fn(&Value) -> bool,
+    ) -> Vec<Value> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut seen = Vec::new();
+        loop {
+            let path = if *after > 0 {
+                format!("/openapi/session/{session}?afterSeq={after}")
+            } else {
+                format!("/openapi/session/{session}")
+            };
+            let (status, body) = self.get(&path).await;
+            assert_eq!(
+                (status, body["code"].as_i64()),
+                (StatusCode::OK, Some(0)),
+                "{body}"
+            );
+            for m in body["data"]["messages"].as_array().expect("messages") {
+                let seq = m["seq"].as_u64().expect("seq");
+                assert_eq!(seq, *after + 1, "{m}");
+                *after = seq;
+                seen.push(m.clone());
+                if done(m) {
+                    return seen;
+                }
+            }
+            assert!(Instant::now() < deadline, "session {session} stalled");
+            tokio::time::sleep(Duration::from_millis(7)).await;
+        }
+    }
+}
+
+fn tool_json(m: &Value) -> Option<Value> {
+    (m["role"] == "tool")
+        .then(|| serde_json::from_str(m["content"].as_str()?).ok())
+        .flatten()
+}
+
+#[tokio::test]
+async fn libtv_happy_path_and_uploads() {
+    let l = Libtv::new(SandboxConfig {
+        video_size: Some(30_000),
+        ..conv_fast()
+    })
+    .await;
+    // Both upload paths; the CDN serves exactly what was uploaded.
+    let png = kino_sandbox::media::SAMPLE_PNG.to_vec();
+    let mp4 = kino_sandbox::media::SAMPLE_MP4.to_vec();
+    let mut project = String::new();
+    for (path, part, bytes) in [
+        (
+            "/openapi/upload",
+            file_part("a.png", "image/png", png.clone()),
+            png,
+        ),
+        (
+            "/openapi/file/upload",
+            file_part("b.mp4", "video/mp4", mp4.clone()),
+            mp4,
+        ),
+    ] {
+        let (status, body) = l.upload(path, part).await;
+        assert_eq!(
+            (status, body["code"].as_i64()),
+            (StatusCode::OK, Some(0)),
+            "{body}"
+        );
+        let url = body["data"]["url"].as_str().expect("url");
+        let prefix = format!("http://{}/claw/", l.sb.cdn_addr());
+        assert!(url.starts_with(&prefix), "{url}");
+        project = url[prefix.len()..]
+            .split('/')
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        assert_eq!(download(&l.http, url).await, bytes);
+        assert_eq!(l.sb.artifact_sha256(url), Some(sha_hex(&bytes)));
+    }
+
+    let (proj, session) = l.send(None, "生一个动漫视频").await;
+    assert_eq!(proj, project);
+    assert_eq!(proj.len(), 32);
+    assert!(proj.chars().all(|c| c.is_ascii_hexdigit()));
+    assert_eq!(session.len(), 36);
+    let mut after = 0;
+    let msgs = l
+        .poll_until(&session, &mut after, |m| {
+            tool_json(m).is_some_and(|t| t["status"] == "succeeded")
+        })
+        .await;
+    assert_eq!(msgs[0]["role"], "user");
+    assert_eq!(msgs[0]["content"], "生一个动漫视频");
+    assert_eq!(msgs[1]["role"], "assistant");
+    assert!(msgs[1]["id"].is_string());
+    assert!(
+        msgs.iter()
+            .any(|m| tool_json(m).is_some_and(|t| t["status"] == "running"))
+    );
+    let result = tool_json(msgs.last().expect("last")).expect("tool json");
+    let tr = &result["task_result"];
+    for (kind, len) in [("images", png_len()), ("videos", 30_000)] {
+        let items = tr[kind].as_array().expect(kind);
+        assert_eq!(items.len(), 1);
+        let preview = items[0]["previewPath"].as_str().expect("previewPath");
+        let url = items[0]["url"].as_str().expect("url");
+        assert_ne!(preview, url);
+        let a = download(&l.http, preview).await;
+        let b = download(&l.http, url).await;
+        assert_eq!(a, b);
+        assert_eq!(a.len(), len);
+        assert_eq!(l.sb.artifact_sha256(preview), Some(sha_hex(&a)));
+        assert_eq!(l.sb.artifact_sha256(url), Some(sha_hex(&a)));
+    }
+    // The closing assistant message, and nothing after it.
+    let rest = l
+        .poll_until(&session, &mut after, |m| m["role"] == "assistant")
+        .await;
+    assert_eq!(rest.len(), 1);
+    tokio::time::sleep(Duration::from_millis(60)).await;
+    let (_, body) = l
+        .get(&format!("/openapi/session/{session}?afterSeq={after}"))
+        .await;
+    assert_eq!(body["data"]["messages"], json!([]));
+    let (_, body) = l
+        .get(&format!("/openapi/session/{session}?afterSeq=2"))
+        .await;
+    assert_eq!(body["data"]["messages"][0]["seq"], 3);
+
+    let stats = l.sb.stats();
+    assert_eq!(
+        (
+            stats.libtv_sends,
+            stats.libtv_session_posts,
+            stats.libtv_uploads,
+            stats.auth_on_cdn
+        ),
+        (1, 1, 2, 0)
+    );
+    assert!(stats.libtv_queries >= 3);
+    let reqs = l.sb.requests();
+    assert_eq!(reqs.len(), 1);
+    assert_eq!(reqs[0].path, "/openapi/session");
+    assert_eq!(reqs[0].task_id.as_deref(), Some(session.as_str()));
+    assert_eq!(reqs[0].header("Authorization"), Some("<redacted>"));
+}
+
+fn png_len() -> usize {
+    kino_sandbox::media::SAMPLE_PNG.len()
+}
+
+#[tokio::test]
+async fn libtv_question_reply_and_failure() {
+    let l = Libtv::new(conv_fast()).await;
+    let (_, session) = l.send(None, "a cat sandbox:question").await;
+    let mut after = 0;
+    let msgs = l
+        .poll_until(&session, &mut after, |m| {
+            m["role"] == "assistant" && m["content"].as_str().is_some_and(|c| c.contains('?'))
+        })
+        .await;
+    assert!(msgs.iter().all(|m| tool_json(m).is_none()));
+    // Another question round, then a reply that yields results.
+    l.send(Some(&session), "hmm sandbox:question").await;
+    l.poll_until(&session, &mut after, |m| {
+        m["role"] == "assistant" && m["content"].as_str().is_some_and(|c| c.contains('?'))
+    })
+    .await;
+    let (_, same) = l.send(Some(&session), "anime").await;
+    assert_eq!(same, session);
+    let msgs = l
+        .poll_until(&session, &mut after, |m| {
+            tool_json(m).is_some_and(|t| t["status"] == "succeeded")
+        })
+        .await;
+    assert_eq!(msgs[0]["content"], "anime");
+    assert_eq!(l.sb.stats().libtv_sends, 3);
+
+    // Failure: a failed tool message without task_result and an assistant message saying so.
+    let (_, session) = l.send(None, "cat sandbox:fail").await;
+    let mut after = 0;
+    let msgs = l
+        .poll_until(&session, &mut after, |m| {
+            m["role"] == "assistant" && m["content"].as_str().is_some_and(|c| c.contains("failed"))
+        })
+        .await;
+    let failed = msgs
+        .iter()
+        .filter_map(tool_json)
+        .find(|t| t["status"] == "failed")
+        .expect("failed tool message");
+    assert!(failed.get("task_result").is_none());
+}
+
+#[tokio::test]
+async fn libtv_errors_projects_and_faults() {
+    let l = Libtv::new(conv_fast()).await;
+    let (status, body) = l
+        .post_as(
+            "sk-invalid-key",
+            "/openapi/session",
+            json!({"message": "x"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        body,
+        json!({"code": 401, "message": "unauthorized", "data": null})
+    );
+    let (status, body) = l.post("/openapi/session", json!({"message": " "})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        body,
+        json!({"code": 400, "message": "message is empty", "data": null})
+    );
+    let (status, body) = l
+        .post(
+            "/openapi/session",
+            json!({"sessionId": "nope", "message": "x"}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["code"].as_i64()),
+        (StatusCode::NOT_FOUND, Some(404))
+    );
+    let (status, _) = l.get("/openapi/session/nope").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = l.get("/openapi/nothing-here").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // A session without a message: created, bound to the key's project, no messages.
+    let (status, body) = l.post("/openapi/session", json!({})).await;
+    assert_eq!(status, StatusCode::OK);
+    let p1 = body["data"]["projectUuid"]
+        .as_str()
+        .expect("project")
+        .to_owned();
+    let s1 = body["data"]["sessionId"]
+        .as_str()
+        .expect("session")
+        .to_owned();
+    let (_, body) = l.get(&format!("/openapi/session/{s1}")).await;
+    assert_eq!(body["data"]["messages"], json!([]));
+    let (status, _) = l.get(&format!("/openapi/session/{s1}?afterSeq=abc")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    // change-project rebinds new sessions; old sessions keep theirs.
+    let (status, body) = l.post("/openapi/session/change-project", json!({})).await;
+    assert_eq!(status, StatusCode::OK);
+    let p2 = body["data"]["projectUuid"]
+        .as_str()
+        .expect("project")
+        .to_owned();
+    assert_ne!(p1, p2);
+    assert_eq!(l.send(None, "cat").await.0, p2);
+    assert_eq!(l.send(Some(&s1), "cat").await.0, p1);
+    let (_, body) = l
+        .upload(
+            "/openapi/upload",
+            file_part("a.png", "image/png", vec![0x89, b'P']),
+        )
+        .await;
+    assert!(
+        body["data"]["url"]
+            .as_str()
+            .is_some_and(|u| u.contains(&p2))
+    );
+    assert_eq!(l.sb.stats().libtv_project_changes, 1);
+
+    // Upload type and size checks on both paths.
+    l.sb.set_config(|c| c.libtv_max_upload_mb = 1);
+    for path in ["/openapi/upload", "/openapi/file/upload"] {
+        let (status, _) = l
+            .upload(path, file_part("a.txt", "text/plain", b"hi".to_vec()))
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        let (status, _) = l
+            .upload(path, file_part("a.mp3", "audio/mpeg", b"ID3".to_vec()))
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        let big = vec![7u8; 1024 * 1024 + 1];
+        let (status, body) = l.upload(path, file_part("big.mp4", "video/mp4", big)).await;
+        assert_eq!(
+            (status, body["code"].as_i64()),
+            (StatusCode::BAD_REQUEST, Some(400))
+        );
+    }
+
+    // Faults.
+    let posts_before = l.sb.stats().libtv_session_posts;
+    l.sb.inject(Fault {
+        target: FaultTarget::LibtvSession,
+        status: 503,
+        times: 1,
+        retry_after_secs: Some(2),
+    });
+    let resp = l
+        .http
+        .post(l.url("/openapi/session"))
+        .bearer_auth(KEY)
+        .json(&json!({"message": "cat"}))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(resp.headers()["retry-after"], "2");
+    let body: Value = resp.json().await.expect("json");
+    assert_eq!(
+        (body["code"].as_i64(), body["data"].is_null()),
+        (Some(503), true)
+    );
+    let stats = l.sb.stats();
+    assert_eq!(stats.libtv_session_posts, posts_before + 1);
+    assert_eq!(stats.libtv_sends, 2);
+    assert!(l.sb.requests().last().is_some_and(|r| r.task_id.is_none()));
+    for (target, path) in [
+        (FaultTarget::LibtvQuery, None),
+        (FaultTarget::LibtvUpload, Some("/openapi/file/upload")),
+    ] {
+        l.sb.inject(Fault {
+            target,
+            status: 429,
+            times: 1,
+            retry_after_secs: None,
+        });
+        let (status, body) = match path {
+            None => l.get(&format!("/openapi/session/{s1}")).await,
+            Some(p) => l.upload(p, file_part("a.png", "image/png", vec![1])).await,
+        };
+        assert_eq!(
+            (status, body["code"].as_i64()),
+            (StatusCode::TOO_MANY_REQUESTS, Some(429))
+        );
+    }
+    assert_eq!(l.sb.stats().throttled, 2);
+}
+
+#[tokio::test]
+async fn conversational_hostile_inputs() {
+    let x = Xyq::new(conv_fast()).await;
+    let post_raw = |url: String, ct: &'static str, body: &'static [u8]| {
+        let req = x
+            .http
+            .post(url)
+            .bearer_auth(KEY)
+            .header("Content-Type", ct)
+            .body(body);
+        async move {
+            let resp = req.send().await.expect("send");
+            (resp.status(), resp.text().await.unwrap_or_default())
+        }
+    };
+    let base = x.sb.api_addr();
+    for (path, ct, body) in [
+        (
+            "/api/biz/v1/skill/submit_run",
+            "application/json",
+            &b"{not json"[..],
+        ),
+        ("/api/biz/v1/skill/submit_run", "application/json", b"[1]"),
+        (
+            "/api/biz/v1/skill/submit_run",
+            "application/json",
+            br#"{"message":7}"#,
+        ),
+        (
+            "/api/biz/v1/skill/submit_run",
+            "application/json",
+            br#"{"message":"x","asset_ids":[1]}"#,
+        ),
+        (
+            "/api/biz/v1/skill/get_thread",
+            "application/json",
+            br#"{"thread_id":5,"after_seq":"x"}"#,
+        ),
+        ("/api/biz/v1/skill/upload_file", "text/plain", b"hello"),
+        (
+            "/api/biz/v1/skill/upload_file",
+            "multipart/form-data; boundary=X",
+            b"--X\r\nContent-Disposition: form-data; name=\"file\"\r\n\r\nabc",
+        ),
+        ("/api/biz/v1/skill/nope", "application/json", b"{}"),
+    ] {
+        let (status, text) = post_raw(format!("http://{base}{path}"), ct, body).await;
+        let v: Value = serde_json::from_str(&text).expect("json envelope");
+        assert!(v["ret"].is_string(), "{path}: {text}");
+        assert_ne!(v["ret"], "0", "{path}: {text}");
+        assert!(
+            status == StatusCode::OK || status == StatusCode::NOT_FOUND,
+            "{status}"
+        );
+    }
+    for (path, ct, body) in [
+        ("/openapi/session", "application/json", &b"{oops"[..]),
+        (
+            "/openapi/session",
+            "application/json",
+            br#"{"message":["x"]}"#,
+        ),
+        (
+            "/openapi/session",
+            "application/json",
+            br#"{"sessionId":{}}"#,
+        ),
+        ("/openapi/upload", "text/plain", b"x"),
+        (
+            "/openapi/file/upload",
+            "multipart/form-data; boundary=Y",
+            b"--Y\r\n",
+        ),
+    ] {
+        let (status, text) = post_raw(format!("http://{base}{path}"), ct, body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {text}");
+        let v: Value = serde_json::from_str(&text).expect("json envelope");
+        assert_eq!(v["code"], 400);
+    }
+    let resp = x
+        .http
+        .get(format!("http://{}/files/%FF/../x.mp4", x.sb.cdn_addr()))
+        .header("Range", "bytes=-99999999999999999999")
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+    // The DashScope API keeps its own 404 shape.
+    let resp = x
+        .http
+        .get(format!("http://{base}/nope"))
+        .send()
+        .await
+        .expect("send");
+    let v: Value = resp.json().await.expect("json");
+    assert_eq!(v["code"], "NotFound");
+}

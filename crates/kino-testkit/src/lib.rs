@@ -24,6 +24,7 @@ pub fn fast_config() -> SandboxConfig {
     SandboxConfig {
         pending: Duration::from_millis(200),
         running: Duration::from_millis(400),
+        conversation_step: Duration::from_millis(60),
         ..SandboxConfig::default()
     }
 }
@@ -55,7 +56,11 @@ impl TestContext {
     pub fn kino(&self) -> Command {
         let mut cmd = self.bare();
         cmd.env("DASHSCOPE_API_KEY", FAKE_KEY)
-            .env("DASHSCOPE_HTTP_BASE_URL", self.sandbox.dashscope_base_url());
+            .env("DASHSCOPE_HTTP_BASE_URL", self.sandbox.dashscope_base_url())
+            .env("XYQ_ACCESS_KEY", FAKE_KEY)
+            .env("XYQ_OPENAPI_BASE", self.sandbox.xyq_base_url())
+            .env("LIBTV_ACCESS_KEY", FAKE_KEY)
+            .env("OPENAPI_IM_BASE", self.sandbox.libtv_base_url());
         cmd
     }
 

@@ -10,19 +10,22 @@ use sha2::{Digest, Sha256};
 use kino_sandbox::{Fault, FaultTarget, SandboxConfig};
 use kino_testkit::{FAKE_KEY, Run, TestContext, eventually, fast_config, run, spawn};
 
-fn ctx() -> TestContext {
+#[path = "cli/conversations.rs"]
+mod conversations;
+
+pub(crate) fn ctx() -> TestContext {
     TestContext::new(env!("CARGO_BIN_EXE_kino"))
 }
 
-fn ctx_with(config: SandboxConfig) -> TestContext {
+pub(crate) fn ctx_with(config: SandboxConfig) -> TestContext {
     TestContext::with_config(env!("CARGO_BIN_EXE_kino"), config)
 }
 
-fn sha256_file(p: &Path) -> String {
+pub(crate) fn sha256_file(p: &Path) -> String {
     hex::encode(Sha256::digest(std::fs::read(p).unwrap()))
 }
 
-fn kino(t: &TestContext, args: &[&str]) -> Run {
+pub(crate) fn kino(t: &TestContext, args: &[&str]) -> Run {
     let mut cmd = t.kino();
     cmd.args(args);
     run(cmd)

@@ -6,6 +6,8 @@ use serde_json::{Value, json};
 
 use kino_core::{ErrorKind, Secret};
 use kino_providers::dashscope::{DashScope, DashScopeConfig};
+use kino_providers::libtv::{LibTv, LibTvConfig};
+use kino_providers::xyq::{Xyq, XyqConfig};
 
 use crate::context::{Context, DASHSCOPE, SANDBOX};
 use crate::error::CommandError;
@@ -15,15 +17,20 @@ fn credential(set: bool) -> &'static str {
 }
 
 fn provider_infos() -> Result<Vec<kino_core::ProviderInfo>, CommandError> {
-    // The adapter's self-description needs no network and no real key.
-    let adapter = DashScope::new(DashScopeConfig::new("http://127.0.0.1", Secret::new("")))
-        .map_err(|e| CommandError::new(ErrorKind::Internal, e.to_string()))?;
     use kino_core::Provider;
-    let mut sandbox = adapter.info();
+    // The adapters describe themselves without network and without a real key.
+    let internal =
+        |e: kino_http::ClientError| CommandError::new(ErrorKind::Internal, e.to_string());
+    let blank = || Secret::new("");
+    let dashscope =
+        DashScope::new(DashScopeConfig::new("http://127.0.0.1", blank())).map_err(internal)?;
+    let xyq = Xyq::new(XyqConfig::new("http://127.0.0.1", blank())).map_err(internal)?;
+    let libtv = LibTv::new(LibTvConfig::new("http://127.0.0.1", blank())).map_err(internal)?;
+    let mut sandbox = dashscope.info();
     sandbox.id = SANDBOX;
     sandbox.name = "kino's embedded emulator of DashScope (offline, free)";
     sandbox.credential_env = Vec::new();
-    Ok(vec![adapter.info(), sandbox])
+    Ok(vec![dashscope.info(), xyq.info(), libtv.info(), sandbox])
 }
 
 pub fn providers(ctx: &Context) -> Result<(), CommandError> {
@@ -31,18 +38,21 @@ pub fn providers(ctx: &Context) -> Result<(), CommandError> {
     let docs: Vec<Value> = infos
         .iter()
         .map(|i| {
-            let set = i.id == SANDBOX || ctx.settings.dashscope_key.is_some();
+            let set = ctx.has_credentials(i.id);
             json!({"id": i.id, "name": i.name, "credentials": credential(set), "credential_env": i.credential_env, "modes": i.modes})
         })
         .collect();
     ctx.printer.data(&Value::Array(docs), || {
         let mut out = Vec::new();
         for i in &infos {
-            let set = i.id == SANDBOX || ctx.settings.dashscope_key.is_some();
             let creds = if i.credential_env.is_empty() {
                 "no credentials needed".to_string()
             } else {
-                format!("{}: {}", i.credential_env.join(" or "), credential(set))
+                format!(
+                    "{}: {}",
+                    i.credential_env.join(" or "),
+                    credential(ctx.has_credentials(i.id))
+                )
             };
             out.push(format!("{} — {} ({creds})", i.id, i.name));
             for m in &i.modes {
@@ -52,7 +62,7 @@ pub fn providers(ctx: &Context) -> Result<(), CommandError> {
                 ));
             }
         }
-        out.push("coming later: skillsvideo, xyq, libtv, xingyun3d".into());
+        out.push("coming later: skillsvideo, xingyun3d".into());
         out.join("\n")
     });
     Ok(())

@@ -19,8 +19,7 @@ use crate::render::{
 async fn outcome(ctx: &Context, job: &str) -> Result<Outcome, CommandError> {
     let ledger = ctx.ledger().await?;
     let job = ledger.find_job(job).await?;
-    let artifacts = ledger.artifacts(job.id).await?;
-    Ok(Outcome { job, artifacts })
+    Ok(Outcome::load(ledger.as_ref(), job.id).await?)
 }
 
 pub async fn status(ctx: &Context, job: &str) -> Result<(), CommandError> {
@@ -41,15 +40,13 @@ pub async fn events(ctx: &Context, args: EventsArgs) -> Result<(), CommandError>
         if !args.follow {
             return Ok(());
         }
-        let o = Outcome {
-            job: ledger.job(job.id).await?,
-            artifacts: ledger.artifacts(job.id).await?,
-        };
+        let o = Outcome::load(ledger.as_ref(), job.id).await?;
         let downloads_left = o
             .artifacts
             .iter()
             .any(|a| a.state == DownloadState::Pending);
-        if o.job.state.is_terminal() && !downloads_left {
+        // A question ends the stream too: nothing happens until `kino reply`.
+        if (o.job.state.is_terminal() && !downloads_left) || o.job.state == JobState::NeedsInput {
             // One last read: the final events may have landed with the state.
             for e in ledger.events(job.id, since).await? {
                 ctx.printer.line(&event_json(&e), || event_human(&e));

@@ -8,8 +8,8 @@ use tokio::time::Instant;
 use kino_core::{ErrorKind, JobId, JobState};
 use kino_engine::{Engine, Outcome};
 
-use crate::args::{ResumeArgs, RunArgs, SubmitArgs, WaitArgs};
-use crate::context::{Context, DASHSCOPE, SANDBOX};
+use crate::args::{ReplyArgs, ResumeArgs, RunArgs, SubmitArgs, WaitArgs};
+use crate::context::{Context, SANDBOX};
 use crate::duration::parse_duration;
 use crate::error::CommandError;
 use crate::render::{job_row_json, outcome_human, outcome_json};
@@ -20,8 +20,8 @@ async fn prepare(
     args: &crate::args::JobArgs,
 ) -> Result<(Resolved, Arc<Engine>), CommandError> {
     let resolved = resolve(ctx, args)?;
-    if resolved.provider == DASHSCOPE && ctx.settings.dashscope_key.is_none() {
-        return Err(ctx.missing_credentials(DASHSCOPE));
+    if !ctx.has_credentials(&resolved.provider) {
+        return Err(ctx.missing_credentials(&resolved.provider));
     }
     let engine = ctx.engine(resolved.provider == SANDBOX).await?;
     if resolved.provider == SANDBOX && resolved.implicit && !args.dry_run {
@@ -68,10 +68,8 @@ async fn follow(
     ids: &[JobId],
     deadline: Option<Instant>,
 ) -> Vec<(JobId, Result<Outcome, CommandError>)> {
-    let display = ctx
-        .printer
-        .shows_progress()
-        .then(|| crate::progress::spawn(engine.subscribe()));
+    let display = (!ctx.printer.quiet)
+        .then(|| crate::progress::spawn(engine.subscribe(), ctx.printer.shows_progress()));
     let mut set = tokio::task::JoinSet::new();
     for id in ids {
         let (engine, id) = (engine.clone(), *id);
@@ -133,6 +131,7 @@ fn verdict(o: &Outcome) -> Result<(), CommandError> {
         ),
     };
     let hint = match kind {
+        ErrorKind::NeedsInput => format!("answer with `kino reply {} \"…\"`", j.id.short()),
         ErrorKind::StillRunning => format!("`kino wait {}` goes on following it", j.id),
         ErrorKind::Unavailable => format!("`kino download {}` resumes the download", j.id),
         _ => format!("`kino events {}` shows what happened", j.id),
@@ -176,7 +175,37 @@ pub async fn run(ctx: &mut Context, args: RunArgs) -> Result<(), CommandError> {
     let Some((engine, job)) = record(ctx, &args.job).await? else {
         return Ok(());
     };
-    let results = follow(ctx, &engine, &[job.id], until).await;
+    follow_one(ctx, &engine, job.id, until).await
+}
+
+/// Answers a job's question, then follows it like `run` (or returns at once with --no-wait).
+pub async fn reply(ctx: &mut Context, args: ReplyArgs) -> Result<(), CommandError> {
+    let until = deadline(args.timeout.as_deref(), "--timeout")?;
+    let job = ctx.ledger().await?.find_job(&args.job).await?;
+    if !ctx.has_credentials(&job.provider) {
+        return Err(ctx.missing_credentials(&job.provider));
+    }
+    let engine = ctx.engine_for([job.provider.as_str()]).await?;
+    let job = engine
+        .reply(job.id, &args.message, &args.inputs, &args.assets)
+        .await?;
+    ctx.printer.note(&format!("job {}: reply sent", job.id));
+    if args.no_wait {
+        let o = engine.outcome(job.id).await?;
+        ctx.printer.data(&outcome_json(&o), || outcome_human(&o));
+        return Ok(());
+    }
+    follow_one(ctx, &engine, job.id, until).await
+}
+
+async fn follow_one(
+    ctx: &Context,
+    engine: &Arc<Engine>,
+    id: JobId,
+    until: Option<Instant>,
+) -> Result<(), CommandError> {
+    let job_id = id;
+    let results = follow(ctx, engine, &[id], until).await;
     let Some((_, result)) = results.into_iter().next() else {
         return Err(CommandError::new(
             ErrorKind::Internal,
@@ -186,7 +215,7 @@ pub async fn run(ctx: &mut Context, args: RunArgs) -> Result<(), CommandError> {
     let outcome = match result {
         Ok(o) => o,
         Err(e) => {
-            let data = engine.outcome(job.id).await.ok().map(|o| outcome_json(&o));
+            let data = engine.outcome(job_id).await.ok().map(|o| outcome_json(&o));
             return Err(match data {
                 Some(d) => e.with_data(d),
                 None => e,
@@ -212,8 +241,7 @@ pub async fn submit(ctx: &mut Context, args: SubmitArgs) -> Result<(), CommandEr
     }
     let submitted = engine.submit_now(job.id).await;
     let job = engine.ledger().job(job.id).await?;
-    let mut receipt = job_row_json(&job);
-    receipt["web_link"] = Value::Null;
+    let receipt = job_row_json(&job);
     if let Err(e) = submitted {
         return Err(CommandError::from(e).with_data(receipt));
     }

@@ -3,7 +3,7 @@
 use serde_json::{Value, json};
 
 use crate::args::{DownloadArgs, UploadArgs};
-use crate::context::{Context, DASHSCOPE, PROVIDERS, SANDBOX};
+use crate::context::{Context, PROVIDERS, SANDBOX};
 use crate::error::CommandError;
 use crate::render::{artifact_json, job_json};
 
@@ -47,8 +47,8 @@ pub async fn upload(ctx: &mut Context, args: UploadArgs) -> Result<(), CommandEr
             PROVIDERS.join(", ")
         )));
     }
-    if args.provider == DASHSCOPE && ctx.settings.dashscope_key.is_none() {
-        return Err(ctx.missing_credentials(DASHSCOPE));
+    if !ctx.has_credentials(&args.provider) {
+        return Err(ctx.missing_credentials(&args.provider));
     }
     let engine = ctx.engine(args.provider == SANDBOX).await?;
     let reference = engine
@@ -56,5 +56,21 @@ pub async fn upload(ctx: &mut Context, args: UploadArgs) -> Result<(), CommandEr
         .await?;
     let doc = json!({"provider": args.provider, "model": args.model, "file": args.file, "reference": reference});
     ctx.printer.data(&doc, || reference.clone());
+    Ok(())
+}
+
+/// `kino libtv switch-project`: later LibTV sessions go to a new project.
+pub async fn libtv_switch_project(ctx: &Context) -> Result<(), CommandError> {
+    let Some(cfg) = ctx.settings.libtv.clone() else {
+        return Err(ctx.missing_credentials(crate::context::LIBTV));
+    };
+    let libtv = kino_providers::libtv::LibTv::new(cfg)
+        .map_err(|e| CommandError::new(kino_core::ErrorKind::Internal, e.to_string()))?;
+    let project = libtv.change_project().await?;
+    let url = kino_providers::libtv::project_url(&project);
+    let doc = json!({"projectUuid": project, "projectUrl": url});
+    ctx.printer.data(&doc, || {
+        format!("LibTV now creates in project {project}\n  {url}")
+    });
     Ok(())
 }

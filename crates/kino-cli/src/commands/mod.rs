@@ -4,7 +4,7 @@ mod jobs;
 mod manage;
 mod sandbox;
 
-use crate::args::Command;
+use crate::args::{Command, LibtvCommand};
 use crate::context::Context;
 use crate::error::CommandError;
 use crate::printer::Printer;
@@ -24,6 +24,8 @@ pub async fn dispatch(command: Command, printer: Printer) -> Result<(), CommandE
         Command::Events(args) => inspect::events(&ctx, args).await,
         Command::List(args) => inspect::list(&ctx, args).await,
         Command::Cancel { job } => manage::cancel(&mut ctx, &job).await,
+        Command::Reply(args) => jobs::reply(&mut ctx, args).await,
+        Command::Libtv(LibtvCommand::SwitchProject) => manage::libtv_switch_project(&ctx).await,
         Command::Download(args) => manage::download(&mut ctx, args).await,
         Command::Upload(args) => manage::upload(&mut ctx, args).await,
         Command::Sandbox(args) => sandbox::serve(&ctx, args).await,

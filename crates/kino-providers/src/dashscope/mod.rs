@@ -12,8 +12,8 @@ use async_trait::async_trait;
 use serde_json::Value;
 
 use kino_core::{
-    Handle, JobRequest, LocalInput, Millis, ModeInfo, Plan, PollOutcome, PollPolicy, Provider,
-    ProviderError, ProviderInfo, Reconciled, Secret, SubmitError, ValidationError,
+    JobRequest, LocalInput, LostCreate, Millis, ModeInfo, Plan, PollOutcome, PollPolicy, Provider,
+    ProviderError, ProviderInfo, Reconciled, Secret, SubmitError, Submitted, ValidationError,
 };
 use kino_http::reqwest::{self, StatusCode};
 use kino_http::{ClientError, RateLimiter, parse_retry_after};
@@ -155,6 +155,21 @@ impl Provider for DashScope {
         plan(request)
     }
 
+    fn upload_input(&self, path: &std::path::Path) -> Result<LocalInput, ValidationError> {
+        // getPolicy tells the model's own limit at upload time; 1 GB is the service's.
+        crate::media_input::check_local(
+            "file",
+            "",
+            path,
+            &[
+                crate::MediaKind::Image,
+                crate::MediaKind::Video,
+                crate::MediaKind::Audio,
+            ],
+            1 << 30,
+        )
+    }
+
     async fn upload(&self, model: &str, input: &LocalInput) -> Result<String, ProviderError> {
         upload::upload(self, model, input).await
     }
@@ -167,7 +182,7 @@ impl Provider for DashScope {
         build(plan, references)
     }
 
-    async fn submit(&self, plan: &Plan, body: &Value) -> Result<Handle, SubmitError> {
+    async fn submit(&self, plan: &Plan, body: &Value) -> Result<Submitted, SubmitError> {
         let mode = Mode::parse(&plan.mode).unwrap_or(Mode::T2v);
         let url = format!(
             "{}/services/aigc/{}/video-synthesis",
@@ -214,7 +229,7 @@ impl Provider for DashScope {
             Err(e) => return Err(SubmitError::OutcomeUnknown(e.to_string())),
         };
         if status.is_success() {
-            return wire::task_id(&body).ok_or_else(|| {
+            return wire::task_id(&body).map(Submitted::handle).ok_or_else(|| {
                 SubmitError::OutcomeUnknown(format!(
                     "HTTP {} without output.task_id",
                     status.as_u16()
@@ -231,7 +246,11 @@ impl Provider for DashScope {
         }
     }
 
-    async fn poll(&self, handle: &str) -> Result<PollOutcome, ProviderError> {
+    async fn poll(
+        &self,
+        handle: &str,
+        _cursor: Option<&str>,
+    ) -> Result<PollOutcome, ProviderError> {
         let body = self
             .query(self.api.get(format!("{}/tasks/{handle}", self.base)))
             .await?;
@@ -258,12 +277,8 @@ impl Provider for DashScope {
         }
     }
 
-    async fn reconcile(
-        &self,
-        model: &str,
-        sent_at: Millis,
-        exclude: &[String],
-    ) -> Result<Reconciled, ProviderError> {
+    async fn reconcile(&self, lost: &LostCreate<'_>) -> Result<Reconciled, ProviderError> {
+        let (model, sent_at, exclude) = (lost.model, lost.sent_at, lost.exclude);
         const PAGES: u32 = 5;
         const CST: Millis = 8 * 3600 * 1000;
         let (lo, hi) = (sent_at - 2 * 60 * 1000, sent_at + 10 * 60 * 1000);

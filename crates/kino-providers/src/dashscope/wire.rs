@@ -123,10 +123,9 @@ pub fn poll_outcome(body: &Value) -> Result<PollOutcome, ProviderError> {
         }
     };
     Ok(PollOutcome {
-        status,
-        raw_status: raw,
         artifacts,
         usage: body.get("usage").cloned(),
+        ..PollOutcome::status(status, raw)
     })
 }
 

@@ -3,34 +3,19 @@
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
-use axum::http::{HeaderMap, header};
+use axum::http::HeaderMap;
 
 use super::error::ApiError;
 use crate::faults::FaultTarget;
+use crate::keys::{self, KeyError};
 use crate::state::{Shared, lock};
-
-/// The bearer token, if the request carries a non-empty one.
-fn bearer(headers: &HeaderMap) -> Option<&str> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
-    let (scheme, token) = value.split_once(' ')?;
-    let token = token.trim();
-    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
-}
 
 /// Check the API key; returns it on success.
 pub(crate) fn authenticate(shared: &Shared, headers: &HeaderMap) -> Result<String, ApiError> {
-    let token = bearer(headers).ok_or_else(ApiError::no_key)?;
-    let keys = shared.config().api_keys;
-    let accepted = if keys.is_empty() {
-        !token.starts_with("sk-invalid")
-    } else {
-        keys.iter().any(|k| k == token)
-    };
-    if accepted {
-        Ok(token.to_owned())
-    } else {
-        Err(ApiError::bad_key())
-    }
+    keys::check(shared, headers).map_err(|e| match e {
+        KeyError::Missing => ApiError::no_key(),
+        KeyError::Invalid => ApiError::bad_key(),
+    })
 }
 
 /// Sliding one-second window of accepted `/tasks*` requests per key.
@@ -103,20 +88,5 @@ mod tests {
         assert!(w.admit("a", 2, t0 + Duration::from_millis(1000)));
         assert!(!w.admit("a", 2, t0 + Duration::from_millis(1005)));
         assert!(w.admit("a", 2, t0 + Duration::from_millis(1011)));
-    }
-
-    #[test]
-    fn bearer_parsing() {
-        let mut h = HeaderMap::new();
-        assert_eq!(bearer(&h), None);
-        h.insert(
-            header::AUTHORIZATION,
-            "Bearer sk-1".parse().expect("header"),
-        );
-        assert_eq!(bearer(&h), Some("sk-1"));
-        h.insert(header::AUTHORIZATION, "bearer  ".parse().expect("header"));
-        assert_eq!(bearer(&h), None);
-        h.insert(header::AUTHORIZATION, "Basic abc".parse().expect("header"));
-        assert_eq!(bearer(&h), None);
     }
 }

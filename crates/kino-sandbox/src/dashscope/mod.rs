@@ -21,6 +21,7 @@ use crate::media::VideoLayout;
 use crate::state::{Shared, lock};
 
 pub(crate) use error::ApiError;
+pub(crate) use oss::{oss_error, take_cdn_fault};
 
 /// Submit path for everything but kf2v/animate.
 pub(crate) const VIDEO_GENERATION_PATH: &str =

@@ -8,7 +8,6 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use axum::body::Body;
 use axum::extract::multipart::{Field, MultipartRejection};
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Multipart, Path, Query, State};
@@ -26,6 +25,7 @@ use super::error::{ApiError, ok_json};
 use super::rules;
 use super::tasks::Status;
 use crate::faults::{self, Fault, FaultTarget};
+use crate::files::{self, Blob};
 use crate::ids;
 use crate::media::VideoLayout;
 use crate::state::{Shared, lock};
@@ -215,7 +215,7 @@ fn oss_fault(fault: &Fault) -> Response {
     resp
 }
 
-fn take_cdn_fault(shared: &Shared, target: FaultTarget) -> Option<Response> {
+pub(crate) fn take_cdn_fault(shared: &Shared, target: FaultTarget) -> Option<Response> {
     let fault = shared.faults.take(target)?;
     if fault.status == 429 {
         shared.bump(|s| s.throttled += 1);
@@ -459,51 +459,6 @@ async fn store_upload(shared: &Shared, mut multipart: Multipart) -> Result<Respo
 
 // ---------------------------------------------------------------- GET /results/{task_id}.mp4
 
-/// Parsed `Range` header.
-#[derive(Debug, PartialEq, Eq)]
-enum RangeSpec {
-    Full,
-    Part(u64, u64),
-    Unsatisfiable,
-}
-
-/// `bytes=N-`, `bytes=N-M`, `bytes=-S`; anything else (incl. multi-range) → full body.
-fn parse_range(value: &str, total: u64) -> RangeSpec {
-    let Some(spec) = value.trim().strip_prefix("bytes=") else {
-        return RangeSpec::Full;
-    };
-    if spec.contains(',') {
-        return RangeSpec::Full;
-    }
-    let Some((a, b)) = spec.split_once('-') else {
-        return RangeSpec::Full;
-    };
-    let (a, b) = (a.trim(), b.trim());
-    if a.is_empty() {
-        return match b.parse::<u64>() {
-            Ok(0) => RangeSpec::Unsatisfiable,
-            Ok(n) if total > 0 => RangeSpec::Part(total.saturating_sub(n), total - 1),
-            Ok(_) => RangeSpec::Unsatisfiable,
-            Err(_) => RangeSpec::Full,
-        };
-    }
-    let Ok(start) = a.parse::<u64>() else {
-        return RangeSpec::Full;
-    };
-    let end = if b.is_empty() {
-        u64::MAX
-    } else {
-        match b.parse::<u64>() {
-            Ok(end) if end >= start => end,
-            _ => return RangeSpec::Full,
-        }
-    };
-    if start >= total {
-        return RangeSpec::Unsatisfiable;
-    }
-    RangeSpec::Part(start, end.min(total - 1))
-}
-
 /// `GET /results/{task_id}.mp4` (query string ignored): the video of a SUCCEEDED task.
 pub(crate) async fn result_file(
     State(shared): State<Arc<Shared>>,
@@ -536,56 +491,16 @@ pub(crate) async fn result_file(
             "The specified key does not exist.",
         );
     };
-    let total = layout.len();
-    let rate = shared.config().download_rate;
-    let (status, start, end) = match range.as_deref().map(|r| parse_range(r, total)) {
-        None | Some(RangeSpec::Full) => (StatusCode::OK, 0, total - 1),
-        Some(RangeSpec::Part(s, e)) => (StatusCode::PARTIAL_CONTENT, s, e),
-        Some(RangeSpec::Unsatisfiable) => {
-            let mut resp = oss_error(
-                StatusCode::RANGE_NOT_SATISFIABLE,
-                "InvalidRange",
-                "The requested range is not satisfiable.",
-            );
-            if let Ok(v) = HeaderValue::from_str(&format!("bytes */{total}")) {
-                resp.headers_mut().insert(header::CONTENT_RANGE, v);
-            }
-            return resp;
-        }
-    };
-    let mut h = HeaderMap::new();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("video/mp4"));
-    h.insert(header::CONTENT_LENGTH, HeaderValue::from(end - start + 1));
-    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-    if let Ok(v) = HeaderValue::from_str(&layout.etag()) {
-        h.insert(header::ETAG, v);
-    }
-    if status == StatusCode::PARTIAL_CONTENT
-        && let Ok(v) = HeaderValue::from_str(&format!("bytes {start}-{end}/{total}"))
-    {
-        h.insert(header::CONTENT_RANGE, v);
-    }
-    let body = Body::from_stream(layout.stream(start, end, rate));
-    (status, h, body).into_response()
+    files::serve(
+        Blob::Video(layout),
+        range.as_deref(),
+        shared.config().download_rate,
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn range_parsing() {
-        assert_eq!(parse_range("bytes=0-", 100), RangeSpec::Part(0, 99));
-        assert_eq!(parse_range("bytes=10-19", 100), RangeSpec::Part(10, 19));
-        assert_eq!(parse_range("bytes=10-1000", 100), RangeSpec::Part(10, 99));
-        assert_eq!(parse_range("bytes=-10", 100), RangeSpec::Part(90, 99));
-        assert_eq!(parse_range("bytes=100-", 100), RangeSpec::Unsatisfiable);
-        assert_eq!(parse_range("bytes=-0", 100), RangeSpec::Unsatisfiable);
-        assert_eq!(parse_range("bytes=5-2", 100), RangeSpec::Full);
-        assert_eq!(parse_range("bytes=0-1,5-6", 100), RangeSpec::Full);
-        assert_eq!(parse_range("items=0-1", 100), RangeSpec::Full);
-        assert_eq!(parse_range("bytes=x-", 100), RangeSpec::Full);
-    }
 
     #[test]
     fn signatures_depend_on_secret_and_policy() {
