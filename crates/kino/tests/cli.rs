@@ -657,6 +657,20 @@ fn the_api_key_appears_in_no_output_log_or_ledger_file() {
         vec!["doctor"],
         vec!["list"],
         vec!["run", "sandbox:fail please"],
+        vec![
+            "run",
+            "xyq",
+            "a conversation",
+            "--input",
+            png.to_str().unwrap(),
+        ],
+        vec![
+            "run",
+            "libtv",
+            "a conversation",
+            "--input",
+            png.to_str().unwrap(),
+        ],
     ] {
         let mut cmd = t.kino();
         cmd.env("KINO_LOG", "trace").args(&args);
