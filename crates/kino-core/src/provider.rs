@@ -126,6 +126,56 @@ pub struct Plan {
     pub local_inputs: Vec<LocalInput>,
 }
 
+impl Plan {
+    /// The request with every local input replaced by its uploaded reference (`references` pairs
+    /// a [`LocalInput::pointer`] with it). A local file left without one is an error: it must
+    /// never be sent as a path.
+    pub fn with_references(
+        &self,
+        references: &[(String, String)],
+    ) -> Result<Map<String, Value>, ValidationError> {
+        let mut request = Value::Object(self.request.clone());
+        for (pointer, reference) in references {
+            let slot = request.pointer_mut(pointer).ok_or_else(|| {
+                ValidationError::new(
+                    pointer.trim_start_matches('/'),
+                    "no such field to carry the upload",
+                )
+            })?;
+            *slot = Value::String(reference.clone());
+        }
+        if let Some(missing) = self
+            .local_inputs
+            .iter()
+            .find(|l| !references.iter().any(|(p, _)| p == &l.pointer))
+        {
+            return Err(ValidationError::new(
+                missing
+                    .pointer
+                    .trim_start_matches('/')
+                    .split('/')
+                    .next()
+                    .unwrap_or("input"),
+                format!("{} has not been uploaded", missing.path.display()),
+            ));
+        }
+        match request {
+            Value::Object(fields) => Ok(fields),
+            _ => Ok(Map::new()),
+        }
+    }
+}
+
+impl LocalInput {
+    /// The file's name, as uploads carry it.
+    pub fn file_name(&self) -> String {
+        self.path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "upload.bin".into())
+    }
+}
+
 /// A request field whose value is a local file.
 #[derive(Clone, Debug, PartialEq)]
 pub struct LocalInput {

@@ -171,27 +171,7 @@ pub(crate) fn resolved(
     plan: &Plan,
     references: &[(String, String)],
 ) -> Result<Resolved, ValidationError> {
-    let mut request = Value::Object(plan.request.clone());
-    for (pointer, reference) in references {
-        let slot = request.pointer_mut(pointer).ok_or_else(|| {
-            ValidationError::new(
-                pointer.trim_start_matches('/'),
-                "no such field to carry the upload",
-            )
-        })?;
-        *slot = Value::String(reference.clone());
-    }
-    for local in &plan.local_inputs {
-        if !references.iter().any(|(p, _)| p == &local.pointer) {
-            return Err(ValidationError::new(
-                "inputs",
-                format!("{} has not been uploaded", local.path.display()),
-            ));
-        }
-    }
-    let Value::Object(mut fields) = request else {
-        return Err(ValidationError::new("message", "malformed request"));
-    };
+    let mut fields = plan.with_references(references)?;
     let message = fields
         .remove("message")
         .and_then(|v| v.as_str().map(str::to_string))

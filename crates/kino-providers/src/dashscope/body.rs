@@ -8,37 +8,18 @@ use super::plan::PARAMETER_KEYS;
 
 /// Builds `{"model", "input", "parameters"}` once every local input has its reference.
 pub fn build(plan: &Plan, references: &[(String, String)]) -> Result<Value, ValidationError> {
-    let mut request = Value::Object(plan.request.clone());
-    for (pointer, reference) in references {
-        let slot = request.pointer_mut(pointer).ok_or_else(|| {
-            ValidationError::new(
-                pointer.trim_start_matches('/'),
-                "no such field to carry the upload",
-            )
-        })?;
-        *slot = Value::String(reference.clone());
-    }
-    for local in &plan.local_inputs {
-        if !references.iter().any(|(p, _)| p == &local.pointer) {
-            return Err(ValidationError::new(
-                local.pointer.trim_start_matches('/'),
-                format!("{} has not been uploaded", local.path.display()),
-            ));
-        }
-    }
+    let request = plan.with_references(references)?;
     let mut input = Map::new();
     let mut parameters = Map::new();
-    if let Value::Object(fields) = request {
-        for (key, value) in fields {
-            if let Some(name) = key.strip_prefix("input.") {
-                input.insert(name.to_string(), value);
-            } else if let Some(name) = key.strip_prefix("parameters.") {
-                parameters.insert(name.to_string(), value);
-            } else if PARAMETER_KEYS.contains(&key.as_str()) {
-                parameters.insert(key, value);
-            } else {
-                input.insert(key, value);
-            }
+    for (key, value) in request {
+        if let Some(name) = key.strip_prefix("input.") {
+            input.insert(name.to_string(), value);
+        } else if let Some(name) = key.strip_prefix("parameters.") {
+            parameters.insert(name.to_string(), value);
+        } else if PARAMETER_KEYS.contains(&key.as_str()) {
+            parameters.insert(key, value);
+        } else {
+            input.insert(key, value);
         }
     }
     let mut body = json!({"model": plan.model, "input": input});

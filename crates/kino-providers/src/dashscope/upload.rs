@@ -27,11 +27,7 @@ pub(super) async fn upload(
     model: &str,
     input: &LocalInput,
 ) -> Result<String, ProviderError> {
-    let name = input
-        .path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "upload.bin".into());
+    let name = input.file_name();
     let backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(10), 4);
     let mut last = String::new();
     for attempt in 0..backoff.attempts {

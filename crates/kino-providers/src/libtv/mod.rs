@@ -185,11 +185,7 @@ impl Provider for LibTv {
     }
 
     async fn upload(&self, _model: &str, input: &LocalInput) -> Result<String, ProviderError> {
-        let name = input
-            .path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "upload.bin".into());
+        let name = input.file_name();
         // The script's path first; the README names another, which some deployments serve.
         for path in ["/openapi/upload", "/openapi/file/upload"] {
             let part = file_part(&input.path, name.clone(), &input.mime)

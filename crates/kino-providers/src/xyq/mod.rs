@@ -231,11 +231,7 @@ impl Provider for Xyq {
     }
 
     async fn upload(&self, _model: &str, input: &LocalInput) -> Result<String, ProviderError> {
-        let name = input
-            .path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "upload.bin".into());
+        let name = input.file_name();
         let part = file_part(&input.path, name, &input.mime)
             .await
             .map_err(|e| ProviderError::LocalFile {
