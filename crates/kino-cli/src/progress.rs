@@ -45,6 +45,19 @@ fn essential(e: &Event) -> Option<String> {
     }
 }
 
+/// Platform text reaches the terminal without control characters (no escape sequences).
+fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() && c != '\n' && c != '\t' {
+                ' '
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
 pub fn spawn(mut events: Receiver<Event>, fancy: bool) -> Display {
     let (stop, mut stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
@@ -67,7 +80,7 @@ pub fn spawn(mut events: Receiver<Event>, fancy: bool) -> Display {
             };
             if !fancy {
                 if let Some(line) = essential(&event) {
-                    eprintln!("{line}");
+                    eprintln!("{}", printable(&line));
                 }
                 continue;
             }

@@ -94,6 +94,11 @@ pub fn attach(
         let slot = fields
             .entry(key.to_string())
             .or_insert_with(|| Value::Array(Vec::new()));
+        // A single value given with --param/--request joins the list rather than being lost.
+        if !slot.is_array() {
+            let one = slot.take();
+            *slot = Value::Array(vec![one]);
+        }
         if let Value::Array(items) = slot {
             items.push(Value::String(v.to_string()));
         }

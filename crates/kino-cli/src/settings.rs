@@ -104,7 +104,8 @@ impl Settings {
                     c.poll_every = Duration::from_secs(s.max(1));
                 }
                 if let Some(h) = number("KINO_XYQ_TIMEOUT_HOURS")? {
-                    c.give_up_after = Duration::from_secs(h.max(1) * 3600);
+                    c.give_up_after =
+                        Duration::from_secs(h.clamp(1, 24 * 365).saturating_mul(3600));
                 }
                 if let Some(n) = number("KINO_XYQ_MAX_FAILURES")? {
                     c.max_failures = n.clamp(1, 1000) as u32;
@@ -123,7 +124,8 @@ impl Settings {
                     c.poll_every = Duration::from_secs(s.max(1));
                 }
                 if let Some(h) = number("KINO_LIBTV_TIMEOUT_HOURS")? {
-                    c.give_up_after = Duration::from_secs(h.max(1) * 3600);
+                    c.give_up_after =
+                        Duration::from_secs(h.clamp(1, 24 * 365).saturating_mul(3600));
                 }
                 Some(c)
             }

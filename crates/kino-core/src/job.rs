@@ -41,6 +41,8 @@ pub struct Job {
     /// How far the conversation has been read (conversational platforms).
     pub cursor: Option<String>,
     pub request: Value,
+    /// The exact body sent (or about to be), once built.
+    pub wire: Option<Value>,
     pub out_dir: Option<String>,
     pub prefix: Option<String>,
     pub error: Option<String>,

@@ -22,7 +22,7 @@ pub use provider::{
     Provider, ProviderError, ProviderInfo, Reconciled, RemoteMessage, RemoteStatus, SubmitError,
     Submitted, ValidationError,
 };
-pub use redact::redact_url;
+pub use redact::{redact_url, redact_urls_in};
 pub use secret::Secret;
 pub use state::{JobState, UnknownState};
 

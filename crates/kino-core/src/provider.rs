@@ -77,6 +77,9 @@ pub struct Submitted {
     pub handle: Handle,
     /// Where a person can watch the job on the platform (Xiaoyunque thread, LibTV canvas).
     pub web_link: Option<String>,
+    /// Where the job's own messages begin, when it continues a conversation that already has
+    /// some (they belong to earlier jobs).
+    pub cursor: Option<String>,
 }
 
 impl Submitted {
@@ -84,6 +87,7 @@ impl Submitted {
         Self {
             handle: handle.into(),
             web_link: None,
+            cursor: None,
         }
     }
 }
@@ -97,6 +101,8 @@ pub struct LostCreate<'a> {
     pub exclude: &'a [String],
     /// The job's handle before a lost reply (the conversation it continued).
     pub previous: Option<&'a str>,
+    /// The body that was sent.
+    pub wire: Option<&'a Value>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -344,6 +350,11 @@ pub enum ProviderError {
     NotCancelable { message: String },
     #[error("cannot read {path}: {message}")]
     LocalFile { path: String, message: String },
+    #[error("not enough credits on the platform: {message}")]
+    InsufficientCredits {
+        message: String,
+        recharge_url: String,
+    },
 }
 
 impl ProviderError {
@@ -368,7 +379,9 @@ impl ProviderError {
 impl Diagnostic for ProviderError {
     fn kind(&self) -> ErrorKind {
         match self {
-            ProviderError::Auth { .. } => ErrorKind::Config,
+            ProviderError::Auth { .. } | ProviderError::InsufficientCredits { .. } => {
+                ErrorKind::Config
+            }
             ProviderError::Rejected { .. }
             | ProviderError::NotCancelable { .. }
             | ProviderError::LocalFile { .. } => ErrorKind::Usage,
@@ -381,6 +394,9 @@ impl Diagnostic for ProviderError {
 
     fn hints(&self) -> Vec<String> {
         match self {
+            ProviderError::InsufficientCredits { recharge_url, .. } => vec![format!(
+                "recharge at {recharge_url}, then run the job again; nothing was created and nothing is retried"
+            )],
             ProviderError::Auth { .. } => vec![
                 "check the API key (`kino doctor` shows whether it is set, never its value)".into(),
                 "the key, the model and the base URL must belong to the same region".into(),

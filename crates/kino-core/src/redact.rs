@@ -11,9 +11,42 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
+/// Redacts every http(s) URL inside free text (platform messages may carry signed links).
+pub fn redact_urls_in(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find("http") {
+        let tail = &rest[i..];
+        if !(tail.starts_with("http://") || tail.starts_with("https://")) {
+            out.push_str(&rest[..i + 4]);
+            rest = &rest[i + 4..];
+            continue;
+        }
+        let end = tail
+            .find(|c: char| {
+                !c.is_ascii_graphic() || matches!(c, '"' | '\'' | '<' | '>' | ')' | ']')
+            })
+            .unwrap_or(tail.len());
+        out.push_str(&rest[..i]);
+        out.push_str(&redact_url(&tail[..end]));
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn urls_in_text_lose_their_signatures() {
+        assert_eq!(
+            redact_urls_in("done: https://c/x.mp4?Signature=s (and http://a/b) ok"),
+            "done: https://c/x.mp4?… (and http://a/b) ok"
+        );
+        assert_eq!(redact_urls_in("no links, httpd"), "no links, httpd");
+    }
 
     #[test]
     fn query_strings_are_dropped() {

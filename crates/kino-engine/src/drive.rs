@@ -5,10 +5,10 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use kino_core::{
-    Artifact, DownloadState, EventKind, JobId, JobState, PollPolicy, ProviderError, Reconciled,
-    RemoteStatus, now_millis,
+    DownloadState, EventKind, JobId, JobState, PollPolicy, ProviderError, Reconciled, RemoteStatus,
+    now_millis,
 };
-use kino_ledger::Change;
+use kino_ledger::{Change, PollRecord};
 
 use crate::{Engine, EngineError, Outcome, Owner};
 
@@ -92,7 +92,10 @@ impl Engine {
         let limit = self.provider(&job.provider)?.follow_limits().give_up_after;
         let since = job.submitted_at.unwrap_or(job.created_at);
         match limit {
-            Some(l) if now_millis() - since > l.as_millis() as i64 => {
+            Some(l)
+                if now_millis().saturating_sub(since)
+                    > i64::try_from(l.as_millis()).unwrap_or(i64::MAX) =>
+            {
                 let change = Change {
                     error: Some(format!(
                         "gave up after following it for {} h",
@@ -198,7 +201,17 @@ impl Engine {
                     }
                 }
                 // The platform waits for the user: nothing to do until `kino reply`.
-                JobState::NeedsInput => return self.outcome(id).await,
+                JobState::NeedsInput => {
+                    // Results that came before the question are fetched before resting.
+                    if outcome
+                        .artifacts
+                        .iter()
+                        .any(|a| a.state != DownloadState::Done)
+                    {
+                        self.download_pending(id, None, None).await?;
+                    }
+                    return self.outcome(id).await;
+                }
                 JobState::Queued | JobState::Running => {
                     if !sleep_until(next, deadline).await {
                         continue;
@@ -262,113 +275,126 @@ impl Engine {
             .provider(&job.provider)?
             .poll(&handle, job.cursor.as_deref())
             .await?;
-        // Messages and the cursor past them land together: a crash repeats or loses none.
-        if !outcome.messages.is_empty() || outcome.cursor.is_some() {
-            let kinds: Vec<EventKind> = outcome
-                .messages
-                .iter()
-                .map(|m| EventKind::Message {
-                    role: Some(m.role.clone()),
-                    text: m.text.clone(),
-                })
-                .collect();
-            self.ledger
-                .record_poll(job.id, &kinds, outcome.cursor.as_deref())
-                .await?;
-            self.publish(job.id).await;
-        }
-        // Results are recorded (and so downloaded) as soon as they appear, before the state
-        // moves: they are what a crash must not lose.
-        self.add_artifacts(job.id, &outcome.artifacts).await?;
-        let from = [job.state];
-        match outcome.status {
+        let messages: Vec<EventKind> = outcome
+            .messages
+            .iter()
+            .map(|m| EventKind::Message {
+                role: Some(m.role.clone()),
+                text: kino_core::redact_urls_in(&m.text),
+            })
+            .collect();
+        let mut progress = None;
+        let move_to = |to: JobState, change: Change| Some((job.state, to, change));
+        let transition = match outcome.status {
             RemoteStatus::Queued { position } => {
-                if let Some(p) = position {
-                    self.note(
-                        job.id,
-                        EventKind::Progress {
-                            percent: None,
-                            status: Some(format!("queue position {p}")),
-                        },
-                    )
-                    .await?;
-                }
+                progress = position.map(|p| format!("queue position {p}"));
+                None
             }
             RemoteStatus::Running { percent } => {
-                if job.state != JobState::Running {
-                    self.move_to(job.id, &from, JobState::Running, Change::default())
-                        .await?;
-                }
                 if percent.is_some() {
-                    self.note(
-                        job.id,
-                        EventKind::Progress {
-                            percent,
-                            status: None,
-                        },
-                    )
-                    .await?;
+                    progress = percent.map(|p| format!("{p:.0}%"));
                 }
+                (job.state != JobState::Running)
+                    .then(Change::default)
+                    .and_then(|c| move_to(JobState::Running, c))
             }
             RemoteStatus::NeedsInput { question } => {
                 let question = if question.trim().is_empty() {
-                    self.last_assistant_words(job.id).await?
+                    // The question may have come in an earlier poll, or in this one.
+                    match outcome
+                        .messages
+                        .iter()
+                        .rev()
+                        .find(|m| m.role == "assistant")
+                    {
+                        Some(m) => m.text.clone(),
+                        None => self.last_assistant_words(job.id).await?,
+                    }
                 } else {
                     question
                 };
-                let change = Change {
-                    reason: Some(question),
-                    ..Change::default()
-                };
-                self.move_to(job.id, &from, JobState::NeedsInput, change)
-                    .await?;
+                move_to(
+                    JobState::NeedsInput,
+                    Change {
+                        reason: Some(question),
+                        ..Change::default()
+                    },
+                )
             }
-            RemoteStatus::Succeeded => {
-                let change = Change {
+            RemoteStatus::Succeeded => move_to(
+                JobState::Succeeded,
+                Change {
                     usage: outcome.usage.clone(),
                     ..Change::default()
-                };
-                self.move_to(job.id, &from, JobState::Succeeded, change)
-                    .await?;
-            }
+                },
+            ),
             RemoteStatus::Failed { code, message } => {
                 let error = match code {
                     Some(c) => format!("{c}: {message}"),
                     None => message,
                 };
-                self.move_to(
-                    job.id,
-                    &from,
+                move_to(
                     JobState::Failed,
                     Change {
                         error: Some(error),
                         ..Change::default()
                     },
                 )
-                .await?;
             }
-            RemoteStatus::Canceled => {
-                let change = Change {
+            RemoteStatus::Canceled => move_to(
+                JobState::Canceled,
+                Change {
                     reason: Some("canceled on the platform".into()),
                     ..Change::default()
-                };
-                self.move_to(job.id, &from, JobState::Canceled, change)
-                    .await?;
-            }
-            RemoteStatus::Expired { message } => {
-                self.move_to(
-                    job.id,
-                    &from,
-                    JobState::Expired,
-                    Change {
-                        error: Some(message),
-                        ..Change::default()
-                    },
-                )
-                .await?;
-            }
+                },
+            ),
+            RemoteStatus::Expired { message } => move_to(
+                JobState::Expired,
+                Change {
+                    error: Some(message),
+                    ..Change::default()
+                },
+            ),
+        };
+        let record = PollRecord {
+            messages,
+            cursor: outcome.cursor.clone(),
+            artifacts: outcome.artifacts.clone(),
+            transition,
+        };
+        let changed = !record.messages.is_empty()
+            || record.cursor.is_some()
+            || !record.artifacts.is_empty()
+            || record.transition.is_some();
+        if changed {
+            // Results, messages, the cursor past them and the state they imply land together.
+            self.ledger.record_poll(job.id, record).await?;
+            self.publish(job.id).await;
+        }
+        if let Some(status) = progress {
+            self.note(
+                job.id,
+                EventKind::Progress {
+                    percent: None,
+                    status: Some(status),
+                },
+            )
+            .await?;
         }
         Ok(())
+    }
+
+    /// The question the job last rested on, in the agent's words.
+    async fn last_question(&self, id: JobId) -> Result<Option<String>, EngineError> {
+        let events = self.ledger.events(id, 0).await?;
+        Ok(events.into_iter().rev().find_map(|e| match e.kind {
+            EventKind::State {
+                to: JobState::NeedsInput,
+                reason,
+                ..
+            } => reason,
+            _ => None,
+        }))
     }
 
     /// The agent's latest words, when a platform signals a question without repeating it.
@@ -387,58 +413,32 @@ impl Engine {
             .unwrap_or_else(|| "the agent waits for your answer".into()))
     }
 
-    /// Records results not seen before (by URL), numbered after the ones the job already has.
-    async fn add_artifacts(
-        &self,
-        id: JobId,
-        found: &[kino_core::ArtifactRef],
-    ) -> Result<(), EngineError> {
-        if found.is_empty() {
-            return Ok(());
-        }
-        let known = self.ledger.artifacts(id).await?;
-        let mut next = known.len() as i64;
-        for a in found {
-            if known.iter().any(|k| k.url == a.url) {
-                continue;
-            }
-            let artifact = Artifact {
-                job_id: id,
-                index: next,
-                url: a.url.clone(),
-                kind: a.kind,
-                path: None,
-                bytes: None,
-                sha256: None,
-                mime: None,
-                state: DownloadState::Pending,
-                error: None,
-            };
-            if self.ledger.add_artifact(&artifact).await? {
-                next += 1;
-            }
-        }
-        self.publish(id).await;
-        Ok(())
-    }
-
     /// Finds the task a lost create made, through the platform's task list. Never resubmits:
     /// only when the list shows no such task, time after time, is the job declared never created.
     async fn reconcile(&self, job: &kino_core::Job, attempt: u32) -> Result<(), EngineError> {
         let provider = self.provider(&job.provider)?.clone();
-        let taken = self.ledger.handles(&job.provider).await?;
+        let mut taken = self.ledger.handles(&job.provider).await?;
+        // Every handle this job ever had (earlier runs of its conversation) is not the new one.
+        for e in self.ledger.events(job.id, 0).await? {
+            if let EventKind::Submitted { handle, .. } = e.kind
+                && !taken.contains(&handle)
+            {
+                taken.push(handle);
+            }
+        }
         let sent_at = job.submitted_at.unwrap_or(job.created_at);
         let lost = kino_core::LostCreate {
             model: &job.model,
             sent_at,
             exclude: &taken,
             previous: job.handle.as_deref(),
+            wire: job.wire.as_ref(),
         };
         let found = provider.reconcile(&lost).await?;
         let found = match found {
             // Another of our own jobs of the same model is also waiting for its handle near that
             // time: a lone task could be either's, so kino does not pick.
-            Reconciled::Found(handle) if self.rivals(job).await? > 0 => {
+            Reconciled::Found(handle) if job.handle.is_none() && self.rivals(job).await? > 0 => {
                 Reconciled::Ambiguous(vec![handle])
             }
             other => other,
@@ -460,10 +460,14 @@ impl Engine {
             Reconciled::NotFound
                 if attempt >= self.config.reconcile_attempts && job.handle.is_some() =>
             {
+                let warning = EventKind::Warning {
+                    message: "the reply never reached the platform (no new run); reply again"
+                        .into(),
+                };
+                self.note(job.id, warning).await?;
+                // The question still stands, in the agent's words.
                 let change = Change {
-                    reason: Some(
-                        "the reply never reached the platform (no new run); reply again".into(),
-                    ),
+                    reason: self.last_question(job.id).await?,
                     ..Change::default()
                 };
                 self.move_to(job.id, &[JobState::Unknown], JobState::NeedsInput, change)

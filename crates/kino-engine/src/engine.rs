@@ -318,7 +318,11 @@ impl Engine {
         submitted: Submitted,
         reset_cursor: bool,
     ) -> Result<Job, EngineError> {
-        let Submitted { handle, web_link } = submitted;
+        let Submitted {
+            handle,
+            web_link,
+            cursor,
+        } = submitted;
         let mut last = None;
         // One expected state at a time, so the event names the state the job really left.
         let mut from = JobState::Submitting;
@@ -326,7 +330,8 @@ impl Engine {
             let change = Change {
                 handle: Some(handle.clone()),
                 web_link: web_link.clone(),
-                reset_cursor,
+                reset_cursor: reset_cursor && cursor.is_none(),
+                cursor: cursor.clone(),
                 ..Change::default()
             };
             match self.move_to(id, &[from], JobState::Queued, change).await {
@@ -520,10 +525,23 @@ impl Engine {
         message: &str,
         assets: &[String],
     ) -> Result<Job, EngineError> {
-        let mut references = assets.to_vec();
+        let mut uploaded = Vec::new();
         for local in &plan.local_inputs {
-            references.push(self.upload_once(job, provider, &plan.model, local).await?);
+            let reference = self.upload_once(job, provider, &plan.model, local).await?;
+            uploaded.push((local.pointer.clone(), reference));
         }
+        // Every attachment: assets as given, uploaded files by their reference, URLs as they are.
+        let mut references = assets.to_vec();
+        let fields = plan.with_references(&uploaded)?;
+        references.extend(
+            fields
+                .get("inputs")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|v| v.as_str().map(str::to_string)),
+        );
+        let question = Outcome::load(self.ledger.as_ref(), job.id).await?.question;
         let previous = job.handle.clone().unwrap_or_default();
         let change = Change {
             wire: Some(serde_json::json!({"reply": message, "references": references})),
@@ -553,8 +571,14 @@ impl Engine {
                     .await
             }
             Err(SubmitError::NotCreated(e)) => {
+                let refusal = EventKind::Error {
+                    message: format!("the reply was refused: {e}"),
+                    retryable: e.is_retryable(),
+                };
+                self.note(job.id, refusal).await?;
+                // The question still stands, in the agent's words.
                 let change = Change {
-                    reason: Some(format!("the reply was refused, nothing was sent on: {e}")),
+                    reason: question,
                     ..Change::default()
                 };
                 self.move_to(

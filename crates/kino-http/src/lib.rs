@@ -7,6 +7,7 @@ mod client;
 mod download;
 mod file_part;
 mod rate_limiter;
+mod sse;
 
 pub use backoff::{Backoff, parse_retry_after};
 pub use client::{ClientError, api_client, download_client};
@@ -16,3 +17,4 @@ pub use download::{
 pub use file_part::file_part;
 pub use rate_limiter::RateLimiter;
 pub use reqwest;
+pub use sse::{SseDecoder, SseEvent};

@@ -20,4 +20,16 @@ pub struct Change {
     pub web_link: Option<String>,
     /// Forget the conversation cursor (a new run starts reading from its beginning).
     pub reset_cursor: bool,
+    /// Start the conversation cursor here (a reused conversation's earlier messages are not
+    /// this job's).
+    pub cursor: Option<String>,
+}
+
+/// Everything one poll learned, written at once (see [`crate::Ledger::record_poll`]).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PollRecord {
+    pub messages: Vec<kino_core::EventKind>,
+    pub cursor: Option<String>,
+    pub artifacts: Vec<kino_core::ArtifactRef>,
+    pub transition: Option<(kino_core::JobState, kino_core::JobState, Change)>,
 }

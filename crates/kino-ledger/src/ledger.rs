@@ -2,7 +2,7 @@ use async_trait::async_trait;
 
 use kino_core::{Artifact, Event, EventKind, Job, JobId, JobState, Millis, NewJob};
 
-use crate::{Change, JobFilter, LedgerError, UploadRecord};
+use crate::{Change, JobFilter, LedgerError, PollRecord, UploadRecord};
 
 /// The storage every face and worker shares. Every method is one transaction.
 #[async_trait]
@@ -35,14 +35,10 @@ pub trait Ledger: Send + Sync {
 
     async fn append_event(&self, id: JobId, kind: &EventKind) -> Result<Event, LedgerError>;
 
-    /// What one poll of a conversation learned: its new messages as events and the cursor past
-    /// them, in one transaction, so a resumed job neither repeats nor loses a message.
-    async fn record_poll(
-        &self,
-        id: JobId,
-        kinds: &[EventKind],
-        cursor: Option<&str>,
-    ) -> Result<(), LedgerError>;
+    /// What one poll learned, in one transaction: new results (by URL, numbered after the job's
+    /// others), new messages, the cursor past them, and the state move they imply. A crash
+    /// repeats or loses none of it.
+    async fn record_poll(&self, id: JobId, record: PollRecord) -> Result<(), LedgerError>;
 
     /// Events with `seq > since`, in order.
     async fn events(&self, id: JobId, since: i64) -> Result<Vec<Event>, LedgerError>;

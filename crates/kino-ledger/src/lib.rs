@@ -9,7 +9,7 @@ mod ledger;
 mod sqlite;
 mod upload;
 
-pub use change::Change;
+pub use change::{Change, PollRecord};
 pub use error::LedgerError;
 pub use filter::JobFilter;
 pub use ledger::Ledger;

@@ -15,9 +15,9 @@ use kino_core::{
     now_millis,
 };
 
-use crate::{Change, JobFilter, Ledger, LedgerError, UploadRecord};
+use crate::{Change, JobFilter, Ledger, LedgerError, PollRecord, UploadRecord};
 
-const JOB_COLUMNS: &str = "id, provider, mode, model, state, handle, web_link, cursor, request, out_dir, prefix, error, usage, \
+const JOB_COLUMNS: &str = "id, provider, mode, model, state, handle, web_link, cursor, request, wire, out_dir, prefix, error, usage, \
      created_at, updated_at, submitted_at, finished_at, attempts, next_poll_at, lease_owner, lease_until";
 
 fn migrator() -> Migrator {
@@ -156,6 +156,7 @@ fn job_from_row(row: &SqliteRow) -> Result<Job, LedgerError> {
         web_link: row.try_get("web_link")?,
         cursor: row.try_get("cursor")?,
         request: parse_json("request", Some(request))?.unwrap_or(Value::Null),
+        wire: parse_json("wire", row.try_get("wire")?)?,
         out_dir: row.try_get("out_dir")?,
         prefix: row.try_get("prefix")?,
         error: row.try_get("error")?,
@@ -245,6 +246,84 @@ async fn insert_event(
         at,
         kind: kind.clone(),
     })
+}
+
+/// The state move of a transition, inside a transaction: false when the job is not in `from`.
+async fn move_in(
+    tx: &mut sqlx::SqliteConnection,
+    id: JobId,
+    from: &[JobState],
+    to: JobState,
+    change: &Change,
+    now: Millis,
+) -> Result<bool, LedgerError> {
+    let froms: Vec<String> = from.iter().map(|s| format!("'{}'", s.as_str())).collect();
+    let finished = if to.is_terminal() { Some(now) } else { None };
+    let sql = format!(
+        "UPDATE jobs SET state = ?1, updated_at = ?2, \
+           handle = COALESCE(?3, handle), error = COALESCE(?4, error), usage = COALESCE(?5, usage), \
+           wire = COALESCE(?6, wire), submitted_at = COALESCE(?7, submitted_at), \
+           attempts = attempts + ?8, finished_at = COALESCE(?9, finished_at), next_poll_at = ?10, \
+           web_link = COALESCE(?12, web_link), \
+           cursor = CASE WHEN ?13 THEN NULL ELSE COALESCE(?14, cursor) END \
+         WHERE id = ?11 AND state IN ({}) RETURNING state",
+        froms.join(", ")
+    );
+    let updated: Option<String> = sqlx::query_scalar(AssertSqlSafe(sql))
+        .bind(to.as_str())
+        .bind(now)
+        .bind(&change.handle)
+        .bind(&change.error)
+        .bind(change.usage.as_ref().map(json_text))
+        .bind(change.wire.as_ref().map(json_text))
+        .bind(change.submitted_at)
+        .bind(i64::from(change.count_attempt))
+        .bind(finished)
+        .bind(change.next_poll_at)
+        .bind(id.to_string())
+        .bind(&change.web_link)
+        .bind(change.reset_cursor)
+        .bind(&change.cursor)
+        .fetch_optional(&mut *tx)
+        .await?;
+    if updated.is_none() {
+        return Ok(false);
+    }
+    if let Some(handle) = &change.handle {
+        let submitted = EventKind::Submitted {
+            handle: handle.clone(),
+            web_link: change.web_link.clone(),
+        };
+        insert_event(tx, id, now, &submitted).await?;
+    }
+    let prior = if from.len() == 1 { Some(from[0]) } else { None };
+    let reason = change.reason.clone().or_else(|| change.error.clone());
+    insert_event(
+        tx,
+        id,
+        now,
+        &EventKind::State {
+            from: prior,
+            to,
+            reason,
+        },
+    )
+    .await?;
+    Ok(true)
+}
+
+impl SqliteLedger {
+    async fn conflict(&self, id: JobId, from: &[JobState]) -> LedgerError {
+        let expected: Vec<&str> = from.iter().map(|s| s.as_str()).collect();
+        match self.job(id).await {
+            Ok(job) => LedgerError::Conflict {
+                id,
+                actual: job.state,
+                expected: expected.join(" or "),
+            },
+            Err(e) => e,
+        }
+    }
 }
 
 #[async_trait]
@@ -368,92 +447,56 @@ impl Ledger for SqliteLedger {
         to: JobState,
         change: Change,
     ) -> Result<Job, LedgerError> {
-        let now = now_millis();
         let mut tx = self.pool.begin().await?;
-        let froms: Vec<String> = from.iter().map(|s| format!("'{}'", s.as_str())).collect();
-        let finished = if to.is_terminal() { Some(now) } else { None };
-        let sql = format!(
-            "UPDATE jobs SET state = ?1, updated_at = ?2, \
-               handle = COALESCE(?3, handle), error = COALESCE(?4, error), usage = COALESCE(?5, usage), \
-               wire = COALESCE(?6, wire), submitted_at = COALESCE(?7, submitted_at), \
-               attempts = attempts + ?8, finished_at = COALESCE(?9, finished_at), next_poll_at = ?10, \
-               web_link = COALESCE(?12, web_link), cursor = CASE WHEN ?13 THEN NULL ELSE cursor END \
-             WHERE id = ?11 AND state IN ({}) RETURNING state",
-            froms.join(", ")
-        );
-        let updated: Option<String> = sqlx::query_scalar(AssertSqlSafe(sql))
-            .bind(to.as_str())
-            .bind(now)
-            .bind(&change.handle)
-            .bind(&change.error)
-            .bind(change.usage.as_ref().map(json_text))
-            .bind(change.wire.as_ref().map(json_text))
-            .bind(change.submitted_at)
-            .bind(i64::from(change.count_attempt))
-            .bind(finished)
-            .bind(change.next_poll_at)
-            .bind(id.to_string())
-            .bind(&change.web_link)
-            .bind(change.reset_cursor)
-            .fetch_optional(&mut *tx)
-            .await?;
-        if updated.is_none() {
+        if !move_in(&mut tx, id, from, to, &change, now_millis()).await? {
             drop(tx);
-            let job = self.job(id).await?;
-            let expected: Vec<&str> = from.iter().map(|s| s.as_str()).collect();
-            return Err(LedgerError::Conflict {
-                id,
-                actual: job.state,
-                expected: expected.join(" or "),
-            });
+            return Err(self.conflict(id, from).await);
         }
-        if let Some(handle) = &change.handle {
-            insert_event(
-                &mut tx,
-                id,
-                now,
-                &EventKind::Submitted {
-                    handle: handle.clone(),
-                    web_link: change.web_link.clone(),
-                },
-            )
-            .await?;
-        }
-        let prior = if from.len() == 1 { Some(from[0]) } else { None };
-        let reason = change.reason.clone().or_else(|| change.error.clone());
-        insert_event(
-            &mut tx,
-            id,
-            now,
-            &EventKind::State {
-                from: prior,
-                to,
-                reason,
-            },
-        )
-        .await?;
         tx.commit().await?;
         self.job(id).await
     }
 
-    async fn record_poll(
-        &self,
-        id: JobId,
-        kinds: &[EventKind],
-        cursor: Option<&str>,
-    ) -> Result<(), LedgerError> {
-        let mut tx = self.pool.begin().await?;
+    async fn record_poll(&self, id: JobId, record: PollRecord) -> Result<(), LedgerError> {
         let now = now_millis();
-        for kind in kinds {
+        let mut tx = self.pool.begin().await?;
+        // Results first: the URLs are what a crash must not lose.
+        let known: Vec<String> = sqlx::query_scalar("SELECT url FROM artifacts WHERE job_id = ?")
+            .bind(id.to_string())
+            .fetch_all(&mut *tx)
+            .await?;
+        let mut next = known.len() as i64;
+        for a in record.artifacts.iter().filter(|a| !known.contains(&a.url)) {
+            sqlx::query("INSERT INTO artifacts (job_id, idx, url, kind, state) VALUES (?, ?, ?, ?, 'pending')")
+                .bind(id.to_string())
+                .bind(next)
+                .bind(&a.url)
+                .bind(a.kind.as_str())
+                .execute(&mut *tx)
+                .await?;
+            let shown = EventKind::Artifact {
+                index: next,
+                url: kino_core::redact_url(&a.url),
+                kind: a.kind,
+            };
+            insert_event(&mut tx, id, now, &shown).await?;
+            next += 1;
+        }
+        for kind in &record.messages {
             insert_event(&mut tx, id, now, kind).await?;
         }
-        if let Some(c) = cursor {
+        if let Some(c) = &record.cursor {
             sqlx::query("UPDATE jobs SET cursor = ?, updated_at = ? WHERE id = ?")
                 .bind(c)
                 .bind(now)
                 .bind(id.to_string())
                 .execute(&mut *tx)
                 .await?;
+        }
+        if let Some((from, to, change)) = &record.transition
+            && !move_in(&mut tx, id, &[*from], *to, change, now).await?
+        {
+            drop(tx);
+            return Err(self.conflict(id, &[*from]).await);
         }
         tx.commit().await?;
         Ok(())

@@ -6,6 +6,7 @@ pub mod dashscope;
 pub mod libtv;
 mod media_input;
 mod response;
+pub mod skillsvideo;
 pub mod xyq;
 
 pub use media_input::{MediaKind, MediaValue, classify};

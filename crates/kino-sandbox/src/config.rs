@@ -37,6 +37,30 @@ pub struct SandboxConfig {
     /// Upload size limits (MiB) of Xiaoyunque `upload_file` and LibTV upload.
     pub xyq_max_upload_mb: u64,
     pub libtv_max_upload_mb: u64,
+    /// skills.video: interval of the `: ping` SSE comments (zero = none). Keep-alives are sent
+    /// when nothing else was written for this long. Like the two knobs below, captured when a
+    /// stream opens.
+    pub sv_keepalive: Duration,
+    /// skills.video: abort the SSE connection (no clean end of stream) after this many `data:`
+    /// events, instead of sending the next one; the generation goes on server-side.
+    pub sv_drop_stream_after: Option<u32>,
+    /// skills.video: after this many `data:` events send nothing more (not even keep-alives) and
+    /// keep the connection open until the client leaves.
+    pub sv_stall_after: Option<u32>,
+    /// skills.video: report the old PredictionStatus words (`starting`, `processing`,
+    /// `succeeded`, `failed`, `canceled`) instead of QueueState (`IN_QUEUE`, `IN_PROGRESS`,
+    /// `COMPLETED`, `FAILED`, `CANCELED`), in SSE events and `GET /generation/{id}` alike.
+    pub sv_legacy_status: bool,
+    /// skills.video: the live credit balance. Creates are charged at creation (a create costing
+    /// more than the balance is refused with 402) and failed generations are refunded, so this
+    /// value changes as the sandbox is used.
+    pub sv_credits: i64,
+    /// skills.video: `openapi.json` uses `servers[0].url = "/api"` and `/v1/generation/…` paths
+    /// instead of the full `…/api/v1` base and `/generation/…` paths.
+    pub sv_v1_paths: bool,
+    /// skills.video: serve an OpenAPI 3.1 document (nullable as type arrays) instead of 3.0
+    /// (`nullable: true`).
+    pub sv_openapi_31: bool,
 }
 
 impl Default for SandboxConfig {
@@ -55,6 +79,13 @@ impl Default for SandboxConfig {
             xyq_legacy_asset_id: false,
             xyq_max_upload_mb: 200,
             libtv_max_upload_mb: 200,
+            sv_keepalive: Duration::from_secs(15),
+            sv_drop_stream_after: None,
+            sv_stall_after: None,
+            sv_legacy_status: false,
+            sv_credits: 100_000,
+            sv_v1_paths: false,
+            sv_openapi_31: false,
         }
     }
 }
@@ -68,7 +99,8 @@ impl SandboxConfig {
     /// Apply the admin endpoint's partial JSON: `pending_ms`, `running_ms`, `submit_delay_ms`,
     /// `video_size`, `download_rate` (plus `tasks_qps`, `policy_ttl_secs`, `max_file_size_mb`,
     /// `api_keys`, `conversation_step_ms`, `xyq_legacy_asset_id`, `xyq_max_upload_mb`,
-    /// `libtv_max_upload_mb`). A `null` clears an optional value. Nothing is changed on error.
+    /// `libtv_max_upload_mb`, `sv_keepalive_ms`, `sv_drop_stream_after`, `sv_stall_after`,
+    /// `sv_legacy_status`, `sv_credits`, `sv_v1_paths`, `sv_openapi_31`). A `null` clears an optional value. Nothing is changed on error.
     pub(crate) fn apply_patch(&mut self, patch: &Value) -> Result<(), ConfigPatchError> {
         let obj = patch
             .as_object()
@@ -99,6 +131,19 @@ impl SandboxConfig {
                 }
                 "xyq_max_upload_mb" => next.xyq_max_upload_mb = req_u64(key, value)?,
                 "libtv_max_upload_mb" => next.libtv_max_upload_mb = req_u64(key, value)?,
+                "sv_keepalive_ms" => {
+                    next.sv_keepalive = Duration::from_millis(req_u64(key, value)?)
+                }
+                "sv_drop_stream_after" => next.sv_drop_stream_after = opt_u32(key, value)?,
+                "sv_stall_after" => next.sv_stall_after = opt_u32(key, value)?,
+                "sv_legacy_status" => next.sv_legacy_status = req_bool(key, value)?,
+                "sv_credits" => {
+                    next.sv_credits = value
+                        .as_i64()
+                        .ok_or_else(|| ConfigPatchError(format!("`{key}` must be an integer")))?;
+                }
+                "sv_v1_paths" => next.sv_v1_paths = req_bool(key, value)?,
+                "sv_openapi_31" => next.sv_openapi_31 = req_bool(key, value)?,
                 "api_keys" => {
                     let arr = value.as_array().ok_or_else(|| {
                         ConfigPatchError("api_keys must be an array of strings".into())
@@ -123,6 +168,21 @@ fn req_u64(key: &str, value: &Value) -> Result<u64, ConfigPatchError> {
     value
         .as_u64()
         .ok_or_else(|| ConfigPatchError(format!("`{key}` must be a non-negative integer")))
+}
+
+fn req_bool(key: &str, value: &Value) -> Result<bool, ConfigPatchError> {
+    value
+        .as_bool()
+        .ok_or_else(|| ConfigPatchError(format!("`{key}` must be a boolean")))
+}
+
+fn opt_u32(key: &str, value: &Value) -> Result<Option<u32>, ConfigPatchError> {
+    match opt_u64(key, value)? {
+        None => Ok(None),
+        Some(v) => u32::try_from(v)
+            .map(Some)
+            .map_err(|_| ConfigPatchError(format!("`{key}` is too large"))),
+    }
 }
 
 fn opt_u64(key: &str, value: &Value) -> Result<Option<u64>, ConfigPatchError> {
@@ -153,6 +213,21 @@ mod tests {
         assert_eq!(c.conversation_step, Duration::from_millis(20));
         assert!(c.xyq_legacy_asset_id);
         assert!(c.apply_patch(&json!({"xyq_legacy_asset_id": 1})).is_err());
+        c.apply_patch(&json!({
+            "sv_keepalive_ms": 50, "sv_drop_stream_after": 1, "sv_stall_after": null,
+            "sv_legacy_status": true, "sv_credits": -5, "sv_v1_paths": true, "sv_openapi_31": true
+        }))
+        .expect("valid sv patch");
+        assert_eq!(c.sv_keepalive, Duration::from_millis(50));
+        assert_eq!(c.sv_drop_stream_after, Some(1));
+        assert_eq!(c.sv_stall_after, None);
+        assert!(c.sv_legacy_status && c.sv_v1_paths && c.sv_openapi_31);
+        assert_eq!(c.sv_credits, -5);
+        assert!(
+            c.apply_patch(&json!({"sv_stall_after": 1u64 << 40}))
+                .is_err()
+        );
+        assert!(c.apply_patch(&json!({"sv_credits": "1"})).is_err());
         let before = c.clone();
         assert!(c.apply_patch(&json!({"pending_ms": -1})).is_err());
         assert!(

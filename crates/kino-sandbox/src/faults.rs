@@ -42,6 +42,12 @@ pub enum FaultTarget {
     LibtvQuery,
     /// LibTV upload (both paths).
     LibtvUpload,
+    /// skills.video create, SSE or not (an injected fault creates nothing).
+    SvCreate,
+    /// skills.video `GET /generation/{id}`.
+    SvPoll,
+    /// skills.video `GET /credits`.
+    SvCredits,
 }
 
 /// FIFO of pending faults.
@@ -129,6 +135,13 @@ mod tests {
         assert_eq!(
             serde_json::to_value(FaultTarget::LibtvUpload).expect("json"),
             "libtv_upload"
+        );
+        let f: Fault = serde_json::from_str(r#"{"target":"sv_create","status":429,"times":1}"#)
+            .expect("valid fault json");
+        assert_eq!(f.target, FaultTarget::SvCreate);
+        assert_eq!(
+            serde_json::to_value(FaultTarget::SvCredits).expect("json"),
+            "sv_credits"
         );
     }
 }

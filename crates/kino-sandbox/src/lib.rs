@@ -5,7 +5,11 @@
 //! all on the same API host. It is served by `kino sandbox`, embedded in-process by `kino run`
 //! when no credentials are set, and used as the peer by the test suites.
 //!
-//! A sandbox listens on two ports: the **API host** (`/api/v1/…`, `/api/biz/v1/skill/…`,
+//! It also emulates the skills.video open platform (§2) on a listener of its own, so its paths
+//! sit at the root exactly as on the real host (`/api/v1/generation/…`, `/api/openapi.json`,
+//! `/docs.json`, …); see [`SandboxHandle::skillsvideo_base_url`].
+//!
+//! Besides that one, a sandbox listens on two ports: the **API host** (`/api/v1/…`, `/api/biz/v1/skill/…`,
 //! `/openapi/…`, plus the `/_sandbox/…` admin endpoints) and a separate **CDN/OSS host** (upload
 //! endpoint `POST /`, DashScope result files `/results/<task_id>.mp4`, Xiaoyunque/LibTV result
 //! files `/files/…`, LibTV uploads `/claw/<projectUuid>/…`, sample inputs
@@ -30,6 +34,7 @@ mod keys;
 mod libtv;
 pub mod media;
 mod request;
+mod skillsvideo;
 mod state;
 mod stats;
 mod upload;
@@ -49,8 +54,8 @@ pub use stats::Stats;
 
 use state::{Shared, lock};
 
-/// One create request as received: a DashScope submit, a Xiaoyunque `submit_run` or a LibTV
-/// `POST /openapi/session`.
+/// One create request as received: a DashScope submit, a Xiaoyunque `submit_run`, a LibTV
+/// `POST /openapi/session` or a skills.video create (SSE or not).
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct RecordedRequest {
     /// Request path (no query string).
@@ -58,10 +63,12 @@ pub struct RecordedRequest {
     /// Lowercase header names; the `Authorization` value is replaced by `"<redacted>"`.
     pub headers: Vec<(String, String)>,
     /// The JSON body (a JSON string holding the raw text when it was not JSON; `null` when empty
-    /// or unreadable).
+    /// or unreadable). A skills.video `multipart/form-data` body is shown as an object of its
+    /// fields: text values as strings, file parts as `"<file:NAME:BYTES>"`, repeated fields as
+    /// arrays.
     pub body: serde_json::Value,
-    /// The created task (DashScope task id, Xiaoyunque run id, LibTV session id), or `None` when
-    /// the request was rejected.
+    /// The created task (DashScope task id, Xiaoyunque run id, LibTV session id, skills.video
+    /// generation id), or `None` when the request was rejected.
     pub task_id: Option<String>,
 }
 
@@ -79,8 +86,8 @@ impl RecordedRequest {
 pub struct Sandbox;
 
 impl Sandbox {
-    /// Binds two listeners on `host` (port 0 = any): the API host on `api_port` and the CDN/OSS
-    /// host on an ephemeral port. Serves until every handle is dropped or
+    /// Binds three listeners on `host` (port 0 = any): the API host on `api_port`, and the CDN/OSS
+    /// host and the skills.video host on ephemeral ports. Serves until every handle is dropped or
     /// [`SandboxHandle::shutdown`] is called. Must be called within a Tokio runtime.
     pub async fn start(
         host: IpAddr,
@@ -89,11 +96,14 @@ impl Sandbox {
     ) -> std::io::Result<SandboxHandle> {
         let api_listener = TcpListener::bind((host, api_port)).await?;
         let cdn_listener = TcpListener::bind((host, 0)).await?;
-        let shared = Arc::new(Shared::new(
-            api_listener.local_addr()?,
-            cdn_listener.local_addr()?,
-            config,
-        ));
+        let sv_listener = TcpListener::bind((host, 0)).await?;
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let addrs = state::Addrs {
+            api: api_listener.local_addr()?,
+            cdn: cdn_listener.local_addr()?,
+            sv: sv_listener.local_addr()?,
+        };
+        let shared = Arc::new(Shared::new(addrs, stop_rx.clone(), config));
         let api_app = dashscope::api_routes()
             .merge(xyq::routes())
             .merge(libtv::routes())
@@ -101,8 +111,8 @@ impl Sandbox {
             .fallback(api_not_found)
             .with_state(shared.clone());
         let cdn_app = cdn::router(shared.clone());
+        let sv_app = skillsvideo::router(shared.clone());
 
-        let (stop_tx, stop_rx) = watch::channel(false);
         let serve = |listener: TcpListener, app: axum::Router, name: &'static str| {
             let mut rx = stop_rx.clone();
             tokio::spawn(async move {
@@ -121,8 +131,14 @@ impl Sandbox {
         let tasks = vec![
             serve(api_listener, api_app, "api"),
             serve(cdn_listener, cdn_app, "cdn"),
+            serve(sv_listener, sv_app, "skillsvideo"),
         ];
-        tracing::debug!(api = %shared.api_addr, cdn = %shared.cdn_addr, "sandbox started");
+        tracing::debug!(
+            api = %shared.api_addr,
+            cdn = %shared.cdn_addr,
+            skillsvideo = %shared.sv_addr,
+            "sandbox started"
+        );
         Ok(SandboxHandle {
             inner: Arc::new(HandleInner {
                 shared,
@@ -151,6 +167,7 @@ impl std::fmt::Debug for SandboxHandle {
         f.debug_struct("SandboxHandle")
             .field("api_addr", &self.api_addr())
             .field("cdn_addr", &self.cdn_addr())
+            .field("skillsvideo_addr", &self.skillsvideo_addr())
             .finish()
     }
 }
@@ -185,6 +202,17 @@ impl SandboxHandle {
         format!("http://{}", advertised(self.api_addr()))
     }
 
+    /// Bound address of the skills.video host.
+    pub fn skillsvideo_addr(&self) -> SocketAddr {
+        self.shared().sv_addr
+    }
+
+    /// e.g. `http://127.0.0.1:PORT/api/v1` — the skills.video base URL (`SKILLS_VIDEO_BASE_URL`);
+    /// clients append `/generation/…`, `/credits`, ….
+    pub fn skillsvideo_base_url(&self) -> String {
+        format!("http://{}/api/v1", advertised(self.skillsvideo_addr()))
+    }
+
     /// Snapshot of the counters.
     pub fn stats(&self) -> Stats {
         self.shared().stats()
@@ -196,8 +224,10 @@ impl SandboxHandle {
     }
 
     /// Every create request received, in order — rejected ones included (with `task_id: None`):
-    /// DashScope submits, Xiaoyunque `submit_run` and LibTV `POST /openapi/session` calls, so its
-    /// length equals `create_attempts + xyq_submits + libtv_session_posts` of [`Self::stats`].
+    /// DashScope submits, Xiaoyunque `submit_run`, LibTV `POST /openapi/session` and skills.video
+    /// create calls, so its length equals
+    /// `create_attempts + xyq_submits + libtv_session_posts + sv_create_attempts` of
+    /// [`Self::stats`].
     pub fn requests(&self) -> Vec<RecordedRequest> {
         self.shared().requests()
     }
@@ -221,7 +251,8 @@ impl SandboxHandle {
     }
 
     /// The lowercase hex SHA-256 of exactly the bytes `url` serves, for result URLs handed out
-    /// by Xiaoyunque and LibTV (and LibTV upload URLs); `None` for anything else. Only the URL's
+    /// by Xiaoyunque, LibTV and skills.video (and LibTV upload URLs, skills.video multipart file
+    /// inputs); `None` for anything else. Only the URL's
     /// path is looked at.
     pub fn artifact_sha256(&self, url: &str) -> Option<String> {
         let shared = self.shared();
@@ -231,7 +262,7 @@ impl SandboxHandle {
         }))
     }
 
-    /// Stop both listeners: in-flight requests get up to 5 s to finish, then are aborted.
+    /// Stop the listeners (open skills.video streams end): in-flight requests get up to 5 s to finish, then are aborted.
     pub async fn shutdown(self) {
         self.inner.stop.send_replace(true);
         let tasks = std::mem::take(&mut *lock(&self.inner.tasks));

@@ -22,6 +22,13 @@ pub(crate) struct JsonBody {
     recorded: Value,
 }
 
+impl JsonBody {
+    /// What [`RecordedRequest::body`] shows for it.
+    pub(crate) fn recorded(&self) -> &Value {
+        &self.recorded
+    }
+}
+
 pub(crate) async fn read_json(body: Body) -> JsonBody {
     match axum::body::to_bytes(body, MAX_JSON_BODY).await {
         Ok(bytes) => {

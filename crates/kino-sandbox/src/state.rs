@@ -11,6 +11,7 @@ use crate::faults::FaultQueue;
 use crate::files::FileStore;
 use crate::libtv::LibtvState;
 use crate::media::VideoLayout;
+use crate::skillsvideo::SvState;
 use crate::stats::Stats;
 use crate::xyq::XyqState;
 
@@ -20,9 +21,21 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// The bound addresses of the listeners.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Addrs {
+    pub api: SocketAddr,
+    pub cdn: SocketAddr,
+    pub sv: SocketAddr,
+}
+
 pub(crate) struct Shared {
     pub api_addr: SocketAddr,
     pub cdn_addr: SocketAddr,
+    /// The skills.video listener.
+    pub sv_addr: SocketAddr,
+    /// Turns `true` (or closes) when the sandbox stops; long-lived streams end on it.
+    pub stop: tokio::sync::watch::Receiver<bool>,
     config: Mutex<SandboxConfig>,
     stats: Mutex<Stats>,
     pub faults: FaultQueue,
@@ -33,13 +46,20 @@ pub(crate) struct Shared {
     pub files: Mutex<FileStore>,
     pub xyq: XyqState,
     pub libtv: LibtvState,
+    pub sv: SvState,
 }
 
 impl Shared {
-    pub(crate) fn new(api_addr: SocketAddr, cdn_addr: SocketAddr, config: SandboxConfig) -> Self {
+    pub(crate) fn new(
+        addrs: Addrs,
+        stop: tokio::sync::watch::Receiver<bool>,
+        config: SandboxConfig,
+    ) -> Self {
         Self {
-            api_addr,
-            cdn_addr,
+            api_addr: addrs.api,
+            cdn_addr: addrs.cdn,
+            sv_addr: addrs.sv,
+            stop,
             config: Mutex::new(config),
             stats: Mutex::new(Stats::default()),
             faults: FaultQueue::default(),
@@ -49,6 +69,7 @@ impl Shared {
             files: Mutex::default(),
             xyq: XyqState::default(),
             libtv: LibtvState::default(),
+            sv: SvState::default(),
         }
     }
 

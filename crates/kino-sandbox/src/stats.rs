@@ -51,4 +51,14 @@ pub struct Stats {
     pub libtv_uploads: u64,
     /// Successful LibTV `POST /openapi/session/change-project` calls.
     pub libtv_project_changes: u64,
+    /// skills.video generations created (SSE or not).
+    pub sv_creates: u64,
+    /// All skills.video create POSTs, rejected ones included.
+    pub sv_create_attempts: u64,
+    /// skills.video SSE responses opened (`200 text/event-stream`).
+    pub sv_streams: u64,
+    /// skills.video `GET /generation/{id}` calls (any answer).
+    pub sv_polls: u64,
+    /// skills.video `GET /credits` calls (any answer).
+    pub sv_credit_queries: u64,
 }

@@ -224,6 +224,19 @@ async fn read_file(field: &mut Field<'_>, policy: &Policy) -> Result<Received, U
     })
 }
 
+/// Stream one file part under `policy` (skills.video multipart creates).
+pub(crate) async fn receive_part(
+    field: &mut Field<'_>,
+    policy: &Policy,
+) -> Result<Received, UploadError> {
+    read_file(field, policy).await
+}
+
+/// Read one text part (at most 64 KiB).
+pub(crate) async fn receive_text(field: &mut Field<'_>) -> Result<String, UploadError> {
+    read_text(field).await
+}
+
 /// Read the whole form.
 pub(crate) async fn receive(
     mut multipart: Multipart,

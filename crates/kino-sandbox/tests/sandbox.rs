@@ -1954,3 +1954,914 @@ async fn conversational_hostile_inputs() {
     let v: Value = resp.json().await.expect("json");
     assert_eq!(v["code"], "NotFound");
 }
+
+// ------------------------------------------------------------------ skills.video
+
+fn sv_fast() -> SandboxConfig {
+    SandboxConfig {
+        pending: Duration::from_millis(100),
+        running: Duration::from_millis(200),
+        sv_keepalive: Duration::from_millis(30),
+        tasks_qps: None,
+        ..SandboxConfig::default()
+    }
+}
+
+/// One SSE event: joined `data:` lines.
+#[derive(Debug)]
+struct SseRead {
+    raw: String,
+    events: Vec<Value>,
+    pings: usize,
+    /// The body broke off (connection aborted) instead of ending cleanly.
+    broken: bool,
+}
+
+fn parse_sse(raw: &str) -> (Vec<Value>, usize) {
+    let text = raw.replace("\r\n", "\n");
+    let mut events = Vec::new();
+    let mut pings = 0;
+    for block in text.split("\n\n") {
+        let mut data: Vec<&str> = Vec::new();
+        for line in block.lines() {
+            if line.starts_with(':') {
+                pings += 1;
+            } else if let Some(d) = line.strip_prefix("data:") {
+                data.push(d.strip_prefix(' ').unwrap_or(d));
+            }
+        }
+        if !data.is_empty() {
+            events.push(serde_json::from_str(&data.join("\n")).expect("event json"));
+        }
+    }
+    (events, pings)
+}
+
+/// A skills.video client.
+struct Sv {
+    sb: SandboxHandle,
+    http: reqwest::Client,
+}
+
+impl Sv {
+    async fn new(config: SandboxConfig) -> Self {
+        Self {
+            sb: start(config).await,
+            http: client(),
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.sb.skillsvideo_base_url())
+    }
+
+    async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        let resp = self
+            .http
+            .post(self.url(path))
+            .bearer_auth(KEY)
+            .json(&body)
+            .send()
+            .await
+            .expect("post");
+        let status = resp.status();
+        (status, resp.json().await.expect("json body"))
+    }
+
+    async fn get(&self, path: &str) -> (StatusCode, Value) {
+        let resp = self
+            .http
+            .get(self.url(path))
+            .bearer_auth(KEY)
+            .header("Accept", "application/json")
+            .send()
+            .await
+            .expect("get");
+        let status = resp.status();
+        (status, resp.json().await.expect("json body"))
+    }
+
+    async fn open_sse(&self, model: &str, body: Value) -> reqwest::Response {
+        let resp = self
+            .http
+            .post(self.url(&format!("/generation/sse/{model}")))
+            .bearer_auth(KEY)
+            .header("Accept", "text/event-stream")
+            .json(&body)
+            .send()
+            .await
+            .expect("sse post");
+        assert_eq!(resp.status(), StatusCode::OK);
+        assert_eq!(
+            resp.headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok()),
+            Some("text/event-stream")
+        );
+        resp
+    }
+
+    /// Read a stream to its end (or break).
+    async fn sse(&self, model: &str, body: Value) -> SseRead {
+        let mut resp = self.open_sse(model, body).await;
+        let mut raw = Vec::new();
+        let broken = loop {
+            match tokio::time::timeout(Duration::from_secs(10), resp.chunk()).await {
+                Ok(Ok(Some(chunk))) => raw.extend_from_slice(&chunk),
+                Ok(Ok(None)) => break false,
+                Ok(Err(_)) => break true,
+                Err(_) => panic!("stream neither ended nor broke"),
+            }
+        };
+        let raw = String::from_utf8(raw).expect("utf-8 stream");
+        let (events, pings) = parse_sse(&raw);
+        SseRead {
+            raw,
+            events,
+            pings,
+            broken,
+        }
+    }
+
+    async fn wait_terminal(&self, id: &str) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let (status, body) = self.get(&format!("/generation/{id}")).await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            let st = body["status"]
+                .as_str()
+                .unwrap_or_default()
+                .to_ascii_uppercase();
+            if ["COMPLETED", "SUCCEEDED", "FAILED", "CANCELED"].contains(&st.as_str()) {
+                return body;
+            }
+            assert!(Instant::now() < deadline, "generation {id} never finished");
+            tokio::time::sleep(Duration::from_millis(30)).await;
+        }
+    }
+
+    async fn credits(&self) -> i64 {
+        let (status, body) = self.get("/credits").await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["subscription"], body["total"]);
+        body["total"].as_i64().expect("total")
+    }
+}
+
+fn statuses(events: &[Value]) -> Vec<String> {
+    events
+        .iter()
+        .map(|e| e["status"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+/// Every `$ref` in `v` resolves inside `doc`.
+fn assert_refs_resolve(doc: &Value, v: &Value) -> usize {
+    match v {
+        Value::Object(m) => {
+            let mut n = 0;
+            if let Some(r) = m.get("$ref").and_then(Value::as_str) {
+                let ptr = r.strip_prefix('#').expect("local ref");
+                assert!(doc.pointer(ptr).is_some(), "dangling {r}");
+                n += 1;
+            }
+            n + m
+                .values()
+                .map(|x| assert_refs_resolve(doc, x))
+                .sum::<usize>()
+        }
+        Value::Array(a) => a.iter().map(|x| assert_refs_resolve(doc, x)).sum(),
+        _ => 0,
+    }
+}
+
+#[tokio::test]
+async fn sv_documents_both_versions_and_path_spellings() {
+    let sv = Sv::new(sv_fast()).await;
+    let root = format!("http://{}", sv.sb.skillsvideo_addr());
+    let fetch = |path: &'static str| {
+        let req = sv.http.get(format!("{root}{path}"));
+        async move {
+            let resp = req.send().await.expect("doc");
+            assert_eq!(resp.status(), StatusCode::OK, "{path}");
+            resp.json::<Value>().await.expect("json doc")
+        }
+    };
+    let doc = fetch("/api/openapi.json").await;
+    assert_eq!(doc, fetch("/openapi.json").await);
+    assert_eq!(doc, fetch("/api/v1/openapi.json").await);
+    assert_eq!(doc["openapi"], "3.0.3");
+    assert_eq!(doc["servers"][0]["url"], sv.sb.skillsvideo_base_url());
+    assert!(assert_refs_resolve(&doc, &doc) > 10);
+    let op = &doc["paths"]["/generation/google/nano-banana-pro"]["post"];
+    let content = &op["requestBody"]["content"];
+    assert_eq!(
+        content["application/json"]["schema"]["$ref"],
+        "#/components/schemas/NanoBananaProRequest"
+    );
+    assert_eq!(
+        content["multipart/form-data"]["schema"]["$ref"],
+        content["application/json"]["schema"]["$ref"]
+    );
+    for path in [
+        "/generation/sse/google/nano-banana-pro",
+        "/generation/kling-ai/v3/image",
+        "/generation/sse/kling-ai/v3/image",
+        "/generation/sse/google/veo-3.1",
+        "/generation/wan/wan-v2.6",
+        "/generation/openai/gpt-image-1.5",
+    ] {
+        assert!(doc["paths"][path]["post"].is_object(), "{path}");
+    }
+    for path in ["/generation/{id}", "/credits", "/generations/running"] {
+        assert!(doc["paths"][path]["get"].is_object(), "{path}");
+    }
+    let schemas = &doc["components"]["schemas"];
+    let veo = &schemas["Veo31Request"];
+    assert_eq!(veo["additionalProperties"], false);
+    assert_eq!(veo["properties"]["duration"]["enum"], json!([4, 6, 8]));
+    assert_eq!(veo["properties"]["duration"]["default"], 8);
+    assert_eq!(veo["properties"]["first_frame_url"]["format"], "uri");
+    assert_eq!(veo["properties"]["negative_prompt"]["nullable"], true);
+    assert_eq!(
+        schemas["NanoBananaProRequest"]["properties"]["image_urls"]["maxItems"],
+        14
+    );
+    assert_eq!(
+        schemas["GptImage15Request"]["properties"]["quality"]["anyOf"][2]["const"],
+        "high"
+    );
+    assert_eq!(schemas["QueueState"]["enum"][1], "IN_PROGRESS");
+    assert_eq!(schemas["PredictionStatus"]["enum"][2], "succeeded");
+    assert!(schemas["Generation"].is_object() && schemas["ErrorResponse"].is_object());
+    assert_eq!(
+        doc["components"]["securitySchemes"]["bearerAuth"],
+        json!({"type": "http", "scheme": "bearer"})
+    );
+    let docs = fetch("/docs.json").await;
+    assert_eq!(docs, fetch("/api/docs.json").await);
+    let groups = docs["navigation"]["tabs"][1]["groups"]
+        .as_array()
+        .expect("groups");
+    let images = groups
+        .iter()
+        .find(|g| g["group"] == "Images")
+        .expect("Images group");
+    assert!(
+        images["pages"]
+            .as_array()
+            .expect("pages")
+            .contains(&json!("POST /generation/google/nano-banana-pro"))
+    );
+    assert!(groups.iter().any(|g| g["group"] == "Videos"));
+
+    // 3.1 with the `/api` + `/v1/generation/…` spelling, switched on through the admin endpoint.
+    let resp = sv
+        .http
+        .post(format!("{}/_sandbox/config", sv.sb.xyq_base_url()))
+        .json(&json!({"sv_v1_paths": true, "sv_openapi_31": true}))
+        .send()
+        .await
+        .expect("config");
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    let doc = fetch("/openapi.json").await;
+    assert_eq!(doc["openapi"], "3.1.0");
+    assert_eq!(doc["servers"][0]["url"], "/api");
+    assert!(assert_refs_resolve(&doc, &doc) > 10);
+    assert!(doc["paths"].get("/generation/google/veo-3.1").is_none());
+    let veo = &doc["components"]["schemas"]["Veo31Request"];
+    assert_eq!(
+        veo["properties"]["negative_prompt"]["type"],
+        json!(["string", "null"])
+    );
+    let docs = fetch("/docs.json").await;
+    assert_eq!(
+        docs["navigation"]["tabs"][1]["groups"][1]["pages"][0],
+        "POST /v1/generation/google/veo-3.1"
+    );
+    // Both spellings resolve to the same real routes.
+    let server = doc["servers"][0]["url"].as_str().expect("server");
+    for path in doc["paths"]
+        .as_object()
+        .expect("paths")
+        .keys()
+        .filter(|p| p.contains("/generation/") && !p.contains('{') && !p.contains("/sse/"))
+    {
+        let resp = sv
+            .http
+            .post(format!("{root}{server}{path}"))
+            .bearer_auth(KEY)
+            .json(&json!({"prompt": "a cat"}))
+            .send()
+            .await
+            .expect("create");
+        assert_eq!(resp.status(), StatusCode::OK, "{path}");
+    }
+    assert_eq!(sv.sb.stats().sv_creates, 5);
+}
+
+#[tokio::test]
+async fn sv_image_over_sse_with_keepalives() {
+    let sv = Sv::new(sv_fast()).await;
+    let before = sv.credits().await;
+    let read = sv
+        .sse(
+            "google/nano-banana-pro",
+            json!({"prompt": "a cat", "n": 2, "aspect_ratio": "16:9", "resolution": "2K"}),
+        )
+        .await;
+    assert!(!read.broken);
+    assert!(!read.raw.contains('\r'));
+    assert!(read.raw.starts_with("data: {\"id\":\"gen_"), "{}", read.raw);
+    assert!(read.raw.ends_with("\n\n"));
+    assert!(read.raw.contains(": ping\n\n"));
+    assert!(read.pings >= 3, "{} pings", read.pings);
+    assert_eq!(
+        statuses(&read.events),
+        ["IN_QUEUE", "IN_PROGRESS", "COMPLETED"]
+    );
+    let done = &read.events[2];
+    let id = done["id"].as_str().expect("id");
+    assert!(read.events.iter().all(|e| e["id"] == id));
+    assert_eq!(read.events[0]["data"], Value::Null);
+    assert_eq!(read.events[0]["input"]["prompt"], "a cat");
+    assert_eq!(read.events[0]["input"]["n"], 2);
+    assert_eq!(
+        done["usage"],
+        json!({"total": 40, "subscription": 40, "permanent": 0})
+    );
+    let data = &done["data"];
+    assert_eq!(data["type"], "image");
+    assert_eq!(data["n"], 2);
+    assert_eq!(data["actual_prompt"], "a cat");
+    assert_eq!(data["images"].as_array().map(Vec::len), Some(2));
+    assert_eq!(data["image"], data["images"][0]);
+    assert_eq!(data["image"]["content_type"], "image/png");
+    assert_eq!(
+        (
+            data["image"]["width"].as_u64(),
+            data["image"]["height"].as_u64()
+        ),
+        (Some(2048), Some(1152))
+    );
+    let url = data["images"][1]["url"].as_str().expect("url");
+    let bytes = download(&sv.http, url).await;
+    assert_eq!(&bytes[1..4], b"PNG");
+    assert_eq!(sv.sb.artifact_sha256(url), Some(sha_hex(&bytes)));
+    // The same generation is pollable.
+    let (status, polled) = sv.get(&format!("/generation/{id}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(&polled, done);
+    assert_eq!(sv.credits().await, before - 40);
+    let stats = sv.sb.stats();
+    assert_eq!(
+        (stats.sv_creates, stats.sv_create_attempts, stats.sv_streams),
+        (1, 1, 1)
+    );
+    assert_eq!(stats.auth_on_cdn, 0);
+    let recorded = sv.sb.requests();
+    assert_eq!(recorded.len(), 1);
+    assert_eq!(
+        recorded[0].path,
+        "/api/v1/generation/sse/google/nano-banana-pro"
+    );
+    assert_eq!(recorded[0].task_id.as_deref(), Some(id));
+    assert_eq!(recorded[0].header("authorization"), Some("<redacted>"));
+    assert_eq!(recorded[0].body["n"], 2);
+}
+
+#[tokio::test]
+async fn sv_video_polling_and_range_download() {
+    let sv = Sv::new(SandboxConfig {
+        video_size: Some(200_000),
+        ..sv_fast()
+    })
+    .await;
+    let (status, created) = sv
+        .post(
+            "/generation/google/veo-3.1",
+            json!({"prompt": "a dog", "duration": 6, "resolution": "720p"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{created}");
+    assert_eq!(created["status"], "IN_QUEUE");
+    assert_eq!(created["data"], Value::Null);
+    assert_eq!(created["input"]["duration"], 6);
+    assert_eq!(created["input"]["generate_audio"], true);
+    assert_eq!(created["input"]["resolution"], "720p");
+    assert_eq!(created["usage"]["total"], 100);
+    let id = created["id"].as_str().expect("id");
+    assert!(id.starts_with("gen_"));
+    let (_, running) = sv.get("/generations/running?limit=10&workspace=w").await;
+    assert_eq!(running[0]["id"], id);
+    assert!(running[0]["usage"].is_object() && running[0]["input"].is_object());
+    let done = sv.wait_terminal(id).await;
+    assert_eq!(done["status"], "COMPLETED");
+    let video = &done["data"]["video"];
+    assert_eq!(done["data"]["type"], "video");
+    assert_eq!(done["data"]["videos"][0], *video);
+    assert_eq!(video["content_type"], "video/mp4");
+    assert_eq!(video["duration"], 6);
+    let url = video["url"].as_str().expect("url");
+    let bytes = download(&sv.http, url).await;
+    assert_eq!(bytes.len(), 200_000);
+    assert_eq!(&bytes[4..8], b"ftyp");
+    assert_eq!(sv.sb.artifact_sha256(url), Some(sha_hex(&bytes)));
+    let resp = sv
+        .http
+        .get(url)
+        .header("Range", "bytes=100000-")
+        .send()
+        .await
+        .expect("range");
+    assert_eq!(resp.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(resp.bytes().await.expect("body"), bytes[100_000..]);
+    let (_, running) = sv.get("/generations/running").await;
+    assert_eq!(running, json!([]));
+    let stats = sv.sb.stats();
+    assert!(stats.sv_polls >= 2);
+    assert_eq!((stats.sv_creates, stats.sv_streams), (1, 0));
+}
+
+#[tokio::test]
+async fn sv_crlf_split_data_model() {
+    let sv = Sv::new(sv_fast()).await;
+    let read = sv
+        .sse(
+            "kling-ai/v3/image",
+            json!({"prompt": "a fox, at dawn", "n": 1}),
+        )
+        .await;
+    assert!(!read.broken);
+    assert!(read.raw.contains(": ping\r\n\r\n"));
+    assert!(
+        !read.raw.replace("\r\n", "").contains('\n'),
+        "bare LF in {:?}",
+        read.raw
+    );
+    for block in read
+        .raw
+        .split("\r\n\r\n")
+        .filter(|b| b.starts_with("data:"))
+    {
+        assert_eq!(block.matches("data: ").count(), 2, "{block:?}");
+    }
+    assert_eq!(
+        statuses(&read.events),
+        ["IN_QUEUE", "IN_PROGRESS", "COMPLETED"]
+    );
+    assert_eq!(read.events[2]["data"]["actual_prompt"], "a fox, at dawn");
+}
+
+#[tokio::test]
+async fn sv_dropped_and_stalled_streams_still_complete() {
+    let sv = Sv::new(SandboxConfig {
+        sv_drop_stream_after: Some(1),
+        ..sv_fast()
+    })
+    .await;
+    let read = sv
+        .sse("google/nano-banana-pro", json!({"prompt": "drop me"}))
+        .await;
+    assert!(read.broken, "{:?}", read.raw);
+    assert_eq!(statuses(&read.events), ["IN_QUEUE"]);
+    let id = read.events[0]["id"].as_str().expect("id");
+    assert_eq!(sv.wait_terminal(id).await["status"], "COMPLETED");
+
+    sv.sb.set_config(|c| {
+        c.sv_drop_stream_after = None;
+        c.sv_stall_after = Some(2);
+        c.sv_keepalive = Duration::from_millis(10);
+    });
+    let mut resp = sv
+        .open_sse("wan/wan-v2.6", json!({"prompt": "stall me"}))
+        .await;
+    let mut raw = Vec::new();
+    let started = Instant::now();
+    // Both events arrive, then silence: no terminal event, no keep-alives, no end.
+    loop {
+        match tokio::time::timeout(Duration::from_millis(600), resp.chunk()).await {
+            Ok(Ok(Some(chunk))) => raw.extend_from_slice(&chunk),
+            Ok(other) => panic!("stream ended: {other:?}"),
+            Err(_) => break,
+        }
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
+    let raw = String::from_utf8(raw).expect("utf-8");
+    let (events, _) = parse_sse(&raw);
+    assert_eq!(statuses(&events), ["IN_QUEUE", "IN_PROGRESS"]);
+    let after_progress = raw.split("IN_PROGRESS").nth(1).unwrap_or_default();
+    assert!(!after_progress.contains(": ping"), "{raw:?}");
+    drop(resp);
+    let id = events[0]["id"].as_str().expect("id");
+    let done = sv.wait_terminal(id).await;
+    assert_eq!(done["status"], "COMPLETED");
+    assert_eq!(done["data"]["video"]["duration"], 5);
+    assert_eq!(sv.sb.stats().sv_streams, 2);
+    // Shutdown is not held up by streams.
+    let t = Instant::now();
+    sv.sb.shutdown().await;
+    assert!(t.elapsed() < Duration::from_secs(2));
+}
+
+#[tokio::test]
+async fn sv_legacy_status_words() {
+    let sv = Sv::new(SandboxConfig {
+        sv_legacy_status: true,
+        ..sv_fast()
+    })
+    .await;
+    let read = sv
+        .sse(
+            "openai/gpt-image-1.5",
+            json!({"prompt": "a hat", "quality": "high"}),
+        )
+        .await;
+    assert_eq!(
+        statuses(&read.events),
+        ["starting", "processing", "succeeded"]
+    );
+    let id = read.events[0]["id"].as_str().expect("id");
+    let (_, polled) = sv.get(&format!("/generation/{id}")).await;
+    assert_eq!(polled["status"], "succeeded");
+    assert_eq!(polled["data"]["image"]["width"], 1024);
+    let (_, created) = sv
+        .post(
+            "/generation/wan/wan-v2.6",
+            json!({"prompt": "x sandbox:fail"}),
+        )
+        .await;
+    assert_eq!(created["status"], "starting");
+    let failed = sv.wait_terminal(created["id"].as_str().expect("id")).await;
+    assert_eq!(failed["status"], "failed");
+    assert_eq!(failed["code"], "VIDEO_GENERATION_FAILED");
+}
+
+#[tokio::test]
+async fn sv_credits_402_and_refund_on_failure() {
+    let sv = Sv::new(SandboxConfig {
+        sv_credits: 250,
+        ..sv_fast()
+    })
+    .await;
+    assert_eq!(sv.credits().await, 250);
+    let read = sv
+        .sse("google/veo-3.1", json!({"prompt": "boom sandbox:fail"}))
+        .await;
+    assert_eq!(
+        statuses(&read.events),
+        ["IN_QUEUE", "IN_PROGRESS", "FAILED"]
+    );
+    assert_eq!(read.events[1]["usage"]["total"], 100);
+    let failed = &read.events[2];
+    assert_eq!(failed["code"], "VIDEO_GENERATION_FAILED");
+    assert!(failed["message"].is_string());
+    assert_eq!(failed["data"], Value::Null);
+    assert_eq!(failed["usage"]["total"], 0);
+    assert_eq!(sv.credits().await, 250, "refunded");
+
+    let (status, _) = sv
+        .post("/generation/google/veo-3.1", json!({"prompt": "ok"}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(sv.credits().await, 150);
+    let (status, _) = sv
+        .post(
+            "/generation/kling-ai/v3/image",
+            json!({"prompt": "ok", "n": 4}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(sv.credits().await, 70);
+    let creates = sv.sb.stats().sv_creates;
+    let (status, body) = sv
+        .post("/generation/google/veo-3.1", json!({"prompt": "too dear"}))
+        .await;
+    assert_eq!(status, StatusCode::PAYMENT_REQUIRED);
+    assert_eq!(
+        body,
+        json!({
+            "error": "INSUFFICIENT_CREDITS",
+            "code": "VIDEO_GENERATION_INSUFFICIENT_CREDITS",
+            "message": "Insufficient credits for this generation."
+        })
+    );
+    let resp = sv
+        .http
+        .post(sv.url("/generation/sse/google/nano-banana-pro"))
+        .bearer_auth(KEY)
+        .json(&json!({"prompt": "x", "n": 4}))
+        .send()
+        .await
+        .expect("sse");
+    assert_eq!(resp.status(), StatusCode::PAYMENT_REQUIRED);
+    let body: Value = resp.json().await.expect("json");
+    assert_eq!(body["code"], "IMAGE_GENERATION_INSUFFICIENT_CREDITS");
+    let stats = sv.sb.stats();
+    assert_eq!(stats.sv_creates, creates);
+    assert_eq!(stats.sv_streams, 1);
+    assert_eq!(
+        sv.sb.requests().last().and_then(|r| r.task_id.clone()),
+        None
+    );
+    assert_eq!(sv.credits().await, 70);
+    assert_eq!(sv.sb.config().sv_credits, 70);
+}
+
+#[tokio::test]
+async fn sv_validation_routes_and_auth() {
+    let sv = Sv::new(sv_fast()).await;
+    let nano = "/generation/google/nano-banana-pro";
+    for (path, body, field) in [
+        (nano, json!({"prompt": "x", "style": "anime"}), "style"),
+        (nano, json!({"prompt": "x", "n": 5}), "n"),
+        (nano, json!({"prompt": "x", "n": "2"}), "n"),
+        (
+            nano,
+            json!({"prompt": "x", "aspect_ratio": "2:1"}),
+            "aspect_ratio",
+        ),
+        (
+            nano,
+            json!({"prompt": "x", "image_urls": "https://a/b.png"}),
+            "image_urls",
+        ),
+        (
+            nano,
+            json!({"prompt": "x", "image_urls": ["not a url"]}),
+            "image_urls[0]",
+        ),
+        (nano, json!({"aspect_ratio": "1:1"}), "prompt"),
+        (nano, json!({"prompt": 7}), "prompt"),
+        (
+            "/generation/google/veo-3.1",
+            json!({"prompt": "x", "duration": 5}),
+            "duration",
+        ),
+        (
+            "/generation/google/veo-3.1",
+            json!({"prompt": "x", "generate_audio": "yes"}),
+            "generate_audio",
+        ),
+        (
+            "/generation/google/veo-3.1",
+            json!({"prompt": "x", "mode": "magic"}),
+            "mode",
+        ),
+        (
+            "/generation/wan/wan-v2.6",
+            json!({"prompt": "x", "image_url": 3}),
+            "image_url",
+        ),
+        (
+            "/generation/openai/gpt-image-1.5",
+            json!({"prompt": "x", "quality": "ultra"}),
+            "quality",
+        ),
+    ] {
+        let (status, v) = sv.post(path, body.clone()).await;
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{path} {body}: {v}"
+        );
+        assert_eq!(v["error"], "INVALID_INPUT");
+        let family = if path.contains("veo") || path.contains("wan") {
+            "VIDEO_GENERATION_INVALID_INPUT"
+        } else {
+            "IMAGE_GENERATION_INVALID_INPUT"
+        };
+        assert_eq!(v["code"], family);
+        let message = v["message"].as_str().expect("message");
+        assert!(message.contains(&format!("`{field}`")), "{message}");
+    }
+    // Nullable field accepts null.
+    let (status, v) = sv
+        .post(
+            "/generation/google/veo-3.1",
+            json!({"prompt": "x", "negative_prompt": null}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    let (status, v) = sv
+        .post("/generation/nobody/model", json!({"prompt": "x"}))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(v["code"], "NOT_FOUND");
+    let (status, v) = sv
+        .post("/generation/google/nano-banana-9", json!({"prompt": "x"}))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(v["code"], "IMAGE_GENERATION_UNSUPPORTED_MODEL");
+    let (status, v) = sv
+        .post("/generation/sse/kling-ai/v4/image", json!({"prompt": "x"}))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(v["code"], "IMAGE_GENERATION_UNSUPPORTED_MODEL");
+    for raw in [&b"{nope"[..], b"[1]", b""] {
+        let resp = sv
+            .http
+            .post(sv.url(nano))
+            .bearer_auth(KEY)
+            .header("Content-Type", "application/json")
+            .body(raw)
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+        let v: Value = resp.json().await.expect("json");
+        assert_eq!(v["code"], "IMAGE_GENERATION_INVALID_INPUT");
+    }
+    // Auth.
+    for key in [None, Some("sk-invalid-1")] {
+        let mut req = sv.http.post(sv.url(nano)).json(&json!({"prompt": "x"}));
+        if let Some(key) = key {
+            req = req.bearer_auth(key);
+        }
+        let resp = req.send().await.expect("send");
+        assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+        let v: Value = resp.json().await.expect("json");
+        assert_eq!(
+            (v["error"].as_str(), v["code"].as_str()),
+            (Some("UNAUTHORIZED"), Some("UNAUTHORIZED"))
+        );
+        assert!(v["message"].is_string());
+    }
+    for path in ["/credits", "/generation/gen_x", "/generations/running"] {
+        let resp = sv.http.get(sv.url(path)).send().await.expect("send");
+        assert_eq!(resp.status(), StatusCode::UNAUTHORIZED, "{path}");
+    }
+    let (status, v) = sv.get("/generation/gen_unknown").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(v["code"], "NOT_FOUND");
+    let (status, _) = sv.get("/generations/running?limit=0").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, v) = sv.get("/nothing/here").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(v["error"], "NOT_FOUND");
+    let stats = sv.sb.stats();
+    assert_eq!(stats.sv_creates, 1);
+    assert_eq!(stats.sv_create_attempts as usize, sv.sb.requests().len());
+    assert_eq!(stats.sv_create_attempts, 13 + 1 + 3 + 3 + 2);
+}
+
+#[tokio::test]
+async fn sv_multipart_files_for_image_urls() {
+    let sv = Sv::new(sv_fast()).await;
+    let png =
+        std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/assets/sample.png")).expect("png");
+    let mut other = png.clone();
+    other.extend_from_slice(b"trailing bytes make it different");
+    let form = Form::new()
+        .text("prompt", "merge these")
+        .part("image_urls", file_part("a.png", "image/png", png.clone()))
+        .part("image_urls", file_part("b.png", "image/png", other.clone()))
+        .text("image_urls", "https://example.com/c.png")
+        .text("n", "2")
+        .text("resolution", "4K");
+    let resp = sv
+        .http
+        .post(sv.url("/generation/google/nano-banana-pro"))
+        .bearer_auth(KEY)
+        .multipart(form)
+        .send()
+        .await
+        .expect("multipart");
+    assert_eq!(resp.status(), StatusCode::OK);
+    let created: Value = resp.json().await.expect("json");
+    let urls = created["input"]["image_urls"]
+        .as_array()
+        .expect("urls")
+        .clone();
+    assert_eq!(urls.len(), 3);
+    assert_eq!(urls[2], "https://example.com/c.png");
+    assert_eq!(created["input"]["n"], 2);
+    assert_eq!(created["usage"]["total"], 40);
+    let cdn = format!("http://{}/", sv.sb.cdn_addr());
+    let first = urls[0].as_str().expect("url");
+    let second = urls[1].as_str().expect("url");
+    assert!(first.starts_with(&cdn) && second.starts_with(&cdn));
+    assert_eq!(download(&sv.http, first).await, png);
+    assert_eq!(download(&sv.http, second).await, other);
+    assert_eq!(sv.sb.artifact_sha256(second), Some(sha_hex(&other)));
+    let recorded = sv.sb.requests();
+    assert_eq!(
+        recorded[0].body,
+        json!({
+            "prompt": "merge these",
+            "image_urls": [
+                format!("<file:a.png:{}>", png.len()),
+                format!("<file:b.png:{}>", other.len()),
+                "https://example.com/c.png"
+            ],
+            "n": "2",
+            "resolution": "4K"
+        })
+    );
+    assert_eq!(recorded[0].task_id.as_deref(), created["id"].as_str());
+    let done = sv.wait_terminal(created["id"].as_str().expect("id")).await;
+    assert_eq!(done["data"]["images"][0]["width"], 4096);
+
+    // A file where the schema wants text, and a non-media file.
+    for form in [
+        Form::new().part("prompt", file_part("p.png", "image/png", png.clone())),
+        Form::new().text("prompt", "x").part(
+            "image_urls",
+            file_part("notes.txt", "text/plain", b"hello".to_vec()),
+        ),
+    ] {
+        let resp = sv
+            .http
+            .post(sv.url("/generation/google/nano-banana-pro"))
+            .bearer_auth(KEY)
+            .multipart(form)
+            .send()
+            .await
+            .expect("multipart");
+        assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let v: Value = resp.json().await.expect("json");
+        assert_eq!(v["code"], "IMAGE_GENERATION_INVALID_INPUT");
+    }
+    let resp = sv
+        .http
+        .post(sv.url("/generation/google/nano-banana-pro"))
+        .bearer_auth(KEY)
+        .header("Content-Type", "multipart/form-data; boundary=Z")
+        .body("--Z\r\nContent-Disposition: form-data; name=\"prompt\"\r\n\r\nabc")
+        .send()
+        .await
+        .expect("broken multipart");
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(sv.sb.stats().sv_creates, 1);
+}
+
+#[tokio::test]
+async fn sv_injected_faults() {
+    let sv = Sv::new(sv_fast()).await;
+    let fault = |target, status, retry_after_secs| Fault {
+        target,
+        status,
+        times: 1,
+        retry_after_secs,
+    };
+    sv.sb.inject(fault(FaultTarget::SvCreate, 429, Some(3)));
+    let resp = sv
+        .http
+        .post(sv.url("/generation/sse/google/veo-3.1"))
+        .bearer_auth(KEY)
+        .json(&json!({"prompt": "x"}))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(
+        resp.headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok()),
+        Some("3")
+    );
+    let v: Value = resp.json().await.expect("json");
+    assert_eq!(v["error"], "RATE_LIMITED");
+    assert_eq!(v["code"], "VIDEO_GENERATION_RATE_LIMITED");
+    let stats = sv.sb.stats();
+    assert_eq!(
+        (stats.sv_creates, stats.sv_create_attempts, stats.sv_streams),
+        (0, 1, 0)
+    );
+    assert_eq!(stats.throttled, 1);
+    assert_eq!(sv.credits().await, 100_000);
+
+    let (status, created) = sv
+        .post("/generation/google/nano-banana-pro", json!({"prompt": "x"}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let id = created["id"].as_str().expect("id");
+    sv.sb.inject(fault(FaultTarget::SvPoll, 503, None));
+    let (status, v) = sv.get(&format!("/generation/{id}")).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(v["code"], "IMAGE_GENERATION_PROVIDER_UNAVAILABLE");
+    let (status, _) = sv.get(&format!("/generation/{id}")).await;
+    assert_eq!(status, StatusCode::OK);
+    sv.sb.inject(fault(FaultTarget::SvCredits, 500, None));
+    let (status, v) = sv.get("/credits").await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(v["error"], "FAILED");
+    assert_eq!(sv.credits().await, 100_000 - 20);
+    let stats = sv.sb.stats();
+    assert_eq!((stats.sv_polls, stats.sv_credit_queries), (2, 3));
+    // Faults are also injectable through the admin endpoint.
+    let resp = sv
+        .http
+        .post(format!("{}/_sandbox/faults", sv.sb.xyq_base_url()))
+        .json(&json!({"target": "sv_create", "status": 500, "times": 1}))
+        .send()
+        .await
+        .expect("fault");
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    let (status, v) = sv
+        .post("/generation/wan/wan-v2.6", json!({"prompt": "x"}))
+        .await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(v["code"], "VIDEO_GENERATION_FAILED");
+    assert_eq!(sv.sb.stats().sv_creates, 1);
+}

@@ -110,7 +110,26 @@ impl LibTv {
             })
     }
 
-    async fn send(&self, body: &Value) -> Result<Submitted, SubmitError> {
+    /// The cursor past a session's messages so far.
+    async fn cursor_of(&self, session: &str) -> Result<Option<String>, ProviderError> {
+        let req = self.authed(
+            self.api
+                .get(format!("{}/openapi/session/{session}", self.base)),
+        );
+        let data = Self::answer(req.send().await.map_err(network)?).await?;
+        Ok(wire::page(&data, None)?.cursor)
+    }
+
+    /// Sends a message. `existing`: a session of earlier messages, whose history is not this
+    /// job's and is skipped (a reply keeps its job's own cursor instead).
+    async fn send(&self, body: &Value, existing: bool) -> Result<Submitted, SubmitError> {
+        let start = match body.get("sessionId").and_then(Value::as_str) {
+            Some(session) if existing => self
+                .cursor_of(session)
+                .await
+                .map_err(SubmitError::NotCreated)?,
+            _ => None,
+        };
         let resp = match self
             .authed(self.api.post(format!("{}/openapi/session", self.base)))
             .json(body)
@@ -139,6 +158,7 @@ impl LibTv {
                             .get("projectUuid")
                             .and_then(Value::as_str)
                             .map(project_url),
+                        cursor: start,
                     }),
                     None => Err(SubmitError::OutcomeUnknown(
                         "the session answer has no sessionId".into(),
@@ -240,7 +260,7 @@ impl Provider for LibTv {
     }
 
     async fn submit(&self, _plan: &Plan, body: &Value) -> Result<Submitted, SubmitError> {
-        self.send(body).await
+        self.send(body, true).await
     }
 
     async fn reply(
@@ -249,8 +269,11 @@ impl Provider for LibTv {
         message: &str,
         references: &[String],
     ) -> Result<Submitted, SubmitError> {
-        self.send(&json!({"sessionId": handle, "message": message_with(message, references)}))
-            .await
+        self.send(
+            &json!({"sessionId": handle, "message": message_with(message, references)}),
+            false,
+        )
+        .await
     }
 
     async fn poll(&self, handle: &str, cursor: Option<&str>) -> Result<PollOutcome, ProviderError> {
@@ -263,7 +286,7 @@ impl Provider for LibTv {
             req = req.query(&[("afterSeq", after)]);
         }
         let data = Self::answer(req.send().await.map_err(network)?).await?;
-        let page = wire::page(&data, after)?;
+        let page = wire::page(&data, cursor)?;
         let (status, raw) = if let Some(why) = page.failed.clone() {
             (
                 RemoteStatus::Failed {
@@ -285,7 +308,7 @@ impl Provider for LibTv {
         Ok(PollOutcome {
             artifacts: page.artifacts,
             messages: page.messages,
-            cursor: page.max_seq.map(|s| s.to_string()),
+            cursor: page.cursor.clone(),
             ..PollOutcome::status(status, raw)
         })
     }

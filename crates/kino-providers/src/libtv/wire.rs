@@ -18,12 +18,24 @@ pub fn data(status: u16, body: &Value) -> Result<Value, ProviderError> {
         .get("code")
         .map(|c| c.to_string().trim_matches('"').to_string())
         .unwrap_or_else(|| format!("HTTP{status}"));
+    // A business error can come inside a 2xx: a `code` other than 0 (or 200) is one.
+    let ok_code = match body.get("code") {
+        None | Some(Value::Null) => true,
+        Some(Value::Number(n)) => n.as_i64().is_some_and(|c| c == 0 || c == 200),
+        Some(Value::String(c)) => c == "0" || c == "200" || c.eq_ignore_ascii_case("success"),
+        Some(_) => false,
+    };
     match status {
-        200..=299 => Ok(body
+        200..=299 if ok_code => Ok(body
             .get("data")
             .filter(|d| !d.is_null())
             .cloned()
             .unwrap_or_else(|| body.clone())),
+        200..=299 => Err(ProviderError::Rejected {
+            status,
+            code,
+            message,
+        }),
         401 | 403 => Err(ProviderError::Auth {
             status,
             code,
@@ -54,6 +66,9 @@ pub struct Page {
     pub question: Option<String>,
     /// Any assistant or tool message at all.
     pub agent_spoke: bool,
+    /// The cursor past this page: the highest seq, or `id:<id>` of the last message when the
+    /// platform sends no seq.
+    pub cursor: Option<String>,
 }
 
 const MEDIA_EXT: &[&str] = &["png", "jpg", "jpeg", "webp", "mp4", "mov", "webm"];
@@ -101,7 +116,12 @@ fn urls_in(text: &str) -> Vec<String> {
     found
 }
 
-pub fn page(data: &Value, after_seq: i64) -> Result<Page, ProviderError> {
+/// The messages after `cursor` (a seq, or `id:<id>` when messages carry no seq).
+pub fn page(data: &Value, cursor: Option<&str>) -> Result<Page, ProviderError> {
+    let after_seq = cursor.and_then(|c| c.parse::<i64>().ok()).unwrap_or(0);
+    let mut skip_until = cursor
+        .and_then(|c| c.strip_prefix("id:"))
+        .map(str::to_string);
     let messages = data
         .get("messages")
         .and_then(Value::as_array)
@@ -109,14 +129,28 @@ pub fn page(data: &Value, after_seq: i64) -> Result<Page, ProviderError> {
             message: "the session answer has no `messages`".into(),
         })?;
     let mut page = Page::default();
+    let mut user_urls: Vec<String> = Vec::new();
     let mut last_role = String::new();
     let mut last_text = String::new();
     for m in messages {
         let seq = ["seq", "sequence", "messageSeq"]
             .iter()
             .find_map(|k| m.get(*k).and_then(Value::as_i64));
+        let id = m.get("id").and_then(Value::as_str).map(str::to_string);
+        if let Some(last) = &skip_until {
+            // Without seq, everything up to the last message read is skipped.
+            if id.as_deref() == Some(last.as_str()) {
+                skip_until = None;
+            }
+            continue;
+        }
         if seq.is_some_and(|s| s <= after_seq) {
             continue;
+        }
+        if seq.is_none()
+            && let Some(id) = &id
+        {
+            page.cursor = Some(format!("id:{id}"));
         }
         if let Some(s) = seq {
             page.max_seq = Some(page.max_seq.unwrap_or(s).max(s));
@@ -183,9 +217,12 @@ pub fn page(data: &Value, after_seq: i64) -> Result<Page, ProviderError> {
             } else if results.is_some() {
                 shown = "results ready".into();
             }
+        } else if role == "user" {
+            // The user's own attachments echoed back are inputs, not results.
+            user_urls.extend(urls_in(&content));
         } else if role == "assistant" {
             for url in urls_in(&content) {
-                if !page.artifacts.iter().any(|a| a.url == url) {
+                if !page.artifacts.iter().any(|a| a.url == url) && !user_urls.contains(&url) {
                     page.artifacts.push(ArtifactRef {
                         kind: kind_of(&url),
                         url,
@@ -200,13 +237,25 @@ pub fn page(data: &Value, after_seq: i64) -> Result<Page, ProviderError> {
         last_role = role;
         last_text = content;
     }
+    // A question mark inside a link (`…/canvas?projectId=…`) asks nothing.
+    let words = strip_urls(&last_text);
     if last_role == "assistant"
-        && (last_text.contains('?') || last_text.contains('？'))
+        && (words.contains('?') || words.contains('？'))
         && page.artifacts.is_empty()
     {
         page.question = Some(last_text);
     }
+    if let Some(max) = page.max_seq {
+        page.cursor = Some(max.to_string());
+    }
     Ok(page)
+}
+
+fn strip_urls(text: &str) -> String {
+    text.split_whitespace()
+        .filter(|w| !w.contains("http://") && !w.contains("https://"))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 #[cfg(test)]
@@ -221,7 +270,7 @@ mod tests {
             {"id":"1","role":"user","content":"生一个动漫视频","seq":1},
             {"id":"2","role":"tool","content": tool,"seq":2},
             {"id":"3","role":"assistant","content":"好了：https://any.host/x.webm。","seq":3}]});
-        let p = page(&data, 0).unwrap_or_default();
+        let p = page(&data, None).unwrap_or_default();
         let urls: Vec<&str> = p.artifacts.iter().map(|a| a.url.as_str()).collect();
         assert_eq!(
             urls,
@@ -240,14 +289,35 @@ mod tests {
         let data = json!({"messages":[
             {"role":"user","content":"x","seq":4},
             {"role":"assistant","content":"Which style do you prefer?","seq":5}]});
-        let p = page(&data, 4).unwrap_or_default();
+        let p = page(&data, Some("4")).unwrap_or_default();
         assert_eq!(p.messages.len(), 1);
         assert_eq!(p.question.as_deref(), Some("Which style do you prefer?"));
         let failed = json!({"messages":[{"role":"tool","content":"{\"status\":\"failed\",\"message\":\"boom\"}","sequence":9}]});
         assert_eq!(
-            page(&failed, 0).unwrap_or_default().failed.as_deref(),
+            page(&failed, None).unwrap_or_default().failed.as_deref(),
             Some("boom")
         );
-        assert!(page(&json!({}), 0).is_err());
+        assert!(page(&json!({}), None).is_err());
+    }
+
+    #[test]
+    fn links_are_not_questions_echoed_inputs_are_not_results_and_ids_stand_in_for_seq() {
+        let data = json!({"messages":[
+            {"id":"a","role":"user","content":"make it\n\nhttps://res/claw/p/in.png"},
+            {"id":"b","role":"assistant","content":"I used https://res/claw/p/in.png, see https://www.liblib.tv/canvas?projectId=x"}]});
+        let p = page(&data, None).unwrap_or_default();
+        assert!(p.question.is_none(), "{p:?}");
+        assert!(p.artifacts.is_empty(), "{p:?}");
+        assert_eq!(p.cursor.as_deref(), Some("id:b"));
+        let again = page(&data, Some("id:b")).unwrap_or_default();
+        assert!(again.messages.is_empty());
+        assert!(data_error_in_2xx());
+    }
+
+    fn data_error_in_2xx() -> bool {
+        matches!(
+            data(200, &json!({"code":40001,"message":"余额不足","data":null})),
+            Err(ProviderError::Rejected { .. })
+        ) && data(200, &json!({"code":0,"data":{"x":1}})).is_ok()
     }
 }

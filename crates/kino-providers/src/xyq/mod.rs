@@ -158,11 +158,16 @@ impl Xyq {
                             .get("web_thread_link")
                             .and_then(Value::as_str)
                             .map(str::to_string),
+                        cursor: None,
                     }),
                     _ => Err(SubmitError::OutcomeUnknown(
                         "submit_run answered without run.thread_id and run.run_id".into(),
                     )),
                 }
+            }
+            // An unreadable 2xx (no `ret`: a proxy's page, an empty body) proves nothing.
+            Err(e @ ProviderError::Protocol { .. }) => {
+                Err(SubmitError::OutcomeUnknown(e.to_string()))
             }
             Err(e) if refused => Err(SubmitError::NotCreated(e)),
             Err(e) => Err(SubmitError::OutcomeUnknown(e.to_string())),

@@ -82,8 +82,10 @@ pub fn run(data: &Value, run_id: Option<&str>, after_seq: i64) -> Result<Run, Pr
             .find(|r| r.get("run_id").and_then(Value::as_str) == Some(id)),
         None => runs.first(),
     };
-    let r = found.ok_or_else(|| ProviderError::Protocol {
-        message: "get_thread did not return the run".into(),
+    // Right after a submit the run may not be listed yet: worth another look, not a failure.
+    let r = found.ok_or_else(|| ProviderError::Unavailable {
+        status: 200,
+        message: "get_thread did not list the run yet".into(),
     })?;
     let mut run = Run {
         run_id: r
@@ -91,7 +93,8 @@ pub fn run(data: &Value, run_id: Option<&str>, after_seq: i64) -> Result<Run, Pr
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_string(),
-        state: r.get("state").and_then(Value::as_i64).unwrap_or(0),
+        // No state yet reads as "submitted": keep following, never a failure.
+        state: r.get("state").and_then(Value::as_i64).unwrap_or(1),
         fail_reason: ["fail_reason", "error_message", "error_msg", "errmsg"]
             .iter()
             .find_map(|k| r.get(*k).and_then(Value::as_str))
@@ -109,11 +112,11 @@ pub fn run(data: &Value, run_id: Option<&str>, after_seq: i64) -> Result<Run, Pr
         let seq = entry
             .get("seq")
             .and_then(Value::as_i64)
-            .unwrap_or(after_seq + i as i64);
+            .unwrap_or(after_seq.saturating_add(i as i64));
         if seq < after_seq {
             continue;
         }
-        run.next_seq = Some(run.next_seq.unwrap_or(0).max(seq + 1));
+        run.next_seq = Some(run.next_seq.unwrap_or(0).max(seq.saturating_add(1)));
         // A message and an artifact read alike: role, content items, tool calls.
         let Some(body) = entry.get("message").or_else(|| entry.get("artifact")) else {
             continue;

@@ -389,3 +389,42 @@ fn libtv_switch_project_binds_a_new_project() {
     );
     assert_eq!(t.stats().libtv_project_changes, 2);
 }
+
+/// Regression (review of the conversation code): a job that continued an existing LibTV session
+/// read the whole session history and adopted the earlier job's results as its own.
+#[test]
+fn continuing_a_libtv_session_does_not_adopt_earlier_results() {
+    let t = ctx();
+    let first = kino(&t, &["run", "libtv", "first picture", "--json"]);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    let first = first.json();
+    let session = first["handle"].as_str().unwrap_or_default().to_string();
+    let second = kino(
+        &t,
+        &[
+            "run",
+            "libtv",
+            "second picture",
+            "--param",
+            &format!("session_id={session}"),
+            "--json",
+        ],
+    );
+    assert_eq!(second.code, 0, "{}", second.stderr);
+    let second = second.json();
+    assert_eq!(second["handle"], first["handle"], "the same session");
+    let urls = |j: &Value| -> Vec<String> {
+        j["artifacts"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|a| a["url"].as_str().map(str::to_string))
+            .collect()
+    };
+    let (a, b) = (urls(&first), urls(&second));
+    assert!(
+        !b.is_empty() && b.iter().all(|u| !a.contains(u)),
+        "first {a:?}, second {b:?}"
+    );
+    assert_eq!(t.stats().libtv_sends, 2);
+}

@@ -1,0 +1,250 @@
+//! The models skills.video offers, read from its own documents (contracts §2.6): openapi.json
+//! (3.0 or 3.1; `/generation/…` or `/v1/generation/…` paths; request schemas inline or behind
+//! `$ref`) and docs.json (the Images and Videos navigation groups).
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+/// What a model makes, from docs.json (or guessed from the schema when docs.json is silent).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    Image,
+    Video,
+    Other,
+}
+
+/// One model's create endpoint.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Endpoint {
+    /// As in its path: `google/veo-3.1`, `kling-ai/v3/image`.
+    pub model: String,
+    pub kind: Kind,
+    /// The request schema with every `$ref` inlined.
+    pub schema: Value,
+    /// The operation also takes multipart/form-data (file fields as files).
+    pub multipart: bool,
+    /// An SSE twin exists (`/generation/sse/…`).
+    pub sse: bool,
+    pub summary: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Catalog {
+    pub endpoints: BTreeMap<String, Endpoint>,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+#[error("the skills.video OpenAPI document is unusable: {0}")]
+pub struct CatalogError(pub String);
+
+/// `/v1/generation/google/veo-3.1` or `/generation/sse/google/veo-3.1` → (model, is_sse).
+fn model_of(path: &str) -> Option<(String, bool)> {
+    let rest = path
+        .strip_prefix("/v1")
+        .unwrap_or(path)
+        .strip_prefix("/generation/")?;
+    if rest.contains('{') || rest.is_empty() {
+        return None;
+    }
+    match rest.strip_prefix("sse/") {
+        Some(m) => Some((m.trim_end_matches('/').to_string(), true)),
+        None => Some((rest.trim_end_matches('/').to_string(), false)),
+    }
+}
+
+/// Inlines `#/components/…` references (a depth guard stops cycles).
+fn inline_refs(v: &Value, root: &Value, depth: usize) -> Value {
+    if depth > 32 {
+        return Value::Object(Map::new());
+    }
+    match v {
+        Value::Object(map) => {
+            if let Some(Value::String(r)) = map.get("$ref")
+                && let Some(pointer) = r.strip_prefix('#')
+                && let Some(target) = root.pointer(pointer)
+            {
+                let mut resolved = inline_refs(target, root, depth + 1);
+                // Siblings of $ref (3.1 allows them: description, default…) are kept.
+                if let Value::Object(out) = &mut resolved {
+                    for (k, val) in map.iter().filter(|(k, _)| k.as_str() != "$ref") {
+                        out.insert(k.clone(), inline_refs(val, root, depth + 1));
+                    }
+                }
+                return resolved;
+            }
+            Value::Object(
+                map.iter()
+                    .map(|(k, val)| (k.clone(), inline_refs(val, root, depth + 1)))
+                    .collect(),
+            )
+        }
+        Value::Array(items) => Value::Array(
+            items
+                .iter()
+                .map(|i| inline_refs(i, root, depth + 1))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+/// Pages like `"POST /generation/google/nano-banana-pro"` under the Images and Videos groups.
+fn kinds_from_docs(docs: &Value, out: &mut BTreeMap<String, Kind>, group: Option<Kind>) {
+    match docs {
+        Value::Object(map) => {
+            let here = match map.get("group").and_then(Value::as_str) {
+                Some("Images") => Some(Kind::Image),
+                Some("Videos") => Some(Kind::Video),
+                Some(_) => None,
+                None => group,
+            };
+            for v in map.values() {
+                kinds_from_docs(v, out, here);
+            }
+        }
+        Value::Array(items) => {
+            for item in items {
+                if let (Some(kind), Value::String(page)) = (group, item)
+                    && let Some((method, path)) = page.split_once(char::is_whitespace)
+                    && method.eq_ignore_ascii_case("POST")
+                    && let Some((model, false)) = model_of(path.trim())
+                {
+                    out.insert(model, kind);
+                    continue;
+                }
+                kinds_from_docs(item, out, group);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn guess_kind(model: &str, schema: &Value) -> Kind {
+    let props = schema.get("properties").and_then(Value::as_object);
+    let has = |k: &str| props.is_some_and(|p| p.contains_key(k));
+    if has("duration") || has("generate_audio") || model.contains("video") || model.contains("veo")
+    {
+        Kind::Video
+    } else if model.contains("image") || has("image_urls") {
+        Kind::Image
+    } else {
+        Kind::Other
+    }
+}
+
+impl Catalog {
+    pub fn from_documents(openapi: &Value, docs: Option<&Value>) -> Result<Self, CatalogError> {
+        let paths = openapi
+            .get("paths")
+            .and_then(Value::as_object)
+            .ok_or_else(|| CatalogError("no `paths`".into()))?;
+        let mut kinds = BTreeMap::new();
+        if let Some(d) = docs {
+            kinds_from_docs(d, &mut kinds, None);
+        }
+        let mut endpoints: BTreeMap<String, Endpoint> = BTreeMap::new();
+        let mut sse_twins = Vec::new();
+        for (path, item) in paths {
+            let Some((model, is_sse)) = model_of(path) else {
+                continue;
+            };
+            let Some(op) = item.get("post") else { continue };
+            if is_sse {
+                sse_twins.push(model);
+                continue;
+            }
+            let content = op.get("requestBody").and_then(|b| b.get("content"));
+            let json_schema = content
+                .and_then(|c| c.get("application/json"))
+                .and_then(|c| c.get("schema"));
+            let multipart = content.and_then(|c| c.get("multipart/form-data")).is_some();
+            let Some(schema) = json_schema.or_else(|| {
+                content
+                    .and_then(|c| c.get("multipart/form-data"))
+                    .and_then(|c| c.get("schema"))
+            }) else {
+                continue;
+            };
+            let schema = inline_refs(schema, openapi, 0);
+            let kind = kinds
+                .get(&model)
+                .copied()
+                .unwrap_or_else(|| guess_kind(&model, &schema));
+            let summary = op
+                .get("summary")
+                .and_then(Value::as_str)
+                .map(str::to_string);
+            endpoints.insert(
+                model.clone(),
+                Endpoint {
+                    model,
+                    kind,
+                    schema,
+                    multipart,
+                    sse: false,
+                    summary,
+                },
+            );
+        }
+        for model in sse_twins {
+            if let Some(e) = endpoints.get_mut(&model) {
+                e.sse = true;
+            }
+        }
+        if endpoints.is_empty() {
+            return Err(CatalogError(
+                "no POST /generation/{provider}/{model} operations".into(),
+            ));
+        }
+        Ok(Self { endpoints })
+    }
+
+    pub fn get(&self, model: &str) -> Option<&Endpoint> {
+        self.endpoints.get(model.trim_matches('/'))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn both_path_spellings_refs_and_docs_groups() {
+        let openapi = json!({
+            "openapi": "3.1.0",
+            "servers": [{"url": "/api"}],
+            "paths": {
+                "/v1/generation/kling-ai/v3/image": {"post": {"requestBody": {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Kling"}}}}}},
+                "/v1/generation/sse/kling-ai/v3/image": {"post": {}},
+                "/generation/google/veo-3.1": {"post": {"requestBody": {"content": {"application/json": {"schema": {"type": "object", "properties": {"duration": {"type": "integer"}}}}}}}},
+                "/v1/generation/{id}": {"get": {}}
+            },
+            "components": {"schemas": {"Kling": {"type": "object", "required": ["prompt"], "properties": {"prompt": {"$ref": "#/components/schemas/Prompt"}}}, "Prompt": {"type": "string"}}}
+        });
+        let docs = json!({"navigation": [{"group": "Images", "pages": ["POST /generation/kling-ai/v3/image"]}]});
+        let c = Catalog::from_documents(&openapi, Some(&docs)).unwrap_or_default();
+        let k = c.get("kling-ai/v3/image").cloned();
+        assert_eq!(
+            k.as_ref().map(|e| (e.kind, e.sse)),
+            Some((Kind::Image, true))
+        );
+        assert_eq!(
+            k.map(|e| e.schema["properties"]["prompt"]["type"].clone()),
+            Some(json!("string"))
+        );
+        assert_eq!(c.get("google/veo-3.1").map(|e| e.kind), Some(Kind::Video));
+        assert_eq!(c.endpoints.len(), 2);
+    }
+
+    #[test]
+    fn a_ref_cycle_terminates() {
+        let openapi = json!({"paths": {"/generation/a/b": {"post": {"requestBody": {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/A"}}}}}}},
+            "components": {"schemas": {"A": {"type": "object", "properties": {"next": {"$ref": "#/components/schemas/A"}}}}}});
+        assert!(Catalog::from_documents(&openapi, None).is_ok());
+        assert!(Catalog::from_documents(&json!({"paths": {}}), None).is_err());
+    }
+}
