@@ -41,6 +41,12 @@ pub enum Command {
     /// LibTV commands.
     #[command(subcommand)]
     Libtv(LibtvCommand),
+    /// The models of a provider (skills.video: from its OpenAPI documents).
+    Models(ModelsArgs),
+    /// A skills.video model's request schema and a template to start from.
+    Schema { provider: String, model: String },
+    /// The account's credit balance (skills.video).
+    Credits { provider: String },
     /// Download a succeeded job's results (again).
     Download(DownloadArgs),
     /// Upload a local file and print the reference to use as an input.
@@ -127,6 +133,14 @@ pub struct ReplyArgs {
     /// Stop following after this long (exit 5).
     #[arg(long, value_name = "DURATION")]
     pub timeout: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ModelsArgs {
+    pub provider: String,
+    /// Fetch the platform's documents again (skills.video).
+    #[arg(long)]
+    pub refresh: bool,
 }
 
 #[derive(Debug, Subcommand)]

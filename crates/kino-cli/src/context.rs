@@ -9,6 +9,9 @@ use kino_engine::{Engine, EngineConfig};
 use kino_ledger::{Ledger, SqliteLedger};
 use kino_providers::dashscope::{DashScope, DashScopeConfig};
 use kino_providers::libtv::LibTv;
+use kino_providers::skillsvideo::{
+    Catalog, SNAPSHOT_DOCS, SNAPSHOT_OPENAPI, SkillsVideo, SkillsVideoConfig, fetch_documents,
+};
 use kino_providers::xyq::Xyq;
 use kino_sandbox::{Sandbox, SandboxConfig, SandboxHandle};
 
@@ -20,7 +23,8 @@ pub const SANDBOX: &str = "sandbox";
 pub const DASHSCOPE: &str = "dashscope";
 pub const XYQ: &str = "xyq";
 pub const LIBTV: &str = "libtv";
-pub const PROVIDERS: &[&str] = &[DASHSCOPE, XYQ, LIBTV, SANDBOX];
+pub const SKILLSVIDEO: &str = "skillsvideo";
+pub const PROVIDERS: &[&str] = &[DASHSCOPE, SKILLSVIDEO, XYQ, LIBTV, SANDBOX];
 
 /// The conversational platforms: a message, attachments, questions and replies.
 pub fn is_conversational(provider: &str) -> bool {
@@ -105,6 +109,9 @@ impl Context {
         if let Some(cfg) = &self.settings.libtv {
             providers.push(Arc::new(LibTv::new(cfg.clone()).map_err(client_error)?));
         }
+        if let Some(sv) = self.skillsvideo().await? {
+            providers.push(Arc::new(sv));
+        }
         let mut poll_override = self.settings.poll_override;
         if with_sandbox {
             let base = self.embedded_sandbox().await?;
@@ -138,12 +145,108 @@ impl Context {
         self.engine(needs_sandbox).await
     }
 
+    /// skills.video with its catalog, when a key is set.
+    pub async fn skillsvideo(&self) -> Result<Option<SkillsVideo>, CommandError> {
+        let Some(key) = self.settings.skillsvideo_key.clone() else {
+            return Ok(None);
+        };
+        let (catalog, _) = self.skillsvideo_catalog(false).await?;
+        let mut config = SkillsVideoConfig::new(self.settings.skillsvideo_base.clone(), key);
+        if let Some(stall) = self.settings.skillsvideo_stall {
+            config.stall_after = stall;
+        }
+        Ok(Some(
+            SkillsVideo::new(config, catalog).map_err(client_error)?,
+        ))
+    }
+
+    /// The skills.video models without going to the network: KINO_HOME's copy, else the
+    /// snapshot (`kino providers` spends nothing and needs no network).
+    pub fn skillsvideo_catalog_offline(&self) -> Catalog {
+        let dir = self.settings.home.join("skillsvideo");
+        let read = |p: std::path::PathBuf| {
+            std::fs::read(p)
+                .ok()
+                .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        };
+        let cached = read(dir.join("openapi.json"))
+            .and_then(|o| Catalog::from_documents(&o, read(dir.join("docs.json")).as_ref()).ok());
+        cached.unwrap_or_else(|| {
+            let openapi: serde_json::Value =
+                serde_json::from_str(SNAPSHOT_OPENAPI).unwrap_or_default();
+            let docs: Option<serde_json::Value> = serde_json::from_str(SNAPSHOT_DOCS).ok();
+            Catalog::from_documents(&openapi, docs.as_ref()).unwrap_or_default()
+        })
+    }
+
+    /// The skills.video models: from KINO_HOME's copy of the platform's documents, fetched on
+    /// first use (or with `refresh`), else the snapshot shipped in the binary. Returns where it
+    /// came from.
+    pub async fn skillsvideo_catalog(
+        &self,
+        refresh: bool,
+    ) -> Result<(Catalog, String), CommandError> {
+        let dir = self.settings.home.join("skillsvideo");
+        let (openapi_path, docs_path) = (dir.join("openapi.json"), dir.join("docs.json"));
+        let read = |p: &std::path::Path| {
+            std::fs::read(p)
+                .ok()
+                .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        };
+        if !refresh
+            && let Some(openapi) = read(&openapi_path)
+            && let Ok(c) = Catalog::from_documents(&openapi, read(&docs_path).as_ref())
+        {
+            return Ok((c, openapi_path.display().to_string()));
+        }
+        let agent = concat!("kino/", env!("CARGO_PKG_VERSION"));
+        match fetch_documents(&self.settings.skillsvideo_base, agent).await {
+            Ok((openapi, docs)) => {
+                let catalog = Catalog::from_documents(&openapi, docs.as_ref())
+                    .map_err(|e| CommandError::new(ErrorKind::Unavailable, e.to_string()))?;
+                let write = |p: &std::path::Path, v: &serde_json::Value| -> std::io::Result<()> {
+                    std::fs::create_dir_all(&dir)?;
+                    let tmp = p.with_extension("json.tmp");
+                    std::fs::write(&tmp, v.to_string())?;
+                    std::fs::rename(&tmp, p)
+                };
+                write(&openapi_path, &openapi)
+                    .and_then(|()| docs.as_ref().map_or(Ok(()), |d| write(&docs_path, d)))
+                    .map_err(|e| {
+                        CommandError::new(
+                            ErrorKind::Config,
+                            format!(
+                                "cannot cache the skills.video documents in {}: {e}",
+                                dir.display()
+                            ),
+                        )
+                    })?;
+                Ok((catalog, self.settings.skillsvideo_base.clone()))
+            }
+            Err(e) if refresh => {
+                Err(CommandError::from(e).hint("the documents come from SKILLS_VIDEO_BASE_URL"))
+            }
+            Err(e) => {
+                self.printer.note(&format!(
+                    "skills.video documents unavailable ({e}); using the snapshot shipped with kino"
+                ));
+                let openapi: serde_json::Value =
+                    serde_json::from_str(SNAPSHOT_OPENAPI).unwrap_or_default();
+                let docs: Option<serde_json::Value> = serde_json::from_str(SNAPSHOT_DOCS).ok();
+                let catalog = Catalog::from_documents(&openapi, docs.as_ref())
+                    .map_err(|e| CommandError::new(ErrorKind::Internal, e.to_string()))?;
+                Ok((catalog, "snapshot".into()))
+            }
+        }
+    }
+
     /// Whether the provider can be used: credentials set (the sandbox needs none).
     pub fn has_credentials(&self, provider: &str) -> bool {
         match provider {
             DASHSCOPE => self.settings.dashscope_key.is_some(),
             XYQ => self.settings.xyq.is_some(),
             LIBTV => self.settings.libtv.is_some(),
+            SKILLSVIDEO => self.settings.skillsvideo_key.is_some(),
             _ => true,
         }
     }
@@ -152,6 +255,7 @@ impl Context {
         let var = match provider {
             XYQ => "XYQ_ACCESS_KEY",
             LIBTV => "LIBTV_ACCESS_KEY",
+            SKILLSVIDEO => "SKILLS_VIDEO_API_KEY",
             _ => "DASHSCOPE_API_KEY (or QIANWEN_API_KEY)",
         };
         CommandError::new(ErrorKind::Config, format!("no credentials for `{provider}`"))

@@ -9,7 +9,7 @@ use crate::context::{Context, PROVIDERS, XYQ, is_conversational};
 use crate::error::CommandError;
 
 /// Platforms of shared/design.md this build does not drive yet.
-const LATER: &[&str] = &["skillsvideo", "xingyun3d"];
+const LATER: &[&str] = &["xingyun3d"];
 
 pub struct Resolved {
     pub provider: String,

@@ -21,6 +21,12 @@ pub struct Settings {
     pub xyq: Option<XyqConfig>,
     /// LibTV, when LIBTV_ACCESS_KEY is set.
     pub libtv: Option<LibTvConfig>,
+    /// skills.video's API base (its documents are public, so it is known without a key).
+    pub skillsvideo_base: String,
+    pub skillsvideo_key: Option<Secret>,
+    /// KINO_SKILLSVIDEO_STALL_SECS: an event stream silent this long (no event, no keep-alive)
+    /// is given up for polling.
+    pub skillsvideo_stall: Option<Duration>,
     pub poll_override: Option<PollPolicy>,
     pub cwd: PathBuf,
 }
@@ -130,6 +136,9 @@ impl Settings {
                 Some(c)
             }
         };
+        let skillsvideo_key = secret(&["SKILLS_VIDEO_API_KEY"])?;
+        let skillsvideo_base = var("SKILLS_VIDEO_BASE_URL")
+            .unwrap_or_else(|| kino_providers::skillsvideo::DEFAULT_BASE_URL.into());
         let initial = millis("KINO_POLL_INITIAL_MS")?;
         let max = millis("KINO_POLL_MAX_MS")?;
         let poll_override = match (initial, max) {
@@ -156,6 +165,10 @@ impl Settings {
             dashscope_workspace: var("DASHSCOPE_WORKSPACE"),
             xyq,
             libtv,
+            skillsvideo_base,
+            skillsvideo_key,
+            skillsvideo_stall: number("KINO_SKILLSVIDEO_STALL_SECS")?
+                .map(|s| Duration::from_secs(s.clamp(1, 3600))),
             poll_override,
             cwd,
         })

@@ -117,8 +117,9 @@ pub struct ProviderInfo {
 #[derive(Clone, Debug, Serialize)]
 pub struct ModeInfo {
     pub mode: &'static str,
-    pub default_model: &'static str,
-    pub models: Vec<&'static str>,
+    pub default_model: String,
+    /// From a platform's own documents for some providers, hence owned.
+    pub models: Vec<String>,
     pub summary: &'static str,
 }
 

@@ -464,8 +464,8 @@ impl Ledger for SqliteLedger {
             .bind(id.to_string())
             .fetch_all(&mut *tx)
             .await?;
-        let mut next = known.len() as i64;
-        for a in record.artifacts.iter().filter(|a| !known.contains(&a.url)) {
+        let fresh = record.artifacts.iter().filter(|a| !known.contains(&a.url));
+        for (next, a) in (known.len() as i64..).zip(fresh) {
             sqlx::query("INSERT INTO artifacts (job_id, idx, url, kind, state) VALUES (?, ?, ?, ?, 'pending')")
                 .bind(id.to_string())
                 .bind(next)
@@ -479,7 +479,6 @@ impl Ledger for SqliteLedger {
                 kind: a.kind,
             };
             insert_event(&mut tx, id, now, &shown).await?;
-            next += 1;
         }
         for kind in &record.messages {
             insert_event(&mut tx, id, now, kind).await?;

@@ -25,6 +25,7 @@ pub fn fast_config() -> SandboxConfig {
         pending: Duration::from_millis(200),
         running: Duration::from_millis(400),
         conversation_step: Duration::from_millis(60),
+        sv_keepalive: Duration::from_millis(200),
         ..SandboxConfig::default()
     }
 }
@@ -60,7 +61,9 @@ impl TestContext {
             .env("XYQ_ACCESS_KEY", FAKE_KEY)
             .env("XYQ_OPENAPI_BASE", self.sandbox.xyq_base_url())
             .env("LIBTV_ACCESS_KEY", FAKE_KEY)
-            .env("OPENAPI_IM_BASE", self.sandbox.libtv_base_url());
+            .env("OPENAPI_IM_BASE", self.sandbox.libtv_base_url())
+            .env("SKILLS_VIDEO_API_KEY", FAKE_KEY)
+            .env("SKILLS_VIDEO_BASE_URL", self.sandbox.skillsvideo_base_url());
         cmd
     }
 

@@ -12,6 +12,8 @@ use kino_testkit::{FAKE_KEY, Run, TestContext, eventually, fast_config, run, spa
 
 #[path = "cli/conversations.rs"]
 mod conversations;
+#[path = "cli/skillsvideo.rs"]
+mod skillsvideo;
 
 pub(crate) fn ctx() -> TestContext {
     TestContext::new(env!("CARGO_BIN_EXE_kino"))

@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 use kino_core::{ErrorKind, Secret};
 use kino_providers::dashscope::{DashScope, DashScopeConfig};
 use kino_providers::libtv::{LibTv, LibTvConfig};
+use kino_providers::skillsvideo::{SkillsVideo, SkillsVideoConfig};
 use kino_providers::xyq::{Xyq, XyqConfig};
 
 use crate::context::{Context, DASHSCOPE, SANDBOX};
@@ -16,7 +17,7 @@ fn credential(set: bool) -> &'static str {
     if set { "set" } else { "not set" }
 }
 
-fn provider_infos() -> Result<Vec<kino_core::ProviderInfo>, CommandError> {
+fn provider_infos(ctx: &Context) -> Result<Vec<kino_core::ProviderInfo>, CommandError> {
     use kino_core::Provider;
     // The adapters describe themselves without network and without a real key.
     let internal =
@@ -30,11 +31,22 @@ fn provider_infos() -> Result<Vec<kino_core::ProviderInfo>, CommandError> {
     sandbox.id = SANDBOX;
     sandbox.name = "kino's embedded emulator of DashScope (offline, free)";
     sandbox.credential_env = Vec::new();
-    Ok(vec![dashscope.info(), xyq.info(), libtv.info(), sandbox])
+    let skillsvideo = SkillsVideo::new(
+        SkillsVideoConfig::new("http://127.0.0.1", blank()),
+        ctx.skillsvideo_catalog_offline(),
+    )
+    .map_err(internal)?;
+    Ok(vec![
+        dashscope.info(),
+        skillsvideo.info(),
+        xyq.info(),
+        libtv.info(),
+        sandbox,
+    ])
 }
 
 pub fn providers(ctx: &Context) -> Result<(), CommandError> {
-    let infos = provider_infos()?;
+    let infos = provider_infos(ctx)?;
     let docs: Vec<Value> = infos
         .iter()
         .map(|i| {
@@ -62,7 +74,7 @@ pub fn providers(ctx: &Context) -> Result<(), CommandError> {
                 ));
             }
         }
-        out.push("coming later: skillsvideo, xingyun3d".into());
+        out.push("coming later: xingyun3d".into());
         out.join("\n")
     });
     Ok(())

@@ -1,3 +1,4 @@
+mod catalog;
 mod info;
 mod inspect;
 mod jobs;
@@ -26,6 +27,9 @@ pub async fn dispatch(command: Command, printer: Printer) -> Result<(), CommandE
         Command::Cancel { job } => manage::cancel(&mut ctx, &job).await,
         Command::Reply(args) => jobs::reply(&mut ctx, args).await,
         Command::Libtv(LibtvCommand::SwitchProject) => manage::libtv_switch_project(&ctx).await,
+        Command::Models(args) => catalog::models(&ctx, args).await,
+        Command::Schema { provider, model } => catalog::schema(&ctx, &provider, &model).await,
+        Command::Credits { provider } => catalog::credits(&ctx, &provider).await,
         Command::Download(args) => manage::download(&mut ctx, args).await,
         Command::Upload(args) => manage::upload(&mut ctx, args).await,
         Command::Sandbox(args) => sandbox::serve(&ctx, args).await,

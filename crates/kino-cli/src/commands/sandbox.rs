@@ -36,14 +36,23 @@ pub async fn serve(ctx: &Context, args: SandboxArgs) -> Result<(), CommandError>
         })?;
     let doc = json!({
         "dashscope_base_url": handle.dashscope_base_url(),
+        "skillsvideo_base_url": handle.skillsvideo_base_url(),
+        "xyq_base_url": handle.xyq_base_url(),
+        "libtv_base_url": handle.libtv_base_url(),
         "api": handle.api_addr().to_string(),
         "cdn": handle.cdn_addr().to_string(),
     });
     ctx.printer.data(&doc, || {
         format!(
-            "kino sandbox serving DashScope at {}\n  export DASHSCOPE_HTTP_BASE_URL={} DASHSCOPE_API_KEY=sk-sandbox\nCtrl-C stops it.",
+            "kino sandbox is serving (any key works, e.g. sk-sandbox):\n  \
+             export DASHSCOPE_HTTP_BASE_URL={} DASHSCOPE_API_KEY=sk-sandbox\n  \
+             export SKILLS_VIDEO_BASE_URL={} SKILLS_VIDEO_API_KEY=sk-sandbox\n  \
+             export XYQ_OPENAPI_BASE={} XYQ_ACCESS_KEY=sk-sandbox\n  \
+             export OPENAPI_IM_BASE={} LIBTV_ACCESS_KEY=sk-sandbox\nCtrl-C stops it.",
             handle.dashscope_base_url(),
-            handle.dashscope_base_url()
+            handle.skillsvideo_base_url(),
+            handle.xyq_base_url(),
+            handle.libtv_base_url()
         )
     });
     let _ = tokio::signal::ctrl_c().await;

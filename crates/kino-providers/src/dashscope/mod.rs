@@ -142,8 +142,11 @@ impl Provider for DashScope {
                 .into_iter()
                 .map(|m| ModeInfo {
                     mode: m.as_str(),
-                    default_model: m.default_model(),
-                    models: models::models_of(m),
+                    default_model: m.default_model().to_string(),
+                    models: models::models_of(m)
+                        .into_iter()
+                        .map(str::to_string)
+                        .collect(),
                     summary: m.summary(),
                 })
                 .collect(),

@@ -188,8 +188,8 @@ impl Provider for LibTv {
             name: "LibTV agent-im",
             modes: vec![ModeInfo {
                 mode: MODE,
-                default_model: MODEL,
-                models: vec![MODEL],
+                default_model: MODEL.into(),
+                models: vec![MODEL.into()],
                 summary: "send a message; the agent creates images and videos on a project canvas; answer with `kino reply`",
             }],
             credential_env: vec!["LIBTV_ACCESS_KEY"],

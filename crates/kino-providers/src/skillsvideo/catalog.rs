@@ -241,6 +241,23 @@ mod tests {
     }
 
     #[test]
+    fn the_shipped_snapshot_is_a_usable_catalog() {
+        let openapi: Value =
+            serde_json::from_str(super::super::SNAPSHOT_OPENAPI).unwrap_or_default();
+        let docs: Option<Value> = serde_json::from_str(super::super::SNAPSHOT_DOCS).ok();
+        let c = Catalog::from_documents(&openapi, docs.as_ref()).unwrap_or_default();
+        assert!(c.endpoints.len() >= 5, "{:?}", c.endpoints.keys());
+        assert_eq!(
+            c.get("google/veo-3.1").map(|e| (e.kind, e.sse)),
+            Some((Kind::Video, true))
+        );
+        assert_eq!(
+            c.get("kling-ai/v3/image").map(|e| e.kind),
+            Some(Kind::Image)
+        );
+    }
+
+    #[test]
     fn a_ref_cycle_terminates() {
         let openapi = json!({"paths": {"/generation/a/b": {"post": {"requestBody": {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/A"}}}}}}},
             "components": {"schemas": {"A": {"type": "object", "properties": {"next": {"$ref": "#/components/schemas/A"}}}}}});

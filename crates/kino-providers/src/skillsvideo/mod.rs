@@ -246,8 +246,7 @@ impl Provider for SkillsVideo {
         let mut images = Vec::new();
         let mut videos = Vec::new();
         for e in self.catalog.endpoints.values() {
-            // Model ids live as long as the catalog; ProviderInfo wants 'static names.
-            let name: &'static str = Box::leak(e.model.clone().into_boxed_str());
+            let name = e.model.clone();
             match e.kind {
                 Kind::Video => videos.push(name),
                 _ => images.push(name),
@@ -259,13 +258,13 @@ impl Provider for SkillsVideo {
             modes: vec![
                 ModeInfo {
                     mode: "image",
-                    default_model: images.first().copied().unwrap_or(""),
+                    default_model: images.first().cloned().unwrap_or_default(),
                     models: images,
                     summary: "image models of the platform's OpenAPI document",
                 },
                 ModeInfo {
                     mode: "video",
-                    default_model: videos.first().copied().unwrap_or(""),
+                    default_model: videos.first().cloned().unwrap_or_default(),
                     models: videos,
                     summary: "video models of the platform's OpenAPI document",
                 },

@@ -168,10 +168,8 @@ pub fn plan(endpoint: &Endpoint, request: &JobRequest) -> Result<Plan, Validatio
             }
         };
         match value {
-            Value::String(s) => {
-                if check(format!("/{key}"), s)? {
-                    checked.insert(key.clone(), json!(FILE_STAND_IN));
-                }
+            Value::String(s) if check(format!("/{key}"), s)? => {
+                checked.insert(key.clone(), json!(FILE_STAND_IN));
             }
             Value::Array(items) => {
                 let mut shown = Vec::new();

@@ -208,8 +208,8 @@ impl Provider for Xyq {
             name: "Xiaoyunque 小云雀 (Pippit agent)",
             modes: vec![ModeInfo {
                 mode: MODE,
-                default_model: MODEL,
-                models: vec![MODEL],
+                default_model: MODEL.into(),
+                models: vec![MODEL.into()],
                 summary: "send a message; the agent plans and creates images and videos; answer its questions with `kino reply`",
             }],
             credential_env: vec!["XYQ_ACCESS_KEY"],
