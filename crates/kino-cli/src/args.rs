@@ -47,6 +47,8 @@ pub enum Command {
     Schema { provider: String, model: String },
     /// The account's credit balance (skills.video).
     Credits { provider: String },
+    /// A xingyun3d job's preview URL.
+    Preview { job: String },
     /// Download a succeeded job's results (again).
     Download(DownloadArgs),
     /// Upload a local file and print the reference to use as an input.
@@ -75,6 +77,21 @@ pub struct JobArgs {
     /// An already uploaded input (Xiaoyunque asset id, LibTV file URL). Repeatable.
     #[arg(long = "asset", value_name = "ID")]
     pub assets: Vec<String>,
+    /// xingyun3d: a text segment the presenter speaks. Repeatable, in order.
+    #[arg(long = "segment", value_name = "TEXT")]
+    pub segments: Vec<String>,
+    /// xingyun3d: a picture (URL) shown with the segment given just before it.
+    #[arg(long = "segment-media", value_name = "URL")]
+    pub segment_media: Vec<String>,
+    /// xingyun3d: render from a PowerPoint file (.pptx).
+    #[arg(long, value_name = "FILE")]
+    pub ppt: Option<PathBuf>,
+    /// A request file in JSON or YAML (the platform's own fields).
+    #[arg(long, value_name = "FILE")]
+    pub script: Option<PathBuf>,
+    /// For each --segment-media, the --segment it follows (filled from the argument order).
+    #[arg(skip)]
+    pub media_owner: Vec<usize>,
     /// KEY=VALUE: any request field; VALUE is read as JSON when it parses (5, true, ["a"]). Repeatable.
     #[arg(long = "param", value_name = "KEY=VALUE")]
     pub params: Vec<String>,
@@ -212,4 +229,40 @@ pub struct SandboxArgs {
     /// Largest upload accepted, in MB.
     #[arg(long, default_value_t = 100)]
     pub max_file_size_mb: u64,
+}
+
+/// `--segment-media` belongs to the `--segment` just before it; clap keeps each option's values
+/// apart, so the pairing is read from the positions on the command line.
+pub fn pair_segment_media(cli: &mut Cli, matches: &clap::ArgMatches) -> Result<(), clap::Error> {
+    let (job, sub) = match (&mut cli.command, matches.subcommand()) {
+        (Command::Run(a), Some(("run", m))) => (&mut a.job, m),
+        (Command::Submit(a), Some(("submit", m))) => (&mut a.job, m),
+        _ => return Ok(()),
+    };
+    let segments: Vec<usize> = sub
+        .indices_of("segments")
+        .map(|i| i.collect())
+        .unwrap_or_default();
+    let media: Vec<usize> = sub
+        .indices_of("segment_media")
+        .map(|i| i.collect())
+        .unwrap_or_default();
+    let mut owners = Vec::new();
+    for m in media {
+        let owner = segments.iter().rposition(|s| *s < m).ok_or_else(|| {
+            clap::Error::raw(
+                clap::error::ErrorKind::ArgumentConflict,
+                "invalid `--segment-media`: it must follow the --segment it belongs to\n",
+            )
+        })?;
+        if owners.contains(&owner) {
+            return Err(clap::Error::raw(
+                clap::error::ErrorKind::ArgumentConflict,
+                "invalid `--segment-media`: one picture per --segment\n",
+            ));
+        }
+        owners.push(owner);
+    }
+    job.media_owner = owners;
+    Ok(())
 }

@@ -12,6 +12,7 @@ use kino_providers::libtv::LibTv;
 use kino_providers::skillsvideo::{
     Catalog, SNAPSHOT_DOCS, SNAPSHOT_OPENAPI, SkillsVideo, SkillsVideoConfig, fetch_documents,
 };
+use kino_providers::xingyun3d::Xingyun3d;
 use kino_providers::xyq::Xyq;
 use kino_sandbox::{Sandbox, SandboxConfig, SandboxHandle};
 
@@ -24,7 +25,8 @@ pub const DASHSCOPE: &str = "dashscope";
 pub const XYQ: &str = "xyq";
 pub const LIBTV: &str = "libtv";
 pub const SKILLSVIDEO: &str = "skillsvideo";
-pub const PROVIDERS: &[&str] = &[DASHSCOPE, SKILLSVIDEO, XYQ, LIBTV, SANDBOX];
+pub const XINGYUN3D: &str = "xingyun3d";
+pub const PROVIDERS: &[&str] = &[DASHSCOPE, SKILLSVIDEO, XYQ, LIBTV, XINGYUN3D, SANDBOX];
 
 /// The conversational platforms: a message, attachments, questions and replies.
 pub fn is_conversational(provider: &str) -> bool {
@@ -112,6 +114,9 @@ impl Context {
         if let Some(sv) = self.skillsvideo().await? {
             providers.push(Arc::new(sv));
         }
+        if let Some(xy) = self.xingyun3d()? {
+            providers.push(Arc::new(xy));
+        }
         let mut poll_override = self.settings.poll_override;
         if with_sandbox {
             let base = self.embedded_sandbox().await?;
@@ -145,6 +150,14 @@ impl Context {
         self.engine(needs_sandbox).await
     }
 
+    /// xingyun3d, when its app id and secret are set.
+    pub fn xingyun3d(&self) -> Result<Option<Xingyun3d>, CommandError> {
+        match &self.settings.xingyun3d {
+            Some(cfg) => Ok(Some(Xingyun3d::new(cfg.clone()).map_err(client_error)?)),
+            None => Ok(None),
+        }
+    }
+
     /// skills.video with its catalog, when a key is set.
     pub async fn skillsvideo(&self) -> Result<Option<SkillsVideo>, CommandError> {
         let Some(key) = self.settings.skillsvideo_key.clone() else {
@@ -160,10 +173,28 @@ impl Context {
         ))
     }
 
+    /// Where the documents of the configured skills.video base URL are kept: one folder per
+    /// base, so a sandbox's documents never stand in for the real platform's.
+    fn skillsvideo_cache_dir(&self) -> std::path::PathBuf {
+        let base: String = self
+            .settings
+            .skillsvideo_base
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        self.settings.home.join("skillsvideo").join(base)
+    }
+
     /// The skills.video models without going to the network: KINO_HOME's copy, else the
     /// snapshot (`kino providers` spends nothing and needs no network).
     pub fn skillsvideo_catalog_offline(&self) -> Catalog {
-        let dir = self.settings.home.join("skillsvideo");
+        let dir = self.skillsvideo_cache_dir();
         let read = |p: std::path::PathBuf| {
             std::fs::read(p)
                 .ok()
@@ -186,7 +217,7 @@ impl Context {
         &self,
         refresh: bool,
     ) -> Result<(Catalog, String), CommandError> {
-        let dir = self.settings.home.join("skillsvideo");
+        let dir = self.skillsvideo_cache_dir();
         let (openapi_path, docs_path) = (dir.join("openapi.json"), dir.join("docs.json"));
         let read = |p: &std::path::Path| {
             std::fs::read(p)
@@ -202,25 +233,28 @@ impl Context {
         let agent = concat!("kino/", env!("CARGO_PKG_VERSION"));
         match fetch_documents(&self.settings.skillsvideo_base, agent).await {
             Ok((openapi, docs)) => {
-                let catalog = Catalog::from_documents(&openapi, docs.as_ref())
-                    .map_err(|e| CommandError::new(ErrorKind::Unavailable, e.to_string()))?;
+                let catalog = match Catalog::from_documents(&openapi, docs.as_ref()) {
+                    Ok(c) => c,
+                    Err(e) if refresh => {
+                        return Err(CommandError::new(ErrorKind::Unavailable, e.to_string()));
+                    }
+                    Err(e) => {
+                        self.printer
+                            .note(&format!("{e}; using the snapshot shipped with kino"));
+                        return Ok((self.skillsvideo_catalog_offline(), "snapshot".into()));
+                    }
+                };
                 let write = |p: &std::path::Path, v: &serde_json::Value| -> std::io::Result<()> {
                     std::fs::create_dir_all(&dir)?;
-                    let tmp = p.with_extension("json.tmp");
+                    let tmp = p.with_extension(format!("json.{}.tmp", std::process::id()));
                     std::fs::write(&tmp, v.to_string())?;
                     std::fs::rename(&tmp, p)
                 };
-                write(&openapi_path, &openapi)
-                    .and_then(|()| docs.as_ref().map_or(Ok(()), |d| write(&docs_path, d)))
-                    .map_err(|e| {
-                        CommandError::new(
-                            ErrorKind::Config,
-                            format!(
-                                "cannot cache the skills.video documents in {}: {e}",
-                                dir.display()
-                            ),
-                        )
-                    })?;
+                // A cache that cannot be written costs a fetch next time, nothing more.
+                let _ = docs
+                    .as_ref()
+                    .map_or(Ok(()), |d| write(&docs_path, d))
+                    .and_then(|()| write(&openapi_path, &openapi));
                 Ok((catalog, self.settings.skillsvideo_base.clone()))
             }
             Err(e) if refresh => {
@@ -247,6 +281,7 @@ impl Context {
             XYQ => self.settings.xyq.is_some(),
             LIBTV => self.settings.libtv.is_some(),
             SKILLSVIDEO => self.settings.skillsvideo_key.is_some(),
+            XINGYUN3D => self.settings.xingyun3d.is_some(),
             _ => true,
         }
     }
@@ -256,6 +291,7 @@ impl Context {
             XYQ => "XYQ_ACCESS_KEY",
             LIBTV => "LIBTV_ACCESS_KEY",
             SKILLSVIDEO => "SKILLS_VIDEO_API_KEY",
+            XINGYUN3D => "XINGYUN3D_APP_ID and XINGYUN3D_APP_SECRET",
             _ => "DASHSCOPE_API_KEY (or QIANWEN_API_KEY)",
         };
         CommandError::new(ErrorKind::Config, format!("no credentials for `{provider}`"))

@@ -15,14 +15,19 @@ mod settings;
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 pub use args::Cli;
 pub use error::CommandError;
 
 /// Runs kino with the process's arguments and environment; returns the exit code.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = <Cli as clap::CommandFactory>::command().get_matches();
+    let mut cli = match <Cli as clap::FromArgMatches>::from_arg_matches(&matches) {
+        Ok(c) => c,
+        Err(e) => e.exit(),
+    };
+    if let Err(e) = args::pair_segment_media(&mut cli, &matches) {
+        e.exit();
+    }
     let filter = std::env::var("KINO_LOG").unwrap_or_else(|_| "warn".into());
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)

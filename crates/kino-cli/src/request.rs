@@ -1,15 +1,15 @@
 //! From command-line words and options to a provider and a flat request.
 
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 
 use kino_core::JobRequest;
 
 use crate::args::JobArgs;
-use crate::context::{Context, PROVIDERS, XYQ, is_conversational};
+use crate::context::{Context, PROVIDERS, XINGYUN3D, XYQ, is_conversational};
 use crate::error::CommandError;
 
 /// Platforms of shared/design.md this build does not drive yet.
-const LATER: &[&str] = &["xingyun3d"];
+const LATER: &[&str] = &[];
 
 pub struct Resolved {
     pub provider: String,
@@ -58,6 +58,12 @@ pub fn resolve(ctx: &Context, args: &JobArgs) -> Result<Resolved, CommandError> 
     let implicit = named.is_none();
     let provider = named.unwrap_or_else(|| ctx.default_provider().to_string());
     attach(&provider, &mut fields, &args.inputs, &args.assets)?;
+    if let Some(path) = &args.script {
+        for (k, v) in read_script(path)? {
+            fields.entry(k).or_insert(v);
+        }
+    }
+    presenter(&provider, ctx, args, &mut fields)?;
     Ok(Resolved {
         provider,
         implicit,
@@ -86,7 +92,23 @@ pub fn attach(
         }
         for kv in inputs {
             let (k, v) = split_kv("--input", kv)?;
-            fields.insert(k, Value::String(v));
+            // The same field twice makes a list (`--input image_urls=a.png --input image_urls=b.png`).
+            match fields.get_mut(&k) {
+                Some(Value::Array(items)) => items.push(Value::String(v)),
+                Some(one)
+                    if inputs
+                        .iter()
+                        .filter(|x| x.starts_with(&format!("{k}=")))
+                        .count()
+                        > 1 =>
+                {
+                    let first = one.take();
+                    *one = Value::Array(vec![first, Value::String(v)]);
+                }
+                _ => {
+                    fields.insert(k, Value::String(v));
+                }
+            }
         }
         return Ok(());
     }
@@ -112,6 +134,85 @@ pub fn attach(
         } else {
             push(fields, "inputs", id);
         }
+    }
+    Ok(())
+}
+
+/// A request file in JSON or YAML (by extension; JSON is tried first otherwise).
+fn read_script(path: &std::path::Path) -> Result<Map<String, Value>, CommandError> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        CommandError::usage(format!(
+            "invalid `--script`: cannot read {}: {e}",
+            path.display()
+        ))
+    })?;
+    let yaml = path.extension().is_some_and(|e| e == "yaml" || e == "yml");
+    let value: Value = if yaml {
+        serde_yaml::from_str(&text).map_err(|e| {
+            CommandError::usage(format!(
+                "invalid `--script`: {} is not YAML: {e}",
+                path.display()
+            ))
+        })?
+    } else {
+        serde_json::from_str(&text)
+            .or_else(|_| serde_yaml::from_str(&text))
+            .map_err(|e| {
+                CommandError::usage(format!(
+                    "invalid `--script`: {} is neither JSON nor YAML: {e}",
+                    path.display()
+                ))
+            })?
+    };
+    match value {
+        Value::Object(m) => Ok(m),
+        _ => Err(CommandError::usage(format!(
+            "invalid `--script`: {} must hold a mapping of fields",
+            path.display()
+        ))),
+    }
+}
+
+/// xingyun3d's own options: segments (with their pictures), a PPT, and kino.toml defaults.
+fn presenter(
+    provider: &str,
+    ctx: &Context,
+    args: &JobArgs,
+    fields: &mut Map<String, Value>,
+) -> Result<(), CommandError> {
+    let given = !args.segments.is_empty() || !args.segment_media.is_empty() || args.ppt.is_some();
+    if provider != XINGYUN3D {
+        if given {
+            return Err(CommandError::usage(
+                "invalid `--segment`/`--ppt`: they are for xingyun3d",
+            ));
+        }
+        return Ok(());
+    }
+    if !args.segments.is_empty() {
+        let mut segs: Vec<Value> = args.segments.iter().map(|t| json!({"text": t})).collect();
+        for (media, owner) in args.segment_media.iter().zip(&args.media_owner) {
+            if let Some(seg) = segs.get_mut(*owner) {
+                seg["media_url"] = Value::String(media.clone());
+            }
+        }
+        let slot = fields
+            .entry("segment")
+            .or_insert_with(|| Value::Array(Vec::new()));
+        match slot {
+            Value::Array(items) => items.extend(segs),
+            _ => return Err(CommandError::usage("invalid `segment`: must be a list")),
+        }
+    } else if !args.segment_media.is_empty() {
+        return Err(CommandError::usage(
+            "invalid `--segment-media`: it must follow a --segment",
+        ));
+    }
+    if let Some(ppt) = &args.ppt {
+        fields.insert("ppt".into(), Value::String(ppt.display().to_string()));
+    }
+    for (k, v) in &ctx.settings.xingyun3d_defaults {
+        fields.entry(k.clone()).or_insert_with(|| v.clone());
     }
     Ok(())
 }

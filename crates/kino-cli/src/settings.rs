@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use kino_core::{ErrorKind, PollPolicy, Secret};
 use kino_providers::libtv::LibTvConfig;
+use kino_providers::xingyun3d::XingyunConfig;
 use kino_providers::xyq::XyqConfig;
+use serde_json::Map;
 
 use crate::error::CommandError;
 
@@ -24,6 +26,10 @@ pub struct Settings {
     /// skills.video's API base (its documents are public, so it is known without a key).
     pub skillsvideo_base: String,
     pub skillsvideo_key: Option<Secret>,
+    /// xingyun3d, when XINGYUN3D_APP_ID and XINGYUN3D_APP_SECRET are set.
+    pub xingyun3d: Option<XingyunConfig>,
+    /// kino.toml's `[xingyun3d]` table: defaults for look_name, tts_vcn_name, studio_name, …
+    pub xingyun3d_defaults: serde_json::Map<String, serde_json::Value>,
     /// KINO_SKILLSVIDEO_STALL_SECS: an event stream silent this long (no event, no keep-alive)
     /// is given up for polling.
     pub skillsvideo_stall: Option<Duration>,
@@ -137,6 +143,14 @@ impl Settings {
             }
         };
         let skillsvideo_key = secret(&["SKILLS_VIDEO_API_KEY"])?;
+        let xingyun3d = match (var("XINGYUN3D_APP_ID"), secret(&["XINGYUN3D_APP_SECRET"])?) {
+            (Some(app), Some(secret)) => {
+                let base = var("XINGYUN3D_BASE_URL")
+                    .unwrap_or_else(|| kino_providers::xingyun3d::DEFAULT_BASE_URL.into());
+                Some(XingyunConfig::new(base, app, secret))
+            }
+            _ => None,
+        };
         let skillsvideo_base = var("SKILLS_VIDEO_BASE_URL")
             .unwrap_or_else(|| kino_providers::skillsvideo::DEFAULT_BASE_URL.into());
         let initial = millis("KINO_POLL_INITIAL_MS")?;
@@ -154,7 +168,7 @@ impl Settings {
                 })
             }
         };
-        Ok(Self {
+        let mut settings = Self {
             home: var("KINO_HOME")
                 .map(PathBuf::from)
                 .unwrap_or_else(default_home),
@@ -167,11 +181,42 @@ impl Settings {
             libtv,
             skillsvideo_base,
             skillsvideo_key,
+            xingyun3d,
+            xingyun3d_defaults: Map::new(),
             skillsvideo_stall: number("KINO_SKILLSVIDEO_STALL_SECS")?
                 .map(|s| Duration::from_secs(s.clamp(1, 3600))),
             poll_override,
             cwd,
-        })
+        };
+        settings.load_toml()?;
+        Ok(settings)
+    }
+
+    /// Defaults from kino.toml: KINO_HOME's, then the current directory's (which wins).
+    fn load_toml(&mut self) -> Result<(), CommandError> {
+        for path in [self.home.join("kino.toml"), self.cwd.join("kino.toml")] {
+            let Ok(text) = std::fs::read_to_string(&path) else {
+                continue;
+            };
+            let doc: toml::Table = text.parse().map_err(|e| {
+                CommandError::new(
+                    ErrorKind::Config,
+                    format!("{} is not valid TOML: {e}", path.display()),
+                )
+            })?;
+            if let Some(toml::Value::Table(t)) = doc.get("xingyun3d") {
+                for (k, v) in t {
+                    let json = serde_json::to_value(v).map_err(|e| {
+                        CommandError::new(
+                            ErrorKind::Config,
+                            format!("{}: [xingyun3d] {k}: {e}", path.display()),
+                        )
+                    })?;
+                    self.xingyun3d_defaults.insert(k.clone(), json);
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The SQLite file of the ledger.

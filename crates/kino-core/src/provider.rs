@@ -351,6 +351,10 @@ pub enum ProviderError {
     NotCancelable { message: String },
     #[error("cannot read {path}: {message}")]
     LocalFile { path: String, message: String },
+    #[error(
+        "this machine's clock differs from the platform's by {skew_secs} s, more than the 60 s the platform allows"
+    )]
+    ClockSkew { skew_secs: i64 },
     #[error("not enough credits on the platform: {message}")]
     InsufficientCredits {
         message: String,
@@ -380,9 +384,9 @@ impl ProviderError {
 impl Diagnostic for ProviderError {
     fn kind(&self) -> ErrorKind {
         match self {
-            ProviderError::Auth { .. } | ProviderError::InsufficientCredits { .. } => {
-                ErrorKind::Config
-            }
+            ProviderError::Auth { .. }
+            | ProviderError::InsufficientCredits { .. }
+            | ProviderError::ClockSkew { .. } => ErrorKind::Config,
             ProviderError::Rejected { .. }
             | ProviderError::NotCancelable { .. }
             | ProviderError::LocalFile { .. } => ErrorKind::Usage,
@@ -395,6 +399,9 @@ impl Diagnostic for ProviderError {
 
     fn hints(&self) -> Vec<String> {
         match self {
+            ProviderError::ClockSkew { .. } => vec![
+                "set the system clock right (for example enable NTP: `timedatectl set-ntp true`); nothing was created".into(),
+            ],
             ProviderError::InsufficientCredits { recharge_url, .. } => vec![format!(
                 "recharge at {recharge_url}, then run the job again; nothing was created and nothing is retried"
             )],

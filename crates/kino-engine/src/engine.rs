@@ -278,7 +278,7 @@ impl Engine {
                     };
                     self.move_to(job.id, &[JobState::Submitting], JobState::Pending, change)
                         .await?;
-                    // A receipt is due soon: a long Retry-After ends the attempts instead.
+                    // A receipt is due soon: pauses are capped at 30 s, and the attempts are few.
                     let wait =
                         kino_http::Backoff::new(Duration::from_secs(1), Duration::from_secs(20), 1)
                             .delay(attempt, e.retry_after())

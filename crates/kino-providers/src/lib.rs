@@ -7,6 +7,7 @@ pub mod libtv;
 mod media_input;
 mod response;
 pub mod skillsvideo;
+pub mod xingyun3d;
 pub mod xyq;
 
 pub use media_input::{MediaKind, MediaValue, classify};

@@ -61,6 +61,15 @@ pub struct SandboxConfig {
     /// skills.video: serve an OpenAPI 3.1 document (nullable as type arrays) instead of 3.0
     /// (`nullable: true`).
     pub sv_openapi_31: bool,
+    /// xingyun3d: the known `(app_id, secret)` pairs. Empty = any app id is known, its secret
+    /// being `secret-<app_id>`.
+    pub xy_apps: Vec<(String, String)>,
+    /// xingyun3d: seconds added to the sandbox's own clock — used both for the ±60 s
+    /// `X-TIMESTAMP` check and for the `Date` response header (and reported task times).
+    pub xy_clock_skew: i64,
+    /// xingyun3d: time a task spends in each of `not_send`, `waiting`, `processing` before it is
+    /// `finished` (or `error`). Captured when a task is created.
+    pub xy_step: Duration,
 }
 
 impl Default for SandboxConfig {
@@ -86,6 +95,9 @@ impl Default for SandboxConfig {
             sv_credits: 100_000,
             sv_v1_paths: false,
             sv_openapi_31: false,
+            xy_apps: Vec::new(),
+            xy_clock_skew: 0,
+            xy_step: Duration::from_millis(300),
         }
     }
 }
@@ -100,7 +112,9 @@ impl SandboxConfig {
     /// `video_size`, `download_rate` (plus `tasks_qps`, `policy_ttl_secs`, `max_file_size_mb`,
     /// `api_keys`, `conversation_step_ms`, `xyq_legacy_asset_id`, `xyq_max_upload_mb`,
     /// `libtv_max_upload_mb`, `sv_keepalive_ms`, `sv_drop_stream_after`, `sv_stall_after`,
-    /// `sv_legacy_status`, `sv_credits`, `sv_v1_paths`, `sv_openapi_31`). A `null` clears an optional value. Nothing is changed on error.
+    /// `sv_legacy_status`, `sv_credits`, `sv_v1_paths`, `sv_openapi_31`, `xy_step_ms`,
+    /// `xy_clock_skew_secs`, `xy_apps` as an object `{app_id: secret}`). A `null` clears an
+    /// optional value. Nothing is changed on error.
     pub(crate) fn apply_patch(&mut self, patch: &Value) -> Result<(), ConfigPatchError> {
         let obj = patch
             .as_object()
@@ -144,6 +158,22 @@ impl SandboxConfig {
                 }
                 "sv_v1_paths" => next.sv_v1_paths = req_bool(key, value)?,
                 "sv_openapi_31" => next.sv_openapi_31 = req_bool(key, value)?,
+                "xy_step_ms" => next.xy_step = Duration::from_millis(req_u64(key, value)?),
+                "xy_clock_skew_secs" => {
+                    next.xy_clock_skew = value
+                        .as_i64()
+                        .ok_or_else(|| ConfigPatchError(format!("`{key}` must be an integer")))?;
+                }
+                "xy_apps" => {
+                    let bad = || ConfigPatchError("xy_apps must be an object of strings".into());
+                    next.xy_apps = value
+                        .as_object()
+                        .ok_or_else(bad)?
+                        .iter()
+                        .map(|(id, secret)| secret.as_str().map(|s| (id.clone(), s.to_owned())))
+                        .collect::<Option<Vec<_>>>()
+                        .ok_or_else(bad)?;
+                }
                 "api_keys" => {
                     let arr = value.as_array().ok_or_else(|| {
                         ConfigPatchError("api_keys must be an array of strings".into())
@@ -223,6 +253,14 @@ mod tests {
         assert_eq!(c.sv_stall_after, None);
         assert!(c.sv_legacy_status && c.sv_v1_paths && c.sv_openapi_31);
         assert_eq!(c.sv_credits, -5);
+        c.apply_patch(&json!({
+            "xy_step_ms": 40, "xy_clock_skew_secs": -120, "xy_apps": {"app": "s3cret"}
+        }))
+        .expect("valid xy patch");
+        assert_eq!(c.xy_step, Duration::from_millis(40));
+        assert_eq!(c.xy_clock_skew, -120);
+        assert_eq!(c.xy_apps, vec![("app".to_owned(), "s3cret".to_owned())]);
+        assert!(c.apply_patch(&json!({"xy_apps": {"app": 1}})).is_err());
         assert!(
             c.apply_patch(&json!({"sv_stall_after": 1u64 << 40}))
                 .is_err()

@@ -48,6 +48,14 @@ pub enum FaultTarget {
     SvPoll,
     /// skills.video `GET /credits`.
     SvCredits,
+    /// xingyun3d `create_render_task` (an injected fault creates nothing).
+    XyCreate,
+    /// xingyun3d `get_render_task`.
+    XyGet,
+    /// xingyun3d `cancel_render_task`.
+    XyCancel,
+    /// xingyun3d `parse_ppt_file`.
+    XyParsePpt,
 }
 
 /// FIFO of pending faults.
@@ -142,6 +150,13 @@ mod tests {
         assert_eq!(
             serde_json::to_value(FaultTarget::SvCredits).expect("json"),
             "sv_credits"
+        );
+        let f: Fault = serde_json::from_str(r#"{"target":"xy_parse_ppt","status":500,"times":1}"#)
+            .expect("valid fault json");
+        assert_eq!(f.target, FaultTarget::XyParsePpt);
+        assert_eq!(
+            serde_json::to_value(FaultTarget::XyCreate).expect("json"),
+            "xy_create"
         );
     }
 }

@@ -1,7 +1,8 @@
 //! `kino-sandbox`: a faithful local emulator of the AI video platform APIs kino drives.
 //!
-//! It emulates Alibaba DashScope Wan video synthesis (`shared/contracts.md` §1) and the
+//! It emulates Alibaba DashScope Wan video synthesis (`shared/contracts.md` §1), the
 //! conversational platforms Xiaoyunque (§3, `/api/biz/v1/skill/*`) and LibTV (§4, `/openapi/*`),
+//! and xingyun3d digital-human synthesis (§5, `/user/v1/video_synthesis_task/*`, X-TOKEN signed),
 //! all on the same API host. It is served by `kino sandbox`, embedded in-process by `kino run`
 //! when no credentials are set, and used as the peer by the test suites.
 //!
@@ -38,12 +39,15 @@ mod skillsvideo;
 mod state;
 mod stats;
 mod upload;
+mod xingyun3d;
 mod xyq;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::handler::Handler;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -55,12 +59,14 @@ pub use stats::Stats;
 use state::{Shared, lock};
 
 /// One create request as received: a DashScope submit, a Xiaoyunque `submit_run`, a LibTV
-/// `POST /openapi/session` or a skills.video create (SSE or not).
+/// `POST /openapi/session`, a skills.video create (SSE or not) or a xingyun3d
+/// `create_render_task`.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct RecordedRequest {
-    /// Request path (no query string).
+    /// Request path (no query string), as received (xingyun3d: duplicate slashes kept).
     pub path: String,
-    /// Lowercase header names; the `Authorization` value is replaced by `"<redacted>"`.
+    /// Lowercase header names; the `Authorization` (and xingyun3d `X-TOKEN`) value is replaced by
+    /// `"<redacted>"`.
     pub headers: Vec<(String, String)>,
     /// The JSON body (a JSON string holding the raw text when it was not JSON; `null` when empty
     /// or unreadable). A skills.video `multipart/form-data` body is shown as an object of its
@@ -68,7 +74,7 @@ pub struct RecordedRequest {
     /// arrays.
     pub body: serde_json::Value,
     /// The created task (DashScope task id, Xiaoyunque run id, LibTV session id, skills.video
-    /// generation id), or `None` when the request was rejected.
+    /// generation id, xingyun3d task id in decimal), or `None` when the request was rejected.
     pub task_id: Option<String>,
 }
 
@@ -107,8 +113,10 @@ impl Sandbox {
         let api_app = dashscope::api_routes()
             .merge(xyq::routes())
             .merge(libtv::routes())
+            .merge(xingyun3d::routes())
             .merge(admin::routes())
-            .fallback(api_not_found)
+            // No body limit: a `//user/v1/…` xingyun3d upload is dispatched from here.
+            .fallback(api_not_found.layer(DefaultBodyLimit::disable()))
             .with_state(shared.clone());
         let cdn_app = cdn::router(shared.clone());
         let sv_app = skillsvideo::router(shared.clone());
@@ -202,6 +210,12 @@ impl SandboxHandle {
         format!("http://{}", advertised(self.api_addr()))
     }
 
+    /// `http://<api_addr>` — the xingyun3d base URL (clients append
+    /// `/user/v1/video_synthesis_task/…`).
+    pub fn xingyun3d_base_url(&self) -> String {
+        format!("http://{}", advertised(self.api_addr()))
+    }
+
     /// Bound address of the skills.video host.
     pub fn skillsvideo_addr(&self) -> SocketAddr {
         self.shared().sv_addr
@@ -224,10 +238,10 @@ impl SandboxHandle {
     }
 
     /// Every create request received, in order — rejected ones included (with `task_id: None`):
-    /// DashScope submits, Xiaoyunque `submit_run`, LibTV `POST /openapi/session` and skills.video
-    /// create calls, so its length equals
-    /// `create_attempts + xyq_submits + libtv_session_posts + sv_create_attempts` of
-    /// [`Self::stats`].
+    /// DashScope submits, Xiaoyunque `submit_run`, LibTV `POST /openapi/session`, skills.video
+    /// create calls and xingyun3d `create_render_task` calls, so its length equals
+    /// `create_attempts + xyq_submits + libtv_session_posts + sv_create_attempts +
+    /// xy_create_attempts` of [`Self::stats`].
     pub fn requests(&self) -> Vec<RecordedRequest> {
         self.shared().requests()
     }
@@ -251,8 +265,9 @@ impl SandboxHandle {
     }
 
     /// The lowercase hex SHA-256 of exactly the bytes `url` serves, for result URLs handed out
-    /// by Xiaoyunque, LibTV and skills.video (and LibTV upload URLs, skills.video multipart file
-    /// inputs); `None` for anything else. Only the URL's
+    /// by Xiaoyunque, LibTV, skills.video and xingyun3d (`render_video_oss`, `render_image_oss`,
+    /// `preview_url`; and LibTV upload URLs, skills.video multipart file inputs); `None` for
+    /// anything else. Only the URL's
     /// path is looked at.
     pub fn artifact_sha256(&self, url: &str) -> Option<String> {
         let shared = self.shared();
@@ -278,9 +293,15 @@ impl SandboxHandle {
 }
 
 /// JSON 404 for unknown API-host paths, in the envelope of the platform the path belongs to.
-async fn api_not_found(uri: axum::http::Uri) -> axum::response::Response {
-    let path = uri.path();
-    if path.starts_with(xyq::PREFIX) {
+/// xingyun3d paths with duplicate slashes (`//user/v1/…`) are dispatched to xingyun3d.
+async fn api_not_found(
+    State(shared): State<Arc<Shared>>,
+    req: Request,
+) -> axum::response::Response {
+    let path = req.uri().path();
+    if xingyun3d::owns(path) {
+        xingyun3d::dispatch(shared, req).await
+    } else if path.starts_with(xyq::PREFIX) {
         xyq::not_found()
     } else if path.starts_with("/openapi/") {
         libtv::not_found()

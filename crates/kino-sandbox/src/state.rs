@@ -13,6 +13,7 @@ use crate::libtv::LibtvState;
 use crate::media::VideoLayout;
 use crate::skillsvideo::SvState;
 use crate::stats::Stats;
+use crate::xingyun3d::XingyunState;
 use crate::xyq::XyqState;
 
 /// Lock a mutex, ignoring poisoning (a panicking holder cannot leave our plain data half-updated
@@ -47,6 +48,7 @@ pub(crate) struct Shared {
     pub xyq: XyqState,
     pub libtv: LibtvState,
     pub sv: SvState,
+    pub xingyun3d: XingyunState,
 }
 
 impl Shared {
@@ -70,6 +72,7 @@ impl Shared {
             xyq: XyqState::default(),
             libtv: LibtvState::default(),
             sv: SvState::default(),
+            xingyun3d: XingyunState::default(),
         }
     }
 

@@ -61,4 +61,16 @@ pub struct Stats {
     pub sv_polls: u64,
     /// skills.video `GET /credits` calls (any answer).
     pub sv_credit_queries: u64,
+    /// xingyun3d render tasks created.
+    pub xy_creates: u64,
+    /// All xingyun3d `create_render_task` calls, rejected ones included.
+    pub xy_create_attempts: u64,
+    /// xingyun3d `get_render_task` calls (any answer).
+    pub xy_gets: u64,
+    /// xingyun3d `cancel_render_task` calls (any answer).
+    pub xy_cancels: u64,
+    /// Successful xingyun3d `parse_ppt_file` calls (a `parse_ppt_file_name` handed out).
+    pub xy_ppt_parses: u64,
+    /// xingyun3d requests rejected for a bad `X-TOKEN` or an expired/missing `X-TIMESTAMP`.
+    pub xy_bad_signatures: u64,
 }

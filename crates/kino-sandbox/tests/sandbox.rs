@@ -2865,3 +2865,717 @@ async fn sv_injected_faults() {
     assert_eq!(v["code"], "VIDEO_GENERATION_FAILED");
     assert_eq!(sv.sb.stats().sv_creates, 1);
 }
+
+// ------------------------------------------------------------------ xingyun3d
+
+const XY: &str = "/user/v1/video_synthesis_task";
+const XY_APP: &str = "app-test";
+
+fn xy_fast() -> SandboxConfig {
+    SandboxConfig {
+        xy_step: Duration::from_millis(50),
+        tasks_qps: None,
+        ..SandboxConfig::default()
+    }
+}
+
+/// Client-side Python `json.dumps(data, sort_keys=True)` (ensure_ascii) with spaces removed —
+/// written compactly, since every space is deleted anyway.
+fn xy_sort_json(v: &Value, out: &mut String) {
+    fn string(s: &str, out: &mut String) {
+        out.push('"');
+        for c in s.chars() {
+            match c {
+                '"' => out.push_str("\\\""),
+                '\\' => out.push_str("\\\\"),
+                '\n' => out.push_str("\\n"),
+                '\r' => out.push_str("\\r"),
+                '\t' => out.push_str("\\t"),
+                '\u{8}' => out.push_str("\\b"),
+                '\u{c}' => out.push_str("\\f"),
+                ' ' => {}
+                '!'..='~' => out.push(c),
+                _ => {
+                    let mut buf = [0u16; 2];
+                    for u in c.encode_utf16(&mut buf) {
+                        out.push_str(&format!("\\u{u:04x}"));
+                    }
+                }
+            }
+        }
+        out.push('"');
+    }
+    match v {
+        Value::String(s) => string(s, out),
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                xy_sort_json(item, out);
+            }
+            out.push(']');
+        }
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            out.push('{');
+            for (i, k) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                string(k, out);
+                out.push(':');
+                xy_sort_json(&map[k], out);
+            }
+            out.push('}');
+        }
+        other => out.push_str(&other.to_string()),
+    }
+}
+
+fn xy_token(path: &str, method: &str, data: &Value, secret: &str, ts: i64) -> String {
+    use md5::{Digest as _, Md5};
+    let mut json = String::new();
+    xy_sort_json(data, &mut json);
+    let sign = format!(
+        "{}{}{json}{secret}{ts}",
+        path.to_lowercase(),
+        method.to_lowercase()
+    );
+    hex_lower(&Md5::digest(sign.as_bytes()))
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or_default()
+}
+
+struct XyResp {
+    status: StatusCode,
+    headers: reqwest::header::HeaderMap,
+    body: Value,
+}
+
+/// A xingyun3d client.
+struct Xy {
+    sb: SandboxHandle,
+    http: reqwest::Client,
+    app: String,
+    secret: String,
+}
+
+impl Xy {
+    async fn new(config: SandboxConfig) -> Self {
+        Self {
+            sb: start(config).await,
+            http: client(),
+            app: XY_APP.to_owned(),
+            secret: format!("secret-{XY_APP}"),
+        }
+    }
+
+    /// Send `req` signed over (`signed_path`, `method`, `data`) at `ts`.
+    async fn send(
+        &self,
+        req: reqwest::RequestBuilder,
+        signed_path: &str,
+        method: &str,
+        data: &Value,
+        ts: i64,
+    ) -> XyResp {
+        let token = xy_token(signed_path, method, data, &self.secret, ts);
+        let resp = req
+            .header("X-APP-ID", &self.app)
+            .header("X-TIMESTAMP", ts.to_string())
+            .header("X-TOKEN", token)
+            .send()
+            .await
+            .expect("xingyun3d request");
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let text = resp.text().await.expect("body");
+        let body = serde_json::from_str(&text).unwrap_or_else(|_| panic!("json body: {text}"));
+        XyResp {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    async fn post(&self, endpoint: &str, body: Value) -> XyResp {
+        let path = format!("{XY}/{endpoint}");
+        let req = self
+            .http
+            .post(format!("{}{path}", self.sb.xingyun3d_base_url()))
+            .json(&body);
+        self.send(req, &path, "POST", &body, unix_now()).await
+    }
+
+    /// GET `endpoint?task_id=N` signed the recommended way: (path+query, `{}`).
+    async fn get(&self, endpoint: &str, task_id: i64) -> XyResp {
+        let path = format!("{XY}/{endpoint}?task_id={task_id}");
+        let req = self
+            .http
+            .get(format!("{}{path}", self.sb.xingyun3d_base_url()));
+        self.send(req, &path, "GET", &json!({}), unix_now()).await
+    }
+
+    async fn create(&self, body: Value) -> i64 {
+        let r = self.post("create_render_task", body).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        assert_eq!(r.body["error_code"], 0, "{}", r.body);
+        r.body["data"]["task_id"].as_i64().expect("int task_id")
+    }
+
+    async fn task(&self, id: i64) -> Value {
+        let r = self.get("get_render_task", id).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        assert_eq!(r.body["error_code"], 0, "{}", r.body);
+        r.body["data"].clone()
+    }
+
+    /// Poll until terminal; returns the final data and every state seen.
+    async fn wait_terminal(&self, id: i64) -> (Value, Vec<String>) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut seen: Vec<String> = Vec::new();
+        loop {
+            let data = self.task(id).await;
+            let state = data["synth_state"].as_str().expect("state").to_owned();
+            if seen.last() != Some(&state) {
+                seen.push(state.clone());
+            }
+            if ["finished", "error", "cancel"].contains(&state.as_str()) {
+                return (data, seen);
+            }
+            assert!(Instant::now() < deadline, "task {id} never ended");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    async fn upload_ppt(&self, name: &str, bytes: Vec<u8>) -> XyResp {
+        let path = format!("{XY}/parse_ppt_file");
+        let form = Form::new().part(
+            "ppt_file",
+            file_part(
+                name,
+                "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+                bytes,
+            ),
+        );
+        let req = self
+            .http
+            .post(format!("{}{path}", self.sb.xingyun3d_base_url()))
+            .multipart(form);
+        self.send(req, &path, "POST", &json!({}), unix_now()).await
+    }
+}
+
+fn xy_create_body(segment: Value) -> Value {
+    json!({
+        "video_name": "kino test",
+        "look_name": "AM054_Jap_9021_new",
+        "tts_vcn_name": "XMOV_HN_TTS__236",
+        "studio_name": "youling_2d_v",
+        "sub_title": "on",
+        "segment": segment,
+    })
+}
+
+fn is_china_iso_micros(v: &Value) -> bool {
+    v.as_str().is_some_and(|s| {
+        s.len() == 32
+            && s.ends_with("+08:00")
+            && s.as_bytes()[19] == b'.'
+            && s.as_bytes()[10] == b'T'
+    })
+}
+
+#[tokio::test]
+async fn xy_segments_to_finished_video() {
+    let xy = Xy::new(SandboxConfig {
+        video_size: Some(300_000),
+        xy_step: Duration::from_millis(100),
+        ..xy_fast()
+    })
+    .await;
+    let texts = [
+        "大家好， 欢迎来到 kino！ 这是 \"引号\"、\\反斜杠 和 emoji 😀。",
+        "第二段：测试 sandbox\t制表符 / slash  两个空格。",
+    ];
+    let body = xy_create_body(json!([
+        {"text": texts[0], "media_url": "https://e.x/a.png"},
+        {"text": texts[1]},
+    ]));
+    let id = xy.create(body.clone()).await;
+    let first = xy.task(id).await;
+    assert!(
+        ["not_send", "waiting", "processing"]
+            .contains(&first["synth_state"].as_str().unwrap_or_default()),
+        "{first}"
+    );
+    assert!(first["render_video_oss"].is_null() && first["render_image_oss"].is_null());
+    let (data, seen) = xy.wait_terminal(id).await;
+    let order = ["not_send", "waiting", "processing", "finished"];
+    let idx: Vec<usize> = seen
+        .iter()
+        .map(|s| order.iter().position(|o| o == s).expect("known state"))
+        .collect();
+    assert!(idx.windows(2).all(|w| w[0] < w[1]), "{seen:?}");
+    assert_eq!(seen.last().map(String::as_str), Some("finished"));
+
+    assert_eq!(data["id"], id);
+    assert_eq!(data["task_id"], id);
+    assert_eq!(data["output_resolution"], "540P");
+    assert_eq!(data["look_name"], "AM054_Jap_9021_new");
+    assert_eq!(data["tts_vcn_name"], "XMOV_HN_TTS__236");
+    assert_eq!(data["studio_name"], "youling_2d_v");
+    assert_eq!(data["video_name"], "kino test");
+    assert_eq!(data["sub_title"], "on");
+    assert_eq!(data["error_reason"], "");
+    for key in [
+        "create_time",
+        "update_time",
+        "synth_start_time",
+        "synth_finish_time",
+    ] {
+        assert!(is_china_iso_micros(&data[key]), "{key}: {}", data[key]);
+    }
+    let segs = data["segment"].as_array().expect("segments");
+    assert_eq!(segs.len(), 2);
+    for (seg, text) in segs.iter().zip(texts) {
+        assert_eq!(
+            seg["text"].as_str(),
+            Some(text),
+            "text echoed byte for byte"
+        );
+        assert!(seg["media_id"].is_i64());
+    }
+    assert_eq!(segs[0]["media_url"], "https://e.x/a.png");
+
+    let video_url = data["render_video_oss"].as_str().expect("video url");
+    let video = download(&xy.http, video_url).await;
+    assert_eq!(video.len(), 300_000);
+    assert_eq!(
+        xy.sb.artifact_sha256(video_url).as_deref(),
+        Some(sha_hex(&video).as_str())
+    );
+    assert_eq!(&video[4..8], b"ftyp");
+    let image_url = data["render_image_oss"].as_str().expect("image url");
+    let image = download(&xy.http, image_url).await;
+    assert_eq!(&image[..4], b"\x89PNG");
+    assert_eq!(
+        xy.sb.artifact_sha256(image_url).as_deref(),
+        Some(sha_hex(&image).as_str())
+    );
+    let r = xy.get("get_render_task_preview_url", id).await;
+    assert_eq!(r.body["error_code"], 0, "{}", r.body);
+    let preview = r.body["data"]["preview_url"].as_str().expect("preview url");
+    assert_eq!(download(&xy.http, preview).await, image);
+    let r = xy.get("get_render_task_preview_url", 999_999).await;
+    assert_eq!(r.body["error_code"], 30004);
+
+    // Failure token.
+    let failing = xy
+        .create(xy_create_body(json!([{"text": "会失败 sandbox:fail"}])))
+        .await;
+    assert!(failing > id);
+    let (data, _) = xy.wait_terminal(failing).await;
+    assert_eq!(data["synth_state"], "error");
+    assert_eq!(
+        data["error_reason"],
+        "合成任务失败，请重新发起或联系客服处理"
+    );
+    assert!(data["render_video_oss"].is_null());
+
+    let stats = xy.sb.stats();
+    assert_eq!((stats.xy_creates, stats.xy_create_attempts), (2, 2));
+    assert!(stats.xy_gets >= 4);
+    assert_eq!(stats.xy_bad_signatures, 0);
+    assert_eq!(stats.auth_on_cdn, 0);
+    let reqs = xy.sb.requests();
+    assert_eq!(reqs.len(), 2);
+    assert_eq!(reqs[0].path, format!("{XY}/create_render_task"));
+    assert_eq!(reqs[0].header("x-token"), Some("<redacted>"));
+    assert_eq!(reqs[0].header("x-app-id"), Some(XY_APP));
+    assert_eq!(reqs[0].body, body);
+    assert_eq!(reqs[0].task_id, Some(id.to_string()));
+}
+
+#[tokio::test]
+async fn xy_ppt_parse_and_create() {
+    let xy = Xy::new(xy_fast()).await;
+    let mut pptx = b"PK\x03\x04".to_vec();
+    pptx.extend((0..300_000u32).map(|i| (i % 251) as u8));
+    let r = xy.upload_ppt("PPT模板.pptx", pptx.clone()).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.body["error_code"], 0, "{}", r.body);
+    let name = r.body["data"]["parse_ppt_file_name"]
+        .as_str()
+        .expect("name")
+        .to_owned();
+    assert!(name.ends_with(".pptx"), "{name}");
+
+    let mut body = xy_create_body(Value::Null);
+    body.as_object_mut().expect("obj").remove("segment");
+    body["parse_ppt_file_name"] = json!(name);
+    let id = xy.create(body.clone()).await;
+    let (data, _) = xy.wait_terminal(id).await;
+    assert_eq!(data["synth_state"], "finished");
+    assert!(data["segment"][0]["media_id"].is_i64());
+    assert!(data["render_video_oss"].is_string());
+
+    // Not a pptx: wrong name, or right name without the zip magic.
+    for (file, bytes) in [
+        ("slides.ppt", pptx.clone()),
+        ("slides.pdf", b"%PDF-1.4".to_vec()),
+        ("slides.pptx", b"not a zip at all".to_vec()),
+        ("tiny.pptx", b"PK".to_vec()),
+    ] {
+        let r = xy.upload_ppt(file, bytes).await;
+        assert_eq!(r.status, StatusCode::OK);
+        assert_eq!(r.body["error_code"], 30003, "{file}: {}", r.body);
+    }
+    // Unknown PPT name.
+    body["parse_ppt_file_name"] = json!("ppt_unknown.pptx");
+    let r = xy.post("create_render_task", body.clone()).await;
+    assert_eq!(r.body["error_code"], 30002, "{}", r.body);
+    // Both, neither, missing required fields, bad segments.
+    body["parse_ppt_file_name"] = json!(name);
+    body["segment"] = json!([{"text": "x"}]);
+    let r = xy.post("create_render_task", body.clone()).await;
+    assert_eq!(r.body["error_code"], 30005, "{}", r.body);
+    let mut neither = xy_create_body(Value::Null);
+    neither.as_object_mut().expect("obj").remove("segment");
+    let r = xy.post("create_render_task", neither).await;
+    assert_eq!(r.body["error_code"], 30005, "{}", r.body);
+    for field in ["look_name", "tts_vcn_name", "studio_name"] {
+        let mut b = xy_create_body(json!([{"text": "x"}]));
+        b.as_object_mut().expect("obj").remove(field);
+        let r = xy.post("create_render_task", b).await;
+        assert_eq!(r.status, StatusCode::OK);
+        assert_eq!(r.body["error_code"], 30005, "{}", r.body);
+        assert!(
+            r.body["error_reason"]
+                .as_str()
+                .unwrap_or_default()
+                .contains(field),
+            "{}",
+            r.body
+        );
+    }
+    for segment in [
+        json!([]),
+        json!([{"text": ""}]),
+        json!([{"media_url": "x"}]),
+        json!("x"),
+    ] {
+        let r = xy
+            .post("create_render_task", xy_create_body(segment.clone()))
+            .await;
+        assert_eq!(r.body["error_code"], 30005, "{segment}: {}", r.body);
+    }
+    let stats = xy.sb.stats();
+    assert_eq!(stats.xy_ppt_parses, 1);
+    assert_eq!(stats.xy_creates, 1);
+    assert_eq!(stats.xy_create_attempts, 11);
+    assert_eq!(xy.sb.requests().len(), 11);
+}
+
+#[tokio::test]
+async fn xy_cancel_rules() {
+    // Long enough steps that the immediate cancel lands before the end even on a busy machine.
+    let xy = Xy::new(SandboxConfig {
+        xy_step: Duration::from_millis(200),
+        ..xy_fast()
+    })
+    .await;
+    let id = xy.create(xy_create_body(json!([{"text": "取消我"}]))).await;
+    let r = xy.post("cancel_render_task", json!({"task_id": id})).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.body, json!({"error_code": 0, "error_reason": ""}));
+    let (data, _) = xy.wait_terminal(id).await;
+    assert_eq!(data["synth_state"], "cancel");
+    assert!(data["render_video_oss"].is_null());
+    let r = xy.post("cancel_render_task", json!({"task_id": id})).await;
+    assert_eq!(r.body["error_code"], 30006);
+    assert_eq!(
+        r.body["error_reason"],
+        "cancel video task error: task is cancel"
+    );
+
+    let done = xy.create(xy_create_body(json!([{"text": "完成"}]))).await;
+    let (data, _) = xy.wait_terminal(done).await;
+    assert_eq!(data["synth_state"], "finished");
+    let r = xy
+        .post("cancel_render_task", json!({"task_id": done}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.body["error_code"], 30006);
+    assert_eq!(
+        r.body["error_reason"],
+        "cancel video task error: task is finished"
+    );
+
+    let r = xy
+        .post("cancel_render_task", json!({"task_id": 424242}))
+        .await;
+    assert_eq!(r.body["error_code"], 30004);
+    let r = xy.get("get_render_task", 424242).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.body["error_code"], 30004);
+    assert_eq!(xy.sb.stats().xy_cancels, 4);
+}
+
+#[tokio::test]
+async fn xy_auth_errors_and_clock_skew() {
+    let mut xy = Xy::new(xy_fast()).await;
+    let id = xy.create(xy_create_body(json!([{"text": "a b"}]))).await;
+    // Bad token: wrong secret, and a body different from the signed one.
+    let path = format!("{XY}/get_render_task?task_id={id}");
+    let url = format!("{}{path}", xy.sb.xingyun3d_base_url());
+    xy.secret = "wrong".into();
+    let r = xy.get("get_render_task", id).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        r.body,
+        json!({"error_code": 20002, "error_reason": "signature invalid"})
+    );
+    xy.secret = format!("secret-{XY_APP}");
+    let signed = json!({"look_name": "x"});
+    let req = xy
+        .http
+        .post(format!(
+            "{}{XY}/create_render_task",
+            xy.sb.xingyun3d_base_url()
+        ))
+        .json(&xy_create_body(json!([{"text": "x"}])));
+    let r = xy
+        .send(
+            req,
+            &format!("{XY}/create_render_task"),
+            "POST",
+            &signed,
+            unix_now(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(r.body["error_code"], 20002);
+    // Missing timestamp.
+    let resp = xy
+        .http
+        .get(&url)
+        .header("X-APP-ID", XY_APP)
+        .header("X-TOKEN", "0".repeat(32))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    let v: Value = resp.json().await.expect("json");
+    assert_eq!(v["error_code"], 20003);
+    // Stale timestamp (client clock 2 min behind).
+    let req = xy.http.get(&url);
+    let r = xy
+        .send(req, &path, "GET", &json!({}), unix_now() - 120)
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(r.body["error_code"], 20003);
+    assert!(
+        r.body["error_reason"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("timestamp expired: server time "),
+        "{}",
+        r.body
+    );
+    // Unknown app: HTTP 200, error_code 20001.
+    xy.sb
+        .set_config(|c| c.xy_apps = vec![("known".into(), "k-secret".into())]);
+    let r = xy.get("get_render_task", id).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.body["error_code"], 20001);
+    xy.app = "known".into();
+    xy.secret = "k-secret".into();
+    let data = xy.task(id).await;
+    assert_eq!(data["task_id"], id);
+    assert_eq!(xy.sb.stats().xy_bad_signatures, 4);
+
+    // Skewed sandbox clock: the Date header shows it and a client can re-sync from it.
+    xy.sb.set_config(|c| c.xy_clock_skew = 3600);
+    let r = xy.get("get_render_task", id).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(r.body["error_code"], 20003);
+    let date = r
+        .headers
+        .get("date")
+        .and_then(|v| v.to_str().ok())
+        .expect("Date header");
+    let server = chrono::DateTime::parse_from_rfc2822(date)
+        .expect("RFC 1123 date")
+        .timestamp();
+    assert!((server - unix_now() - 3600).abs() <= 5, "{date}");
+    let req = xy.http.get(&url);
+    let r = xy.send(req, &path, "GET", &json!({}), server).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["data"]["id"], id);
+    let created = r.body["data"]["create_time"].as_str().expect("time");
+    assert!(created.ends_with("+08:00"));
+}
+
+#[tokio::test]
+async fn xy_get_signature_variants_and_double_slash() {
+    let xy = Xy::new(xy_fast()).await;
+    let id = xy.create(xy_create_body(json!([{"text": "变体"}]))).await;
+    let base = xy.sb.xingyun3d_base_url();
+    for endpoint in ["get_render_task", "get_render_task_preview_url"] {
+        let path = format!("{XY}/{endpoint}");
+        let path_q = format!("{path}?task_id={id}");
+        let url = format!("{base}{path_q}");
+        let with_id = json!({"task_id": id});
+        for (signed_path, data, ok) in [
+            (&path_q, json!({}), true),
+            (&path, with_id.clone(), true),
+            (&path_q, with_id.clone(), true),
+            (&path, json!({}), false),
+        ] {
+            let r = xy
+                .send(xy.http.get(&url), signed_path, "GET", &data, unix_now())
+                .await;
+            if ok {
+                assert_eq!(r.status, StatusCode::OK, "{signed_path} {data}: {}", r.body);
+                assert_eq!(r.body["error_code"], 0);
+            } else {
+                assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{signed_path} {data}");
+            }
+        }
+    }
+    // Double slash (the seed's `f'{host}/{api_path}'`), signed over the single-slash path.
+    let path = format!("{XY}/get_render_task?task_id={id}");
+    let r = xy
+        .send(
+            xy.http.get(format!("{base}/{path}")),
+            &path,
+            "GET",
+            &json!({}),
+            unix_now(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["data"]["task_id"], id);
+    let body = xy_create_body(json!([{"text": "双斜杠"}]));
+    let path = format!("{XY}/create_render_task");
+    let r = xy
+        .send(
+            xy.http.post(format!("{base}/{path}")).json(&body),
+            &path,
+            "POST",
+            &body,
+            unix_now(),
+        )
+        .await;
+    assert_eq!(r.body["error_code"], 0, "{}", r.body);
+    let mut pptx = b"PK\x03\x04".to_vec();
+    pptx.resize(3 * 1024 * 1024, 7);
+    let path = format!("{XY}/parse_ppt_file");
+    let form = Form::new().part(
+        "ppt_file",
+        file_part("big.pptx", "application/octet-stream", pptx),
+    );
+    let r = xy
+        .send(
+            xy.http.post(format!("{base}//{path}")).multipart(form),
+            &path,
+            "POST",
+            &json!({}),
+            unix_now(),
+        )
+        .await;
+    assert_eq!(r.body["error_code"], 0, "{}", r.body);
+    // Recorded as received.
+    assert_eq!(
+        xy.sb.requests()[1].path,
+        format!("/{XY}/create_render_task")
+    );
+    // Unknown endpoint and wrong method, in the envelope, with a Date header.
+    let r = xy
+        .send(
+            xy.http.get(format!("{base}{XY}/nope")),
+            &format!("{XY}/nope"),
+            "GET",
+            &json!({}),
+            unix_now(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert_eq!(r.body["error_code"], 404);
+    assert!(r.headers.contains_key("date"));
+    let r = xy
+        .send(
+            xy.http.get(format!("{base}{XY}/create_render_task")),
+            &format!("{XY}/create_render_task"),
+            "GET",
+            &json!({}),
+            unix_now(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(xy.sb.stats().xy_bad_signatures, 2);
+}
+
+#[tokio::test]
+async fn xy_injected_faults() {
+    let xy = Xy::new(xy_fast()).await;
+    let fault = |target, status, retry_after_secs| Fault {
+        target,
+        status,
+        times: 1,
+        retry_after_secs,
+    };
+    xy.sb.inject(fault(FaultTarget::XyCreate, 503, Some(2)));
+    let body = xy_create_body(json!([{"text": "x"}]));
+    let r = xy.post("create_render_task", body.clone()).await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(r.body["error_code"], 503);
+    assert!(r.body["error_reason"].is_string());
+    assert_eq!(
+        r.headers.get("retry-after").and_then(|v| v.to_str().ok()),
+        Some("2")
+    );
+    let stats = xy.sb.stats();
+    assert_eq!((stats.xy_creates, stats.xy_create_attempts), (0, 1));
+    assert_eq!(xy.sb.requests()[0].task_id, None);
+    let id = xy.create(body).await;
+
+    xy.sb.inject(fault(FaultTarget::XyGet, 429, None));
+    let r = xy.get("get_render_task", id).await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(r.body["error_code"], 429);
+    assert_eq!(xy.task(id).await["task_id"], id);
+
+    xy.sb.inject(fault(FaultTarget::XyCancel, 500, None));
+    let r = xy.post("cancel_render_task", json!({"task_id": id})).await;
+    assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(r.body["error_code"], 500);
+
+    xy.sb.inject(fault(FaultTarget::XyParsePpt, 502, None));
+    let r = xy.upload_ppt("a.pptx", b"PK\x03\x04xx".to_vec()).await;
+    assert_eq!(r.status, StatusCode::BAD_GATEWAY);
+    assert_eq!(r.body["error_code"], 502);
+    let r = xy.upload_ppt("a.pptx", b"PK\x03\x04xx".to_vec()).await;
+    assert_eq!(r.body["error_code"], 0);
+
+    let stats = xy.sb.stats();
+    assert_eq!(
+        (
+            stats.xy_creates,
+            stats.xy_gets,
+            stats.xy_cancels,
+            stats.xy_ppt_parses,
+            stats.throttled
+        ),
+        (1, 2, 1, 1, 1)
+    );
+}

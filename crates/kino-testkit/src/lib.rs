@@ -11,6 +11,9 @@ use kino_sandbox::{Sandbox, SandboxConfig, SandboxHandle, Stats};
 /// The fake key every test run uses; tests assert it never leaks.
 pub const FAKE_KEY: &str = "sk-kino-test-9f8e7d6c5b4a-SECRET";
 
+/// The xingyun3d app id of the tests; the sandbox's secret for it is `secret-<id>`.
+pub const XY_APP_ID: &str = "kino-test-app";
+
 pub struct TestContext {
     bin: PathBuf,
     pub home: tempfile::TempDir,
@@ -26,6 +29,7 @@ pub fn fast_config() -> SandboxConfig {
         running: Duration::from_millis(400),
         conversation_step: Duration::from_millis(60),
         sv_keepalive: Duration::from_millis(200),
+        xy_step: Duration::from_millis(100),
         ..SandboxConfig::default()
     }
 }
@@ -63,7 +67,10 @@ impl TestContext {
             .env("LIBTV_ACCESS_KEY", FAKE_KEY)
             .env("OPENAPI_IM_BASE", self.sandbox.libtv_base_url())
             .env("SKILLS_VIDEO_API_KEY", FAKE_KEY)
-            .env("SKILLS_VIDEO_BASE_URL", self.sandbox.skillsvideo_base_url());
+            .env("SKILLS_VIDEO_BASE_URL", self.sandbox.skillsvideo_base_url())
+            .env("XINGYUN3D_APP_ID", XY_APP_ID)
+            .env("XINGYUN3D_APP_SECRET", format!("secret-{XY_APP_ID}"))
+            .env("XINGYUN3D_BASE_URL", self.sandbox.xingyun3d_base_url());
         cmd
     }
 

@@ -14,6 +14,8 @@ use kino_testkit::{FAKE_KEY, Run, TestContext, eventually, fast_config, run, spa
 mod conversations;
 #[path = "cli/skillsvideo.rs"]
 mod skillsvideo;
+#[path = "cli/xingyun3d.rs"]
+mod xingyun3d;
 
 pub(crate) fn ctx() -> TestContext {
     TestContext::new(env!("CARGO_BIN_EXE_kino"))

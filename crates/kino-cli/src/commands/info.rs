@@ -8,6 +8,7 @@ use kino_core::{ErrorKind, Secret};
 use kino_providers::dashscope::{DashScope, DashScopeConfig};
 use kino_providers::libtv::{LibTv, LibTvConfig};
 use kino_providers::skillsvideo::{SkillsVideo, SkillsVideoConfig};
+use kino_providers::xingyun3d::{Xingyun3d, XingyunConfig};
 use kino_providers::xyq::{Xyq, XyqConfig};
 
 use crate::context::{Context, DASHSCOPE, SANDBOX};
@@ -36,11 +37,14 @@ fn provider_infos(ctx: &Context) -> Result<Vec<kino_core::ProviderInfo>, Command
         ctx.skillsvideo_catalog_offline(),
     )
     .map_err(internal)?;
+    let xingyun3d =
+        Xingyun3d::new(XingyunConfig::new("http://127.0.0.1", "", blank())).map_err(internal)?;
     Ok(vec![
         dashscope.info(),
         skillsvideo.info(),
         xyq.info(),
         libtv.info(),
+        xingyun3d.info(),
         sandbox,
     ])
 }
@@ -74,7 +78,6 @@ pub fn providers(ctx: &Context) -> Result<(), CommandError> {
                 ));
             }
         }
-        out.push("coming later: xingyun3d".into());
         out.join("\n")
     });
     Ok(())

@@ -74,3 +74,29 @@ pub async fn libtv_switch_project(ctx: &Context) -> Result<(), CommandError> {
     });
     Ok(())
 }
+
+/// `kino preview JOB`: a xingyun3d render's preview URL.
+pub async fn preview(ctx: &mut Context, job: &str) -> Result<(), CommandError> {
+    let job = ctx.ledger().await?.find_job(job).await?;
+    if job.provider != crate::context::XINGYUN3D {
+        return Err(CommandError::usage(format!(
+            "`kino preview` is for xingyun3d jobs; job {} is on {}",
+            job.id, job.provider
+        )));
+    }
+    let Some(handle) = job.handle.clone() else {
+        return Err(CommandError::usage(format!(
+            "job {} has no platform task yet (it is {})",
+            job.id, job.state
+        )));
+    };
+    let Some(xy) = ctx.xingyun3d()? else {
+        return Err(ctx.missing_credentials(crate::context::XINGYUN3D));
+    };
+    let url = xy.preview_url(&handle).await?;
+    ctx.printer
+        .data(&json!({"job_id": job.id, "preview_url": url}), || {
+            url.clone()
+        });
+    Ok(())
+}

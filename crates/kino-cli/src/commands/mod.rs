@@ -30,6 +30,7 @@ pub async fn dispatch(command: Command, printer: Printer) -> Result<(), CommandE
         Command::Models(args) => catalog::models(&ctx, args).await,
         Command::Schema { provider, model } => catalog::schema(&ctx, &provider, &model).await,
         Command::Credits { provider } => catalog::credits(&ctx, &provider).await,
+        Command::Preview { job } => manage::preview(&mut ctx, &job).await,
         Command::Download(args) => manage::download(&mut ctx, args).await,
         Command::Upload(args) => manage::upload(&mut ctx, args).await,
         Command::Sandbox(args) => sandbox::serve(&ctx, args).await,

@@ -15,8 +15,8 @@ use serde_json::{Value, json};
 
 use kino_core::{
     JobRequest, LocalInput, LostCreate, ModeInfo, Plan, PollOutcome, PollPolicy, Provider,
-    ProviderError, ProviderInfo, Reconciled, RemoteMessage, Secret, SubmitError, Submitted,
-    ValidationError,
+    ProviderError, ProviderInfo, Reconciled, RemoteMessage, RemoteStatus, Secret, SubmitError,
+    Submitted, ValidationError,
 };
 use kino_http::reqwest::{self, StatusCode};
 use kino_http::{ClientError, file_part, parse_retry_after};
@@ -33,6 +33,12 @@ pub const DEFAULT_BASE_URL: &str = "https://open.skills.video/api/v1";
 /// The documents as kino ships them, for use offline and before the first fetch.
 pub const SNAPSHOT_OPENAPI: &str = include_str!("snapshot/openapi.json");
 pub const SNAPSHOT_DOCS: &str = include_str!("snapshot/docs.json");
+
+/// A stream whose cell has not changed for this long is checked against `GET /generation`.
+const STREAM_TRUST: Duration = Duration::from_secs(120);
+
+/// The create's answer must name the generation within this (the API client's timeout).
+const FIRST_EVENT_WITHIN: Duration = Duration::from_secs(120);
 
 /// A local file travels in the multipart create under this prefix until then.
 const LOCAL_FILE: &str = "kino-local-file:";
@@ -383,21 +389,33 @@ impl Provider for SkillsVideo {
                 });
         }
         let mut reader = stream::Reader::new(resp, self.config.stall_after);
-        // The create's own outcome is known once an event names the generation.
-        loop {
-            match reader.next().await {
-                stream::Next::Event(v) => {
-                    if let Some(id) = wire::generation_id(&v) {
-                        stream::follow(&self.streams, id.clone(), v, reader);
-                        return Ok(Submitted::handle(id));
+        // The create's own outcome is known once an event names the generation; keep-alives
+        // alone do not make the wait endless.
+        let first = tokio::time::timeout(FIRST_EVENT_WITHIN, async {
+            loop {
+                match reader.next().await {
+                    stream::Next::Event(v) => {
+                        if let Some(id) = wire::generation_id(&v) {
+                            return Ok((id, v));
+                        }
                     }
-                }
-                stream::Next::Gone(why) => {
-                    return Err(SubmitError::OutcomeUnknown(format!(
-                        "{why}, before naming the generation"
-                    )));
+                    stream::Next::Gone(why) => return Err(why),
                 }
             }
+        })
+        .await;
+        match first {
+            Ok(Ok((id, v))) => {
+                stream::follow(&self.streams, id.clone(), v, reader);
+                Ok(Submitted::handle(id))
+            }
+            Ok(Err(why)) => Err(SubmitError::OutcomeUnknown(format!(
+                "{why}, before naming the generation"
+            ))),
+            Err(_) => Err(SubmitError::OutcomeUnknown(format!(
+                "no event named the generation within {} s",
+                FIRST_EVENT_WITHIN.as_secs()
+            ))),
         }
     }
 
@@ -408,20 +426,29 @@ impl Provider for SkillsVideo {
     ) -> Result<PollOutcome, ProviderError> {
         let mut notes = Vec::new();
         if let Some(live) = self.streams.get(handle) {
-            let (latest, lost) = match live.lock() {
-                Ok(l) => (l.latest.clone(), l.lost.clone()),
-                Err(_) => (None, Some("the stream reader failed".into())),
+            let (latest, updated, lost) = match live.lock() {
+                Ok(l) => (l.latest.clone(), l.updated, l.lost.clone()),
+                Err(_) => (None, None, Some("the stream reader failed".into())),
             };
-            let terminal = latest
+            let fresh = updated.is_some_and(|t| t.elapsed() < STREAM_TRUST);
+            let outcome = latest.as_ref().map(wire::outcome).transpose()?;
+            let terminal = outcome
                 .as_ref()
-                .and_then(wire::status_word)
-                .is_some_and(|w| wire::is_terminal(&w));
-            match (latest, lost) {
-                (Some(v), _) if terminal => {
+                .is_some_and(|o| wire::is_terminal(&o.raw_status));
+            let complete = outcome
+                .as_ref()
+                .is_some_and(|o| !matches!(o.status, RemoteStatus::Failed { code: None, .. }));
+            match (outcome, lost) {
+                // A final state with its results: the stream said everything.
+                (Some(o), _) if terminal && complete => {
                     self.streams.forget(handle);
-                    return wire::outcome(&v);
+                    return Ok(o);
                 }
-                (Some(v), None) => return wire::outcome(&v),
+                // A final state without a result URL: ask the platform itself before believing it.
+                (Some(_), _) if terminal => self.streams.forget(handle),
+                (Some(o), None) if fresh => return Ok(o),
+                // A live stream that has said nothing new for long: check it against the platform.
+                (Some(_), None) => {}
                 (_, Some(why)) => {
                     self.streams.forget(handle);
                     notes.push(RemoteMessage {

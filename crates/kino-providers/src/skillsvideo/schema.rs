@@ -41,7 +41,7 @@ fn type_of(prop: &Value) -> Option<String> {
             .into_iter()
             .flatten()
         {
-            if let Some(t) = type_of(alt) {
+            if let Some(t) = type_of(alt).filter(|t| t != "null") {
                 return Some(t);
             }
             if let Some(c) = alt.get("const") {
@@ -57,8 +57,16 @@ fn type_of(prop: &Value) -> Option<String> {
     None
 }
 
-/// A file field: a URI or binary string, or an array of them.
+/// A file field: a URI or binary string, or an array of them (also as an anyOf/oneOf
+/// alternative, as OpenAPI 3.1 generators write optional fields).
 fn is_file_field(prop: &Value) -> bool {
+    let mut alternatives = ["anyOf", "oneOf"]
+        .iter()
+        .flat_map(|k| prop.get(*k).and_then(Value::as_array).into_iter().flatten());
+    alternatives.any(is_plain_file_field) || is_plain_file_field(prop)
+}
+
+fn is_plain_file_field(prop: &Value) -> bool {
     let fmt = |p: &Value| {
         matches!(
             p.get("format").and_then(Value::as_str),
@@ -130,7 +138,8 @@ pub fn plan(endpoint: &Endpoint, request: &JobRequest) -> Result<Plan, Validatio
     let props = properties(&endpoint.schema);
     let mut fields = Map::new();
     for (key, value) in &request.fields {
-        if value.is_null() || key == "model" || key == "mode" {
+        // `model`/`mode` select the endpoint unless the schema defines them (Veo has a `mode`).
+        if value.is_null() || ((key == "model" || key == "mode") && !props.contains_key(key)) {
             continue;
         }
         let Some(prop) = props.get(key) else {

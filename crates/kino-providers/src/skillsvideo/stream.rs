@@ -19,6 +19,8 @@ use super::wire;
 pub(super) struct Live {
     /// The latest generation object the stream carried.
     pub latest: Option<Value>,
+    /// When `latest` last changed.
+    pub updated: Option<std::time::Instant>,
     /// The stream is gone (ended, cut, or stalled) without a terminal event.
     pub lost: Option<String>,
 }
@@ -115,6 +117,7 @@ impl Reader {
 pub(super) fn follow(streams: &Arc<Streams>, id: String, first: Value, mut reader: Reader) {
     let live = Arc::new(Mutex::new(Live {
         latest: Some(first),
+        updated: Some(std::time::Instant::now()),
         lost: None,
     }));
     streams.insert(&id, live.clone());
@@ -122,9 +125,14 @@ pub(super) fn follow(streams: &Arc<Streams>, id: String, first: Value, mut reade
         loop {
             match reader.next().await {
                 Next::Event(v) => {
-                    let terminal = wire::status_word(&v).is_some_and(|w| wire::is_terminal(&w));
+                    // Only a generation object moves the cell: other frames carry no state.
+                    let Some(word) = wire::status_word(&v) else {
+                        continue;
+                    };
+                    let terminal = wire::is_terminal(&word);
                     if let Ok(mut l) = live.lock() {
                         l.latest = Some(v);
+                        l.updated = Some(std::time::Instant::now());
                     }
                     if terminal {
                         return;

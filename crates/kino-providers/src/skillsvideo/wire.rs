@@ -31,14 +31,15 @@ fn find<'a>(v: &'a Value, keys: &[&str]) -> Option<&'a Value> {
 pub fn generation_id(v: &Value) -> Option<String> {
     find(
         v,
+        // The seed client's order (contracts §2.4): a generation id before a plain `id`.
         &[
-            "id",
             "generation_id",
             "generationId",
             "prediction_id",
             "predictionId",
             "task_id",
             "taskId",
+            "id",
         ],
     )
     .and_then(|x| match x {
