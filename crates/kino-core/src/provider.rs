@@ -351,10 +351,8 @@ pub enum ProviderError {
     NotCancelable { message: String },
     #[error("cannot read {path}: {message}")]
     LocalFile { path: String, message: String },
-    #[error(
-        "this machine's clock differs from the platform's by {skew_secs} s, more than the 60 s the platform allows"
-    )]
-    ClockSkew { skew_secs: i64 },
+    #[error("{}", clock_skew_message(*skew_secs))]
+    ClockSkew { skew_secs: Option<i64> },
     #[error("not enough credits on the platform: {message}")]
     InsufficientCredits {
         message: String,
@@ -400,7 +398,7 @@ impl Diagnostic for ProviderError {
     fn hints(&self) -> Vec<String> {
         match self {
             ProviderError::ClockSkew { .. } => vec![
-                "set the system clock right (for example enable NTP: `timedatectl set-ntp true`); nothing was created".into(),
+                "set the system clock right (for example enable NTP: `timedatectl set-ntp true`), then try again".into(),
             ],
             ProviderError::InsufficientCredits { recharge_url, .. } => vec![format!(
                 "recharge at {recharge_url}, then run the job again; nothing was created and nothing is retried"
@@ -419,6 +417,13 @@ impl Diagnostic for ProviderError {
             }
             _ => Vec::new(),
         }
+    }
+}
+
+fn clock_skew_message(skew: Option<i64>) -> String {
+    match skew {
+        Some(s) => format!("this machine's clock differs from the platform's by {s} s, more than the 60 s the platform allows"),
+        None => "the platform refused the request's timestamp: this machine's clock is probably off by more than 60 s".into(),
     }
 }
 

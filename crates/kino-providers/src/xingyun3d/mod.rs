@@ -134,6 +134,7 @@ impl Xingyun3d {
             .get(reqwest::header::DATE)
             .and_then(|v| v.to_str().ok())
             .and_then(httpdate_secs);
+        let retry_after = kino_http::parse_retry_after(resp.headers());
         let body = json_body(resp).await?;
         let code = body.get("error_code").and_then(Value::as_i64);
         let reason = body
@@ -148,8 +149,14 @@ impl Xingyun3d {
             if let Some(server) = server_time {
                 let skew = server - chrono::Utc::now().timestamp();
                 if skew.abs() > CLOCK_WINDOW_SECS {
-                    return Err(ProviderError::ClockSkew { skew_secs: skew });
+                    return Err(ProviderError::ClockSkew {
+                        skew_secs: Some(skew),
+                    });
                 }
+            }
+            // The platform's own word for an expired timestamp, even without a Date to measure.
+            if code == Some(20003) {
+                return Err(ProviderError::ClockSkew { skew_secs: None });
             }
             return Err(ProviderError::Auth {
                 status,
@@ -160,7 +167,7 @@ impl Xingyun3d {
         match (status, code) {
             (200..=299, Some(c)) => Err(business_error(c, &reason)),
             (429, _) => Err(ProviderError::RateLimited {
-                retry_after: None,
+                retry_after,
                 message: reason,
             }),
             (500..=599, _) => Err(ProviderError::Unavailable {
@@ -297,6 +304,15 @@ impl Provider for Xingyun3d {
             fields.insert("if_aigc_mark".into(), json!(b));
         }
         let has_segments = fields.contains_key("segment");
+        if fields.contains_key("ppt") && fields.contains_key("parse_ppt_file_name") {
+            return Err(ValidationError::new(
+                "ppt",
+                "give a PPT file or an already parsed parse_ppt_file_name, not both",
+            ));
+        }
+        if fields.contains_key("parse_ppt_file_name") {
+            text_field(&fields, "parse_ppt_file_name", true)?;
+        }
         let has_ppt = fields.contains_key("ppt") || fields.contains_key("parse_ppt_file_name");
         let mut locals = Vec::new();
         let mode = match (has_segments, has_ppt) {
@@ -482,7 +498,10 @@ impl Provider for Xingyun3d {
         let status = resp.status();
         match Self::answer(resp).await {
             Ok(data) => {
-                let id = data.get("task_id").or_else(|| data.get("id"));
+                let id = data
+                    .get("task_id")
+                    .filter(|v| !v.is_null())
+                    .or_else(|| data.get("id"));
                 match id.and_then(|v| {
                     v.as_i64()
                         .map(|i| i.to_string())
@@ -495,10 +514,11 @@ impl Provider for Xingyun3d {
                 }
             }
             // Business errors (HTTP 200) and signature refusals created nothing; a 5xx may have.
-            Err(e @ ProviderError::Protocol { .. }) if status.is_success() => {
+            // An answer that could not be read, or made no sense, proves nothing.
+            Err(e @ (ProviderError::Protocol { .. } | ProviderError::Network { .. })) => {
                 Err(SubmitError::OutcomeUnknown(e.to_string()))
             }
-            Err(e) if status.is_success() || status.is_client_error() || status.as_u16() == 503 => {
+            Err(e) if status.is_success() || status.is_client_error() => {
                 Err(SubmitError::NotCreated(e))
             }
             Err(e) => Err(SubmitError::OutcomeUnknown(e.to_string())),
@@ -539,25 +559,30 @@ impl Provider for Xingyun3d {
             }
         }
         let status = match state.as_str() {
-            "not_send" | "waiting" => RemoteStatus::Queued { position: None },
-            "processing" => RemoteStatus::Running { percent: None },
+            "not_send" => RemoteStatus::Queued { position: None },
+            "waiting" | "processing" => RemoteStatus::Running { percent: None },
             "finished" if artifacts.iter().any(|a| a.kind == ArtifactKind::Video) => {
                 RemoteStatus::Succeeded
             }
-            "finished" => RemoteStatus::Failed {
-                code: None,
-                message: "the task finished without render_video_oss".into(),
-            },
+            // Finished but the URL not filled in yet: a paid render is looked at again, not failed.
+            "finished" => RemoteStatus::Running { percent: None },
             "error" => RemoteStatus::Failed {
                 code: Some("error".into()),
                 message: data
                     .get("error_reason")
                     .and_then(Value::as_str)
+                    .filter(|r| !r.trim().is_empty())
                     .unwrap_or("the render failed")
                     .to_string(),
             },
             "cancel" => RemoteStatus::Canceled,
-            _ => RemoteStatus::Running { percent: None },
+            other => {
+                return Err(ProviderError::Protocol {
+                    message: format!(
+                        "get_render_task answered without a known synth_state (`{other}`)"
+                    ),
+                });
+            }
         };
         // Results are taken only from a finished task (the image may exist earlier as a cover).
         let artifacts = if state == "finished" {
