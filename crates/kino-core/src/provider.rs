@@ -361,6 +361,36 @@ pub enum ProviderError {
 }
 
 impl ProviderError {
+    /// The usual reading of an HTTP error status: 401/403 credentials, 429 rate limit, 5xx
+    /// unavailable, any other a rejection of the request.
+    pub fn from_status(
+        status: u16,
+        code: String,
+        message: String,
+        retry_after: Option<Duration>,
+    ) -> Self {
+        match status {
+            401 | 403 => ProviderError::Auth {
+                status,
+                code,
+                message,
+            },
+            429 => ProviderError::RateLimited {
+                retry_after,
+                message: format!("{code}: {message}"),
+            },
+            500..=599 => ProviderError::Unavailable {
+                status,
+                message: format!("{code}: {message}"),
+            },
+            _ => ProviderError::Rejected {
+                status,
+                code,
+                message,
+            },
+        }
+    }
+
     /// Worth another try later (polls, downloads, uploads; never a create that may have landed).
     pub fn is_retryable(&self) -> bool {
         matches!(

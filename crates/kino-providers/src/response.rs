@@ -22,3 +22,20 @@ pub(crate) async fn json_body(resp: reqwest::Response) -> Result<serde_json::Val
         )
     }))
 }
+
+/// Sends a billable create. A connection that never opened, or a request that could not be
+/// built, carried nothing: the platform saw no request. Any other failure may have reached it,
+/// so its outcome is unknown (never resent blindly).
+pub(crate) async fn send_create(
+    req: reqwest::RequestBuilder,
+) -> Result<reqwest::Response, kino_core::SubmitError> {
+    match req.send().await {
+        Ok(r) => Ok(r),
+        Err(e) if e.is_connect() || e.is_builder() => {
+            Err(kino_core::SubmitError::NotCreated(network(e)))
+        }
+        Err(e) => Err(kino_core::SubmitError::OutcomeUnknown(
+            kino_http::describe_error(e),
+        )),
+    }
+}

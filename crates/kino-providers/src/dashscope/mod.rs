@@ -18,7 +18,7 @@ use kino_core::{
 use kino_http::reqwest::{self, StatusCode};
 use kino_http::{ClientError, RateLimiter, parse_retry_after};
 
-use crate::response::{json_body, network};
+use crate::response::{json_body, network, send_create};
 
 pub use body::{build, needs_oss_resolve};
 pub use models::{Gen, Mode, ModelSpec};
@@ -200,21 +200,7 @@ impl Provider for DashScope {
         if needs_oss_resolve(body) {
             req = req.header("X-DashScope-OssResourceResolve", "enable");
         }
-        let resp = match req.send().await {
-            Ok(r) => r,
-            // A connection that never opened, or a request that could not even be built (a
-            // header value with a forbidden byte), carried nothing: the platform saw no request.
-            Err(e) if e.is_connect() => return Err(SubmitError::NotCreated(network(e))),
-            Err(e) if e.is_builder() => {
-                return Err(SubmitError::NotCreated(ProviderError::Protocol {
-                    message: format!(
-                        "the request could not be built: {}",
-                        kino_http::describe_error(e)
-                    ),
-                }));
-            }
-            Err(e) => return Err(SubmitError::OutcomeUnknown(kino_http::describe_error(e))),
-        };
+        let resp = send_create(req).await?;
         let status = resp.status();
         let retry_after = parse_retry_after(resp.headers());
         // Decide by status first: only a clear refusal means nothing was created, whatever

@@ -21,26 +21,7 @@ pub fn api_error(status: u16, body: &Value, retry_after: Option<Duration>) -> Pr
         .map(str::to_string)
         .or_else(|| body.as_str().map(str::to_string))
         .unwrap_or_default();
-    match status {
-        401 | 403 => ProviderError::Auth {
-            status,
-            code,
-            message,
-        },
-        429 => ProviderError::RateLimited {
-            retry_after,
-            message: format!("{code}: {message}"),
-        },
-        500..=599 => ProviderError::Unavailable {
-            status,
-            message: format!("{code}: {message}"),
-        },
-        _ => ProviderError::Rejected {
-            status,
-            code,
-            message,
-        },
-    }
+    ProviderError::from_status(status, code, message, retry_after)
 }
 
 /// The task id of a submit response.

@@ -18,7 +18,7 @@ use kino_http::{ClientError, file_part};
 
 use crate::conversation::{self, ConversationRules};
 use crate::media_input::MediaKind;
-use crate::response::{json_body, network};
+use crate::response::{json_body, network, send_create};
 
 pub const DEFAULT_BASE_URL: &str = "https://im.liblib.tv";
 const MODE: &str = "agent";
@@ -130,18 +130,11 @@ impl LibTv {
                 .map_err(SubmitError::NotCreated)?,
             _ => None,
         };
-        let resp = match self
-            .authed(self.api.post(format!("{}/openapi/session", self.base)))
-            .json(body)
-            .send()
-            .await
-        {
-            Ok(r) => r,
-            Err(e) if e.is_connect() || e.is_builder() => {
-                return Err(SubmitError::NotCreated(network(e)));
-            }
-            Err(e) => return Err(SubmitError::OutcomeUnknown(kino_http::describe_error(e))),
-        };
+        let resp = send_create(
+            self.authed(self.api.post(format!("{}/openapi/session", self.base)))
+                .json(body),
+        )
+        .await?;
         let status = resp.status();
         let refused = status.is_client_error();
         let answer = Self::answer(resp).await;

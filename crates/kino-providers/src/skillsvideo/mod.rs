@@ -26,7 +26,7 @@ pub use schema::template;
 pub use wire::RECHARGE_URL;
 
 use crate::media_input::{MediaKind, check_local};
-use crate::response::{json_body, network};
+use crate::response::{json_body, network, send_create};
 
 pub const DEFAULT_BASE_URL: &str = "https://open.skills.video/api/v1";
 
@@ -357,13 +357,7 @@ impl Provider for SkillsVideo {
                     "application/json"
                 },
             );
-        let resp = match req.send().await {
-            Ok(r) => r,
-            Err(e) if e.is_connect() || e.is_builder() => {
-                return Err(SubmitError::NotCreated(network(e)));
-            }
-            Err(e) => return Err(SubmitError::OutcomeUnknown(kino_http::describe_error(e))),
-        };
+        let resp = send_create(req).await?;
         let status = resp.status();
         if !status.is_success() {
             let retry = parse_retry_after(resp.headers());

@@ -198,26 +198,7 @@ pub fn error(status: u16, body: &Value, retry_after: Option<Duration>) -> Provid
             recharge_url: RECHARGE_URL.into(),
         };
     }
-    match status {
-        401 | 403 => ProviderError::Auth {
-            status,
-            code,
-            message,
-        },
-        429 => ProviderError::RateLimited {
-            retry_after,
-            message: format!("{code}: {message}"),
-        },
-        500..=599 => ProviderError::Unavailable {
-            status,
-            message: format!("{code}: {message}"),
-        },
-        _ => ProviderError::Rejected {
-            status,
-            code,
-            message,
-        },
-    }
+    ProviderError::from_status(status, code, message, retry_after)
 }
 
 #[cfg(test)]

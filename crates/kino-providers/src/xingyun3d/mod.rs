@@ -19,7 +19,7 @@ use kino_http::{ClientError, file_part};
 pub use sign::{py_json, token};
 
 use crate::media_input::{MediaValue, classify};
-use crate::response::{json_body, network};
+use crate::response::{json_body, network, send_create};
 
 pub const DEFAULT_BASE_URL: &str = "https://nebula-agent.xingyun3d.com";
 const API: &str = "/user/v1/video_synthesis_task";
@@ -480,21 +480,12 @@ impl Provider for Xingyun3d {
     }
 
     async fn submit(&self, _plan: &Plan, body: &Value) -> Result<Submitted, SubmitError> {
-        let resp = match self
-            .signed(
-                Method::POST,
-                &format!("{API}/create_render_task"),
-                Some(body),
-            )
-            .send()
-            .await
-        {
-            Ok(r) => r,
-            Err(e) if e.is_connect() || e.is_builder() => {
-                return Err(SubmitError::NotCreated(network(e)));
-            }
-            Err(e) => return Err(SubmitError::OutcomeUnknown(kino_http::describe_error(e))),
-        };
+        let resp = send_create(self.signed(
+            Method::POST,
+            &format!("{API}/create_render_task"),
+            Some(body),
+        ))
+        .await?;
         let status = resp.status();
         match Self::answer(resp).await {
             Ok(data) => {

@@ -18,7 +18,7 @@ use kino_http::{ClientError, file_part};
 
 use crate::conversation::{self, ConversationRules};
 use crate::media_input::MediaKind;
-use crate::response::{json_body, network};
+use crate::response::{json_body, network, send_create};
 
 pub const DEFAULT_BASE_URL: &str = "https://xyq.jianying.com";
 const MODE: &str = "agent";
@@ -124,21 +124,14 @@ impl Xyq {
     }
 
     async fn submit_run(&self, body: &Value) -> Result<Submitted, SubmitError> {
-        let resp = match self
-            .api
-            .post(self.url("submit_run"))
-            .bearer_auth(self.config.access_key.expose())
-            .header("Accept", "application/json")
-            .json(body)
-            .send()
-            .await
-        {
-            Ok(r) => r,
-            Err(e) if e.is_connect() || e.is_builder() => {
-                return Err(SubmitError::NotCreated(network(e)));
-            }
-            Err(e) => return Err(SubmitError::OutcomeUnknown(kino_http::describe_error(e))),
-        };
+        let resp = send_create(
+            self.api
+                .post(self.url("submit_run"))
+                .bearer_auth(self.config.access_key.expose())
+                .header("Accept", "application/json")
+                .json(body),
+        )
+        .await?;
         let status = resp.status();
         // A 5xx may come after the run was made ("submission uncertain, never auto-retry").
         let refused = status.is_client_error() || status.is_success();
