@@ -55,6 +55,8 @@ pub enum Command {
     Upload(UploadArgs),
     /// Follow every unfinished job in the ledger until it is done.
     Resume(ResumeArgs),
+    /// Serve the REST API (jobs, SSE events) with workers that follow every unfinished job.
+    Serve(ServeArgs),
     /// Serve the local platform emulator.
     Sandbox(SandboxArgs),
 }
@@ -210,6 +212,13 @@ pub struct UploadArgs {
 pub struct ResumeArgs {
     #[arg(long, value_name = "DURATION")]
     pub timeout: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on; anything but loopback requires KINO_SERVE_TOKEN.
+    #[arg(long, default_value = "127.0.0.1:8787")]
+    pub bind: std::net::SocketAddr,
 }
 
 #[derive(Debug, Args)]

@@ -34,6 +34,8 @@ pub struct Settings {
     /// is given up for polling.
     pub skillsvideo_stall: Option<Duration>,
     pub poll_override: Option<PollPolicy>,
+    /// KINO_SERVE_TOKEN: the bearer token `kino serve` requires (mandatory off loopback).
+    pub serve_token: Option<Secret>,
     pub cwd: PathBuf,
 }
 
@@ -183,6 +185,7 @@ impl Settings {
             skillsvideo_key,
             xingyun3d,
             xingyun3d_defaults: Map::new(),
+            serve_token: secret(&["KINO_SERVE_TOKEN"])?,
             skillsvideo_stall: number("KINO_SKILLSVIDEO_STALL_SECS")?
                 .map(|s| Duration::from_secs(s.clamp(1, 3600))),
             poll_override,

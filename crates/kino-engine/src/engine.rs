@@ -110,6 +110,13 @@ impl Engine {
         self.events.subscribe()
     }
 
+    /// What each configured provider offers.
+    pub fn providers_info(&self) -> Vec<kino_core::ProviderInfo> {
+        let mut infos: Vec<_> = self.providers.values().map(|p| p.info()).collect();
+        infos.sort_by_key(|i| i.id);
+        infos
+    }
+
     pub fn provider(&self, id: &str) -> Result<&Arc<dyn Provider>, EngineError> {
         self.providers
             .get(id)

@@ -4,6 +4,7 @@ mod inspect;
 mod jobs;
 mod manage;
 mod sandbox;
+mod serve;
 
 use crate::args::{Command, LibtvCommand};
 use crate::context::Context;
@@ -34,5 +35,6 @@ pub async fn dispatch(command: Command, printer: Printer) -> Result<(), CommandE
         Command::Download(args) => manage::download(&mut ctx, args).await,
         Command::Upload(args) => manage::upload(&mut ctx, args).await,
         Command::Sandbox(args) => sandbox::serve(&ctx, args).await,
+        Command::Serve(args) => serve::serve(&mut ctx, args).await,
     }
 }

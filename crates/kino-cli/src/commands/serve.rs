@@ -1,0 +1,89 @@
+//! `kino serve`: the REST API and the workers, until Ctrl-C or SIGTERM. Stopping loses nothing:
+//! unfinished jobs stay in the ledger and the next start follows them again.
+
+use serde_json::json;
+
+use kino_core::ErrorKind;
+use kino_server::{Workers, router};
+
+use crate::args::ServeArgs;
+use crate::context::Context;
+use crate::error::CommandError;
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
+
+pub async fn serve(ctx: &mut Context, args: ServeArgs) -> Result<(), CommandError> {
+    let token = ctx
+        .settings
+        .serve_token
+        .as_ref()
+        .map(|t| t.expose().to_string());
+    if !args.bind.ip().is_loopback() && token.is_none() {
+        return Err(CommandError::new(
+            ErrorKind::Config,
+            format!("refusing to serve on {} without a token: anyone who reaches it could spend your credits", args.bind),
+        )
+        .hint("set KINO_SERVE_TOKEN (clients send `Authorization: Bearer <token>`), or bind to 127.0.0.1"));
+    }
+    let engine = ctx.engine(true).await?;
+    let listener = tokio::net::TcpListener::bind(args.bind)
+        .await
+        .map_err(|e| {
+            CommandError::new(
+                ErrorKind::Config,
+                format!("cannot listen on {}: {e}", args.bind),
+            )
+        })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| CommandError::new(ErrorKind::Internal, e.to_string()))?;
+    let workers = Workers::new(engine.clone());
+    let app = router(engine, workers.clone(), token);
+    // The address first, on stdout, so scripts (and tests) using port 0 learn it.
+    ctx.printer.data(&json!({"listening": addr.to_string(), "api": format!("http://{addr}/v1")}), || {
+        format!("kino serve: http://{addr}/v1 (Ctrl-C stops; unfinished jobs continue on the next start)")
+    });
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let worker_task = {
+        let mut rx = stop_rx.clone();
+        tokio::spawn(async move {
+            workers
+                .run(async move {
+                    let _ = rx.wait_for(|s| *s).await;
+                })
+                .await;
+        })
+    };
+    let mut rx = stop_rx;
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+        let _ = rx.wait_for(|s| *s).await;
+    });
+    let signal = async {
+        shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    };
+    let (served, ()) = tokio::join!(server, signal);
+    let _ = worker_task.await;
+    served.map_err(|e| CommandError::new(ErrorKind::Internal, format!("the server stopped: {e}")))
+}

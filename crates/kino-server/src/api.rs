@@ -1,0 +1,278 @@
+//! The routes: `/v1/jobs` and friends (shared/design.md, "Faces beyond the CLI").
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use futures_util::Stream;
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use kino_core::{Artifact, DownloadState, JobId, JobRequest, JobState};
+use kino_engine::{Engine, Outcome};
+use kino_ledger::JobFilter;
+
+use crate::Workers;
+use crate::error::ApiError;
+
+/// Requests carry JSON only (files travel as paths or URLs): 1 MiB is plenty.
+const BODY_LIMIT: usize = 1024 * 1024;
+
+#[derive(Clone)]
+struct App {
+    engine: Arc<Engine>,
+    workers: Workers,
+    token: Option<String>,
+}
+
+/// The API, with the workers that follow the jobs it creates. `token`: when set, every request
+/// must carry `Authorization: Bearer <token>`.
+pub fn router(engine: Arc<Engine>, workers: Workers, token: Option<String>) -> Router {
+    let app = App {
+        engine,
+        workers,
+        token,
+    };
+    Router::new()
+        .route("/v1/health", get(|| async { Json(json!({"ok": true})) }))
+        .route("/v1/providers", get(providers))
+        .route("/v1/jobs", post(create).get(list))
+        .route("/v1/jobs/{id}", get(status))
+        .route("/v1/jobs/{id}/events", get(events))
+        .route("/v1/jobs/{id}/cancel", post(cancel))
+        .route("/v1/jobs/{id}/reply", post(reply))
+        .route("/v1/jobs/{id}/artifacts/{index}", get(artifact))
+        .layer(middleware::from_fn_with_state(app.clone(), auth))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .with_state(app)
+}
+
+async fn auth(State(app): State<App>, req: Request, next: Next) -> Response {
+    if let Some(token) = &app.token {
+        let given = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        if given != Some(token.as_str()) {
+            return ApiError::unauthorized().into_response();
+        }
+    }
+    next.run(req).await
+}
+
+async fn find(app: &App, id: &str) -> Result<JobId, ApiError> {
+    match id.parse::<JobId>() {
+        Ok(id) => Ok(id),
+        Err(_) => Ok(app.engine.ledger().find_job(id).await?.id),
+    }
+}
+
+fn artifact_json(a: &Artifact) -> Value {
+    json!({
+        "index": a.index, "kind": a.kind, "url": kino_core::redact_url(&a.url), "path": a.path,
+        "bytes": a.bytes, "sha256": a.sha256, "mime": a.mime, "state": a.state, "error": a.error,
+    })
+}
+
+/// The same shape as `kino status --json`.
+fn outcome_json(o: &Outcome) -> Value {
+    let mut v = serde_json::to_value(&o.job).unwrap_or(Value::Null);
+    v["artifacts"] = Value::Array(o.artifacts.iter().map(artifact_json).collect());
+    v["done"] = json!(o.is_done());
+    if let Some(q) = &o.question {
+        v["question"] = json!(q);
+    }
+    v
+}
+
+async fn providers(State(app): State<App>) -> Json<Value> {
+    Json(json!(app.engine.providers_info()))
+}
+
+#[derive(Deserialize)]
+struct CreateBody {
+    provider: String,
+    mode: Option<String>,
+    model: Option<String>,
+    prompt: Option<String>,
+    #[serde(default)]
+    request: Map<String, Value>,
+    out_dir: Option<std::path::PathBuf>,
+    prefix: Option<String>,
+}
+
+async fn create(
+    State(app): State<App>,
+    body: Result<Json<CreateBody>, axum::extract::rejection::JsonRejection>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let Json(body) = body
+        .map_err(|e| ApiError::bad_request(format!("invalid request body: {}", e.body_text())))?;
+    let mut fields = body.request;
+    if let Some(p) = body.prompt {
+        fields.insert("prompt".into(), Value::String(p));
+    }
+    let request = JobRequest {
+        mode: body.mode,
+        model: body.model,
+        fields,
+    };
+    let job = app
+        .engine
+        .create(&body.provider, &request, body.out_dir, body.prefix)
+        .await?;
+    app.workers.follow(job.id).await;
+    let o = app.engine.outcome(job.id).await?;
+    Ok((StatusCode::CREATED, Json(outcome_json(&o))))
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    state: Option<String>,
+    provider: Option<String>,
+    limit: Option<u32>,
+}
+
+async fn list(State(app): State<App>, Query(q): Query<ListQuery>) -> Result<Json<Value>, ApiError> {
+    let states = match q.state {
+        Some(s) => vec![
+            s.parse::<JobState>()
+                .map_err(|e| ApiError::bad_request(e.to_string()))?,
+        ],
+        None => Vec::new(),
+    };
+    let jobs = app
+        .engine
+        .ledger()
+        .jobs(&JobFilter {
+            states,
+            provider: q.provider,
+            limit: q.limit,
+        })
+        .await?;
+    let rows: Vec<Value> = jobs
+        .iter()
+        .map(|j| json!({"job_id": j.id, "provider": j.provider, "mode": j.mode, "model": j.model, "state": j.state, "handle": j.handle, "web_link": j.web_link, "prompt": j.prompt(), "created_at": j.created_at, "error": j.error}))
+        .collect();
+    Ok(Json(Value::Array(rows)))
+}
+
+async fn status(State(app): State<App>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    let id = find(&app, &id).await?;
+    Ok(Json(outcome_json(&app.engine.outcome(id).await?)))
+}
+
+#[derive(Deserialize)]
+struct EventsQuery {
+    #[serde(default)]
+    since: i64,
+}
+
+/// The job's events as SSE: what the ledger has after `since`, then new ones as they are
+/// recorded (by this service or any other process), until the job is done or asks a question.
+async fn events(
+    State(app): State<App>,
+    Path(id): Path<String>,
+    Query(q): Query<EventsQuery>,
+) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
+    let id = find(&app, &id).await?;
+    let engine = app.engine.clone();
+    let stream = futures_util::stream::unfold((q.since, false), move |(since, finished)| {
+        let engine = engine.clone();
+        async move {
+            if finished {
+                return None;
+            }
+            loop {
+                let ledger = engine.ledger();
+                let events = ledger.events(id, since).await.unwrap_or_default();
+                if let Some(first) = events.first() {
+                    let data = serde_json::to_string(first).unwrap_or_default();
+                    let next = first.seq;
+                    return Some((
+                        Ok(SseEvent::default()
+                            .id(next.to_string())
+                            .event(first.kind.name())
+                            .data(data)),
+                        (next, false),
+                    ));
+                }
+                let done = engine
+                    .outcome(id)
+                    .await
+                    .map(|o| o.is_done() || o.job.state == JobState::NeedsInput)
+                    .unwrap_or(true);
+                if done {
+                    return Some((
+                        Ok(SseEvent::default().event("end").data("{}")),
+                        (since, true),
+                    ));
+                }
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+        }
+    });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}
+
+async fn cancel(State(app): State<App>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    let id = find(&app, &id).await?;
+    app.engine.cancel(id).await?;
+    Ok(Json(outcome_json(&app.engine.outcome(id).await?)))
+}
+
+#[derive(Deserialize)]
+struct ReplyBody {
+    message: String,
+    #[serde(default)]
+    inputs: Vec<String>,
+    #[serde(default)]
+    assets: Vec<String>,
+}
+
+async fn reply(
+    State(app): State<App>,
+    Path(id): Path<String>,
+    body: Result<Json<ReplyBody>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Json(body) = body
+        .map_err(|e| ApiError::bad_request(format!("invalid request body: {}", e.body_text())))?;
+    let id = find(&app, &id).await?;
+    app.engine
+        .reply(id, &body.message, &body.inputs, &body.assets)
+        .await?;
+    app.workers.follow(id).await;
+    Ok(Json(outcome_json(&app.engine.outcome(id).await?)))
+}
+
+/// A downloaded result, streamed from disk.
+async fn artifact(
+    State(app): State<App>,
+    Path((id, index)): Path<(String, i64)>,
+) -> Result<Response, ApiError> {
+    let id = find(&app, &id).await?;
+    let artifacts = app.engine.ledger().artifacts(id).await?;
+    let a = artifacts
+        .into_iter()
+        .find(|a| a.index == index)
+        .ok_or_else(|| ApiError::bad_request(format!("job {id} has no artifact {index}")))?;
+    let (DownloadState::Done, Some(path)) = (a.state, a.path.clone()) else {
+        return Err(ApiError::bad_request(format!(
+            "artifact {index} of job {id} is not on disk yet"
+        )));
+    };
+    let file = tokio::fs::File::open(&path).await.map_err(|e| {
+        ApiError::bad_request(format!("artifact {index} of job {id} cannot be read: {e}"))
+    })?;
+    let mime = a.mime.unwrap_or_else(|| "application/octet-stream".into());
+    let body = Body::from_stream(tokio_util::io::ReaderStream::new(file));
+    Ok(([(header::CONTENT_TYPE, mime)], body).into_response())
+}

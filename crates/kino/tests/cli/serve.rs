@@ -1,0 +1,202 @@
+//! `kino serve`: the REST API and its workers, driven over HTTP like any client would.
+
+use std::io::{BufRead, BufReader};
+use std::process::Child;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use kino_sandbox::SandboxConfig;
+use kino_testkit::{TestContext, eventually, fast_config, spawn};
+
+use super::{ctx, ctx_with, kino, sha256_file};
+
+/// A running `kino serve` on an ephemeral port.
+struct Served {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve(t: &TestContext, extra_env: &[(&str, &str)]) -> Served {
+    let mut cmd = t.kino();
+    cmd.args(["serve", "--bind", "127.0.0.1:0", "--json"]);
+    for (k, v) in extra_env {
+        cmd.env(k, v);
+    }
+    let mut child = spawn(cmd);
+    let mut line = String::new();
+    if let Some(out) = child.stdout.take() {
+        let _ = BufReader::new(out).read_line(&mut line);
+    }
+    let doc: Value = serde_json::from_str(line.trim())
+        .unwrap_or_else(|e| panic!("no address from kino serve ({e}): {line:?}"));
+    let base = doc["api"].as_str().unwrap_or_default().to_string();
+    Served { child, base }
+}
+
+fn client() -> kino_http::reqwest::Client {
+    kino_http::api_client("kino-test").unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn get(t: &TestContext, url: &str) -> (u16, Value) {
+    t.block_on(async {
+        let r = client()
+            .get(url)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let status = r.status().as_u16();
+        (status, r.json::<Value>().await.unwrap_or(Value::Null))
+    })
+}
+
+fn post(t: &TestContext, url: &str, body: Value) -> (u16, Value) {
+    t.block_on(async {
+        let r = client()
+            .post(url)
+            .json(&body)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let status = r.status().as_u16();
+        (status, r.json::<Value>().await.unwrap_or(Value::Null))
+    })
+}
+
+fn wait_done(t: &TestContext, base: &str, id: &str) -> Value {
+    let start = Instant::now();
+    loop {
+        let (_, job) = get(t, &format!("{base}/jobs/{id}"));
+        if job["done"] == true || start.elapsed() > Duration::from_secs(40) {
+            return job;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn a_job_submitted_over_rest_runs_to_a_downloadable_video_with_its_events() {
+    let t = ctx();
+    let s = serve(&t, &[]);
+    let (status, job) = post(
+        &t,
+        &format!("{}/jobs", s.base),
+        json!({"provider": "dashscope", "prompt": "a cat over REST"}),
+    );
+    assert_eq!(status, 201, "{job}");
+    let id = job["job_id"].as_str().unwrap_or_default().to_string();
+    let done = wait_done(&t, &s.base, &id);
+    assert_eq!(done["state"], "succeeded", "{done}");
+    let bytes = t.block_on(async {
+        let r = client()
+            .get(format!("{}/jobs/{id}/artifacts/0", s.base))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        r.bytes().await.unwrap_or_default()
+    });
+    let path = done["artifacts"][0]["path"].as_str().unwrap_or_default();
+    assert_eq!(
+        bytes.as_ref(),
+        std::fs::read(path).unwrap_or_default().as_slice()
+    );
+    assert_eq!(
+        done["artifacts"][0]["sha256"].as_str(),
+        Some(sha256_file(std::path::Path::new(path)).as_str())
+    );
+    let sse = t.block_on(async {
+        let r = client()
+            .get(format!("{}/jobs/{id}/events", s.base))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        r.text().await.unwrap_or_default()
+    });
+    assert!(
+        sse.contains("event: submitted")
+            && sse.contains("event: downloaded")
+            && sse.contains("event: end"),
+        "{sse}"
+    );
+    let (status, bad) = post(
+        &t,
+        &format!("{}/jobs", s.base),
+        json!({"provider": "dashscope", "prompt": "p", "request": {"duration": 99}}),
+    );
+    assert_eq!(status, 400, "{bad}");
+    assert!(
+        bad["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("`duration`"),
+        "{bad}"
+    );
+    assert_eq!(t.stats().creates, 1);
+}
+
+#[test]
+fn a_cli_submit_is_followed_by_a_running_serve() {
+    let t = ctx();
+    let s = serve(&t, &[]);
+    let receipt = kino(&t, &["submit", "--json", "from another terminal"]);
+    assert_eq!(receipt.code, 0, "{}", receipt.stderr);
+    let id = receipt.json()["job_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let done = wait_done(&t, &s.base, &id);
+    assert_eq!(done["state"], "succeeded", "{done}");
+    assert_eq!(done["artifacts"][0]["state"], "done");
+}
+
+#[test]
+fn kill_9_of_serve_mid_job_then_a_new_serve_finishes_it_with_one_create() {
+    let t = ctx_with(SandboxConfig {
+        pending: Duration::from_secs(1),
+        running: Duration::from_secs(2),
+        ..fast_config()
+    });
+    let mut first = serve(&t, &[]);
+    let (status, job) = post(
+        &t,
+        &format!("{}/jobs", first.base),
+        json!({"provider": "dashscope", "prompt": "survive a crash"}),
+    );
+    assert_eq!(status, 201, "{job}");
+    let id = job["job_id"].as_str().unwrap_or_default().to_string();
+    assert!(eventually(Duration::from_secs(20), || t.stats().queries >= 1));
+    let _ = first.child.kill();
+    let _ = first.child.wait();
+    let second = serve(&t, &[]);
+    let done = wait_done(&t, &second.base, &id);
+    assert_eq!(done["state"], "succeeded", "{done}");
+    assert_eq!(t.stats().creates, 1);
+}
+
+#[test]
+fn a_non_loopback_bind_needs_a_token_and_the_token_is_checked() {
+    let t = ctx();
+    let r = kino(&t, &["serve", "--bind", "0.0.0.0:0"]);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(r.stderr.contains("KINO_SERVE_TOKEN"), "{}", r.stderr);
+    let s = serve(&t, &[("KINO_SERVE_TOKEN", "tok-123")]);
+    let (status, _) = get(&t, &format!("{}/jobs", s.base));
+    assert_eq!(status, 401);
+    let (status, _) = t.block_on(async {
+        let r = client()
+            .get(format!("{}/jobs", s.base))
+            .bearer_auth("tok-123")
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        (r.status().as_u16(), ())
+    });
+    assert_eq!(status, 200);
+}
