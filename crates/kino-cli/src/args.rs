@@ -57,6 +57,8 @@ pub enum Command {
     Resume(ResumeArgs),
     /// Serve the REST API (jobs, SSE events) with workers that follow every unfinished job.
     Serve(ServeArgs),
+    /// Serve MCP over stdio (for agents); nothing but protocol on stdout.
+    Mcp,
     /// Serve the local platform emulator.
     Sandbox(SandboxArgs),
 }

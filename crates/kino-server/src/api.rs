@@ -20,8 +20,11 @@ use kino_core::{Artifact, DownloadState, JobId, JobRequest, JobState};
 use kino_engine::{Engine, Outcome};
 use kino_ledger::JobFilter;
 
-use crate::Workers;
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+
 use crate::error::ApiError;
+use crate::{KinoMcp, Workers};
 
 /// Requests carry JSON only (files travel as paths or URLs): 1 MiB is plenty.
 const BODY_LIMIT: usize = 1024 * 1024;
@@ -36,12 +39,22 @@ struct App {
 /// The API, with the workers that follow the jobs it creates. `token`: when set, every request
 /// must carry `Authorization: Bearer <token>`.
 pub fn router(engine: Arc<Engine>, workers: Workers, token: Option<String>) -> Router {
+    // MCP over streamable HTTP on /mcp, behind the same token as the REST API.
+    let mcp = {
+        let (engine, workers) = (engine.clone(), workers.clone());
+        StreamableHttpService::new(
+            move || Ok(KinoMcp::new(engine.clone(), workers.clone())),
+            Arc::new(LocalSessionManager::default()),
+            StreamableHttpServerConfig::default(),
+        )
+    };
     let app = App {
         engine,
         workers,
         token,
     };
     Router::new()
+        .nest_service("/mcp", mcp)
         .route("/v1/health", get(|| async { Json(json!({"ok": true})) }))
         .route("/v1/providers", get(providers))
         .route("/v1/jobs", post(create).get(list))
@@ -84,7 +97,7 @@ fn artifact_json(a: &Artifact) -> Value {
 }
 
 /// The same shape as `kino status --json`.
-fn outcome_json(o: &Outcome) -> Value {
+pub(crate) fn outcome_json(o: &Outcome) -> Value {
     let mut v = serde_json::to_value(&o.job).unwrap_or(Value::Null);
     v["artifacts"] = Value::Array(o.artifacts.iter().map(artifact_json).collect());
     v["done"] = json!(o.is_done());

@@ -3,7 +3,9 @@
 
 mod api;
 mod error;
+mod mcp;
 mod workers;
 
 pub use api::router;
+pub use mcp::KinoMcp;
 pub use workers::Workers;

@@ -12,6 +12,8 @@ use kino_testkit::{FAKE_KEY, Run, TestContext, eventually, fast_config, run, spa
 
 #[path = "cli/conversations.rs"]
 mod conversations;
+#[path = "cli/mcp.rs"]
+mod mcp;
 #[path = "cli/serve.rs"]
 mod serve;
 #[path = "cli/skillsvideo.rs"]

@@ -36,5 +36,6 @@ pub async fn dispatch(command: Command, printer: Printer) -> Result<(), CommandE
         Command::Upload(args) => manage::upload(&mut ctx, args).await,
         Command::Sandbox(args) => sandbox::serve(&ctx, args).await,
         Command::Serve(args) => serve::serve(&mut ctx, args).await,
+        Command::Mcp => serve::mcp(&mut ctx).await,
     }
 }

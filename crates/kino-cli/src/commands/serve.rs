@@ -87,3 +87,32 @@ pub async fn serve(ctx: &mut Context, args: ServeArgs) -> Result<(), CommandErro
     let _ = worker_task.await;
     served.map_err(|e| CommandError::new(ErrorKind::Internal, format!("the server stopped: {e}")))
 }
+
+/// `kino mcp`: the MCP tools over stdio, with workers following the jobs they start. Stops when
+/// the client closes stdin; unfinished jobs stay in the ledger.
+pub async fn mcp(ctx: &mut Context) -> Result<(), CommandError> {
+    use rmcp::ServiceExt;
+    let engine = ctx.engine(true).await?;
+    let workers = Workers::new(engine.clone());
+    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    let worker_task = {
+        let workers = workers.clone();
+        tokio::spawn(async move {
+            workers
+                .run(async move {
+                    let _ = stop_rx.wait_for(|s| *s).await;
+                })
+                .await;
+        })
+    };
+    let service = kino_server::KinoMcp::new(engine, workers)
+        .serve(rmcp::transport::stdio())
+        .await
+        .map_err(|e| CommandError::new(ErrorKind::Internal, format!("MCP start failed: {e}")))?;
+    let ended = service.waiting().await;
+    let _ = stop_tx.send(true);
+    let _ = worker_task.await;
+    ended
+        .map(|_| ())
+        .map_err(|e| CommandError::new(ErrorKind::Internal, format!("MCP stopped: {e}")))
+}

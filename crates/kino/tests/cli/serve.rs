@@ -12,9 +12,9 @@ use kino_testkit::{TestContext, eventually, fast_config, spawn};
 use super::{ctx, ctx_with, kino, sha256_file};
 
 /// A running `kino serve` on an ephemeral port.
-struct Served {
-    child: Child,
-    base: String,
+pub(crate) struct Served {
+    pub(crate) child: Child,
+    pub(crate) base: String,
 }
 
 impl Drop for Served {
@@ -24,7 +24,7 @@ impl Drop for Served {
     }
 }
 
-fn serve(t: &TestContext, extra_env: &[(&str, &str)]) -> Served {
+pub(crate) fn serve(t: &TestContext, extra_env: &[(&str, &str)]) -> Served {
     let mut cmd = t.kino();
     cmd.args(["serve", "--bind", "127.0.0.1:0", "--json"]);
     for (k, v) in extra_env {

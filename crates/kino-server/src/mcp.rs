@@ -1,0 +1,246 @@
+//! The MCP face (`kino mcp` over stdio, `/mcp` on `kino serve`): the engine's operations as
+//! tools. Waits are bounded: a tool returns `done: false` rather than outlive its client.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rmcp::handler::server::router::tool::ToolRouter;
+use rmcp::handler::server::wrapper::Parameters;
+use rmcp::model::{ServerCapabilities, ServerConfig};
+use rmcp::{ServerHandler, schemars, tool, tool_handler, tool_router};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use kino_core::{Diagnostic, JobId, JobRequest, JobState};
+use kino_engine::{Engine, EngineError, Outcome};
+use kino_ledger::JobFilter;
+
+use crate::Workers;
+use crate::api::outcome_json;
+
+/// The longest a tool call waits; well under common client timeouts (60 s).
+const MAX_WAIT: u64 = 50;
+
+#[derive(Clone)]
+pub struct KinoMcp {
+    engine: Arc<Engine>,
+    workers: Workers,
+    tool_router: ToolRouter<Self>,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+pub struct GenerateArgs {
+    /// dashscope, skillsvideo, xyq, libtv, xingyun3d or sandbox.
+    pub provider: String,
+    /// The user's words (sent unmodified to xyq and libtv).
+    pub prompt: Option<String>,
+    pub mode: Option<String>,
+    pub model: Option<String>,
+    /// Other request fields, as the provider defines them.
+    pub request: Option<Map<String, Value>>,
+    /// Seconds to wait for the result (0–50, default 30).
+    pub wait_seconds: Option<u64>,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+pub struct JobArgs {
+    pub job_id: String,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+pub struct WaitArgs {
+    pub job_id: String,
+    /// Seconds to wait (0–50, default 30).
+    pub wait_seconds: Option<u64>,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+pub struct EventsArgs {
+    pub job_id: String,
+    /// Only events after this sequence number.
+    pub since: Option<i64>,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+pub struct ReplyArgs {
+    pub job_id: String,
+    /// The answer, sent exactly as written.
+    pub message: String,
+    /// Files (paths) or URLs to attach.
+    pub inputs: Option<Vec<String>>,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+pub struct ListArgs {
+    pub state: Option<String>,
+    pub provider: Option<String>,
+    pub limit: Option<u32>,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+pub struct UploadArgs {
+    pub provider: String,
+    /// A local file path.
+    pub file: String,
+    /// The model the file is for (DashScope binds uploads to a model).
+    pub model: Option<String>,
+}
+
+fn failure(e: impl Diagnostic) -> String {
+    json!({"error": {"kind": e.kind(), "message": e.to_string(), "hints": e.hints(), "exit_code": e.kind().exit_code()}}).to_string()
+}
+
+impl KinoMcp {
+    pub fn new(engine: Arc<Engine>, workers: Workers) -> Self {
+        Self {
+            engine,
+            workers,
+            tool_router: Self::tool_router(),
+        }
+    }
+
+    async fn find(&self, id: &str) -> Result<JobId, String> {
+        match id.parse::<JobId>() {
+            Ok(id) => Ok(id),
+            Err(_) => self
+                .engine
+                .ledger()
+                .find_job(id)
+                .await
+                .map(|j| j.id)
+                .map_err(failure),
+        }
+    }
+
+    /// Waits up to `seconds` for the job to be done (or to ask a question); the outcome either way.
+    async fn bounded_wait(&self, id: JobId, seconds: Option<u64>) -> Result<String, String> {
+        let limit = Duration::from_secs(seconds.unwrap_or(30).min(MAX_WAIT));
+        let start = tokio::time::Instant::now();
+        loop {
+            let o: Outcome = self.engine.outcome(id).await.map_err(failure)?;
+            let resting = o.is_done() || o.job.state == JobState::NeedsInput;
+            if resting || start.elapsed() >= limit {
+                return Ok(outcome_json(&o).to_string());
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+}
+
+#[tool_router]
+impl KinoMcp {
+    #[tool(description = "List providers, their modes and models.")]
+    async fn providers(&self) -> String {
+        json!(self.engine.providers_info()).to_string()
+    }
+
+    #[tool(
+        description = "Create an image/video job and wait up to wait_seconds. Returns the job; done=false means call wait later. Never resubmit a job that is still running."
+    )]
+    async fn generate(&self, Parameters(a): Parameters<GenerateArgs>) -> Result<String, String> {
+        let mut fields = a.request.unwrap_or_default();
+        if let Some(p) = a.prompt {
+            fields.insert("prompt".into(), Value::String(p));
+        }
+        let request = JobRequest {
+            mode: a.mode,
+            model: a.model,
+            fields,
+        };
+        let job = self
+            .engine
+            .create(&a.provider, &request, None, None)
+            .await
+            .map_err(failure)?;
+        self.workers.follow(job.id).await;
+        self.bounded_wait(job.id, a.wait_seconds).await
+    }
+
+    #[tool(description = "A job's state, artifacts (local paths) and question, without waiting.")]
+    async fn status(&self, Parameters(a): Parameters<JobArgs>) -> Result<String, String> {
+        let id = self.find(&a.job_id).await?;
+        self.workers.follow(id).await;
+        self.bounded_wait(id, Some(0)).await
+    }
+
+    #[tool(
+        description = "Wait up to wait_seconds for a job; returns done=false if it is still running."
+    )]
+    async fn wait(&self, Parameters(a): Parameters<WaitArgs>) -> Result<String, String> {
+        let id = self.find(&a.job_id).await?;
+        self.workers.follow(id).await;
+        self.bounded_wait(id, a.wait_seconds).await
+    }
+
+    #[tool(description = "A job's events after sequence number `since`.")]
+    async fn events(&self, Parameters(a): Parameters<EventsArgs>) -> Result<String, String> {
+        let id = self.find(&a.job_id).await?;
+        let events = self
+            .engine
+            .ledger()
+            .events(id, a.since.unwrap_or(0))
+            .await
+            .map_err(failure)?;
+        Ok(json!(events).to_string())
+    }
+
+    #[tool(description = "Cancel a job.")]
+    async fn cancel(&self, Parameters(a): Parameters<JobArgs>) -> Result<String, String> {
+        let id = self.find(&a.job_id).await?;
+        self.engine.cancel(id).await.map_err(failure)?;
+        self.bounded_wait(id, Some(0)).await
+    }
+
+    #[tool(
+        description = "Answer the question of a needs_input job (xyq, libtv); the job continues."
+    )]
+    async fn reply(&self, Parameters(a): Parameters<ReplyArgs>) -> Result<String, String> {
+        let id = self.find(&a.job_id).await?;
+        self.engine
+            .reply(id, &a.message, &a.inputs.unwrap_or_default(), &[])
+            .await
+            .map_err(failure)?;
+        self.workers.follow(id).await;
+        self.bounded_wait(id, Some(0)).await
+    }
+
+    #[tool(description = "List jobs, newest first.")]
+    async fn list(&self, Parameters(a): Parameters<ListArgs>) -> Result<String, String> {
+        let states = match a.state {
+            Some(s) => vec![
+                s.parse::<JobState>()
+                    .map_err(|e| json!({"error": {"message": e.to_string()}}).to_string())?,
+            ],
+            None => Vec::new(),
+        };
+        let filter = JobFilter {
+            states,
+            provider: a.provider,
+            limit: a.limit.or(Some(50)),
+        };
+        let jobs = self.engine.ledger().jobs(&filter).await.map_err(failure)?;
+        let rows: Vec<Value> = jobs
+            .iter()
+            .map(|j| json!({"job_id": j.id, "provider": j.provider, "mode": j.mode, "model": j.model, "state": j.state, "prompt": j.prompt()}))
+            .collect();
+        Ok(Value::Array(rows).to_string())
+    }
+
+    #[tool(description = "Upload a local file; returns the reference to use as an input.")]
+    async fn upload(&self, Parameters(a): Parameters<UploadArgs>) -> Result<String, String> {
+        let model = a.model.unwrap_or_else(|| "wan2.6-i2v-flash".into());
+        let reference = self
+            .engine
+            .upload_file(&a.provider, &model, std::path::Path::new(&a.file))
+            .await
+            .map_err(|e: EngineError| failure(e))?;
+        Ok(json!({"reference": reference}).to_string())
+    }
+}
+
+#[tool_handler(router = self.tool_router)]
+impl ServerHandler for KinoMcp {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+    }
+}
