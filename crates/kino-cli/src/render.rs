@@ -1,54 +1,11 @@
 //! How jobs look: one JSON shape for agents, short text for people.
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use kino_core::{Artifact, Event, Job};
+use kino_core::Event;
 use kino_engine::Outcome;
 
-pub fn artifact_json(a: &Artifact) -> Value {
-    json!({
-        "index": a.index,
-        "kind": a.kind,
-        "url": kino_core::redact_url(&a.url),
-        "path": a.path,
-        "bytes": a.bytes,
-        "sha256": a.sha256,
-        "mime": a.mime,
-        "state": a.state,
-        "error": a.error,
-    })
-}
-
-/// A job with its artifacts; `done` tells an agent whether anything is left to wait for.
-pub fn outcome_json(o: &Outcome) -> Value {
-    let mut v = job_json(&o.job);
-    v["artifacts"] = Value::Array(o.artifacts.iter().map(artifact_json).collect());
-    v["done"] = json!(o.is_done());
-    if let Some(q) = &o.question {
-        v["question"] = json!(q);
-    }
-    v
-}
-
-pub fn job_json(job: &Job) -> Value {
-    serde_json::to_value(job).unwrap_or(Value::Null)
-}
-
-/// The row `kino list` gives per job.
-pub fn job_row_json(job: &Job) -> Value {
-    json!({
-        "job_id": job.id,
-        "provider": job.provider,
-        "mode": job.mode,
-        "model": job.model,
-        "state": job.state,
-        "handle": job.handle,
-        "web_link": job.web_link,
-        "prompt": job.prompt(),
-        "created_at": job.created_at,
-        "error": job.error,
-    })
-}
+pub use kino_engine::view::{artifact_json, job_row_json, outcome_json};
 
 pub fn time(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms)

@@ -63,6 +63,12 @@ pub trait Provider: Send + Sync {
 
     fn poll_policy(&self) -> PollPolicy;
 
+    /// The request schema of a model, for platforms that publish one.
+    fn request_schema(&self, model: &str) -> Option<Value> {
+        let _ = model;
+        None
+    }
+
     fn follow_limits(&self) -> FollowLimits {
         FollowLimits {
             give_up_after: None,

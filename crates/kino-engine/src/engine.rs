@@ -110,6 +110,13 @@ impl Engine {
         self.events.subscribe()
     }
 
+    /// A model's request schema, when its provider publishes one (skills.video).
+    pub fn request_schema(&self, provider: &str, model: &str) -> Option<Value> {
+        self.providers
+            .get(provider)
+            .and_then(|p| p.request_schema(model))
+    }
+
     /// What each configured provider offers.
     pub fn providers_info(&self) -> Vec<kino_core::ProviderInfo> {
         let mut infos: Vec<_> = self.providers.values().map(|p| p.info()).collect();

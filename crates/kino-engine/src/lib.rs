@@ -11,6 +11,7 @@ mod drive;
 mod engine;
 mod error;
 mod owner;
+pub mod view;
 
 pub use config::EngineConfig;
 pub use engine::{Engine, Outcome};

@@ -16,8 +16,8 @@ use futures_util::Stream;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use kino_core::{Artifact, DownloadState, JobId, JobRequest, JobState};
-use kino_engine::{Engine, Outcome};
+use kino_core::{DownloadState, JobId, JobRequest, JobState};
+use kino_engine::Engine;
 use kino_ledger::JobFilter;
 
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
@@ -34,11 +34,23 @@ struct App {
     engine: Arc<Engine>,
     workers: Workers,
     token: Option<String>,
+    /// Where files sent from the dashboard are kept until a job uses them.
+    uploads: std::path::PathBuf,
 }
+
+/// Files a browser sends may be videos: the uploads route alone takes large bodies.
+const UPLOAD_LIMIT: usize = 200 * 1024 * 1024;
+
+const DASHBOARD: &str = include_str!("../assets/dashboard.html");
 
 /// The API, with the workers that follow the jobs it creates. `token`: when set, every request
 /// must carry `Authorization: Bearer <token>`.
-pub fn router(engine: Arc<Engine>, workers: Workers, token: Option<String>) -> Router {
+pub fn router(
+    engine: Arc<Engine>,
+    workers: Workers,
+    token: Option<String>,
+    uploads: std::path::PathBuf,
+) -> Router {
     // MCP over streamable HTTP on /mcp, behind the same token as the REST API.
     let mcp = {
         let (engine, workers) = (engine.clone(), workers.clone());
@@ -52,9 +64,16 @@ pub fn router(engine: Arc<Engine>, workers: Workers, token: Option<String>) -> R
         engine,
         workers,
         token,
+        uploads,
     };
     Router::new()
         .nest_service("/mcp", mcp)
+        .route("/", get(|| async { axum::response::Html(DASHBOARD) }))
+        .route("/v1/stream", get(stream))
+        .route(
+            "/v1/uploads",
+            post(upload).layer(DefaultBodyLimit::max(UPLOAD_LIMIT)),
+        )
         .route("/v1/health", get(|| async { Json(json!({"ok": true})) }))
         .route("/v1/providers", get(providers))
         .route("/v1/jobs", post(create).get(list))
@@ -69,13 +88,25 @@ pub fn router(engine: Arc<Engine>, workers: Workers, token: Option<String>) -> R
 }
 
 async fn auth(State(app): State<App>, req: Request, next: Next) -> Response {
+    if req.uri().path() == "/" {
+        return next.run(req).await;
+    }
     if let Some(token) = &app.token {
         let given = req
             .headers()
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
-        if given != Some(token.as_str()) {
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::to_string)
+            // EventSource and <video src> cannot send headers: the dashboard uses ?token=.
+            .or_else(|| {
+                req.uri().query().and_then(|q| {
+                    q.split('&')
+                        .find_map(|kv| kv.strip_prefix("token="))
+                        .map(str::to_string)
+                })
+            });
+        if given.as_deref() != Some(token.as_str()) {
             return ApiError::unauthorized().into_response();
         }
     }
@@ -89,23 +120,7 @@ async fn find(app: &App, id: &str) -> Result<JobId, ApiError> {
     }
 }
 
-fn artifact_json(a: &Artifact) -> Value {
-    json!({
-        "index": a.index, "kind": a.kind, "url": kino_core::redact_url(&a.url), "path": a.path,
-        "bytes": a.bytes, "sha256": a.sha256, "mime": a.mime, "state": a.state, "error": a.error,
-    })
-}
-
-/// The same shape as `kino status --json`.
-pub(crate) fn outcome_json(o: &Outcome) -> Value {
-    let mut v = serde_json::to_value(&o.job).unwrap_or(Value::Null);
-    v["artifacts"] = Value::Array(o.artifacts.iter().map(artifact_json).collect());
-    v["done"] = json!(o.is_done());
-    if let Some(q) = &o.question {
-        v["question"] = json!(q);
-    }
-    v
-}
+pub(crate) use kino_engine::view::{job_row_json, outcome_json};
 
 async fn providers(State(app): State<App>) -> Json<Value> {
     Json(json!(app.engine.providers_info()))
@@ -171,10 +186,7 @@ async fn list(State(app): State<App>, Query(q): Query<ListQuery>) -> Result<Json
             limit: q.limit,
         })
         .await?;
-    let rows: Vec<Value> = jobs
-        .iter()
-        .map(|j| json!({"job_id": j.id, "provider": j.provider, "mode": j.mode, "model": j.model, "state": j.state, "handle": j.handle, "web_link": j.web_link, "prompt": j.prompt(), "created_at": j.created_at, "error": j.error}))
-        .collect();
+    let rows: Vec<Value> = jobs.iter().map(job_row_json).collect();
     Ok(Json(Value::Array(rows)))
 }
 
@@ -288,4 +300,76 @@ async fn artifact(
     let mime = a.mime.unwrap_or_else(|| "application/octet-stream".into());
     let body = Body::from_stream(tokio_util::io::ReaderStream::new(file));
     Ok(([(header::CONTENT_TYPE, mime)], body).into_response())
+}
+
+/// The jobs table, live: the newest jobs whenever any of them changes.
+async fn stream(State(app): State<App>) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
+    let engine = app.engine.clone();
+    let stream = futures_util::stream::unfold(String::new(), move |last| {
+        let engine = engine.clone();
+        async move {
+            loop {
+                let filter = JobFilter {
+                    limit: Some(50),
+                    ..JobFilter::default()
+                };
+                let jobs = engine.ledger().jobs(&filter).await.unwrap_or_default();
+                let key: String = jobs
+                    .iter()
+                    .map(|j| format!("{}:{};", j.id, j.updated_at))
+                    .collect();
+                if key != last {
+                    let rows: Vec<Value> = jobs
+                        .iter()
+                        .map(|j| json!({"job_id": j.id, "state": j.state}))
+                        .collect();
+                    let event = SseEvent::default()
+                        .event("jobs")
+                        .data(Value::Array(rows).to_string());
+                    return Some((Ok(event), key));
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+    });
+    Sse::new(stream).keep_alive(KeepAlive::default())
+}
+
+#[derive(Deserialize)]
+struct UploadQuery {
+    name: Option<String>,
+}
+
+/// A file from the dashboard's form, streamed to disk; the path goes into a job's request.
+async fn upload(
+    State(app): State<App>,
+    Query(q): Query<UploadQuery>,
+    body: Body,
+) -> Result<Json<Value>, ApiError> {
+    use futures_util::StreamExt;
+    use tokio::io::AsyncWriteExt;
+    let name: String = q
+        .name
+        .unwrap_or_else(|| "upload.bin".into())
+        .chars()
+        .map(|c| {
+            if c.is_alphanumeric() || c == '.' || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let name = name.trim_start_matches('.').to_string();
+    let io = |e: std::io::Error| ApiError::bad_request(format!("cannot store the upload: {e}"));
+    tokio::fs::create_dir_all(&app.uploads).await.map_err(io)?;
+    let path = app.uploads.join(format!("{}-{name}", JobId::new().short()));
+    let mut file = tokio::fs::File::create(&path).await.map_err(io)?;
+    let mut body = body.into_data_stream();
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(|e| ApiError::bad_request(format!("the upload was cut: {e}")))?;
+        file.write_all(&chunk).await.map_err(io)?;
+    }
+    file.flush().await.map_err(io)?;
+    Ok(Json(json!({"path": path})))
 }

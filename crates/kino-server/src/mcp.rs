@@ -78,6 +78,13 @@ pub struct ListArgs {
 }
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
+pub struct SchemaArgs {
+    pub provider: String,
+    /// A model id (e.g. google/veo-3.1 on skillsvideo).
+    pub model: Option<String>,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 pub struct UploadArgs {
     pub provider: String,
     /// A local file path.
@@ -219,11 +226,32 @@ impl KinoMcp {
             limit: a.limit.or(Some(50)),
         };
         let jobs = self.engine.ledger().jobs(&filter).await.map_err(failure)?;
-        let rows: Vec<Value> = jobs
-            .iter()
-            .map(|j| json!({"job_id": j.id, "provider": j.provider, "mode": j.mode, "model": j.model, "state": j.state, "prompt": j.prompt()}))
-            .collect();
+        let rows: Vec<Value> = jobs.iter().map(crate::api::job_row_json).collect();
         Ok(Value::Array(rows).to_string())
+    }
+
+    #[tool(
+        description = "A provider's modes and models; with a model, its request schema when the provider publishes one."
+    )]
+    async fn model_schema(&self, Parameters(a): Parameters<SchemaArgs>) -> Result<String, String> {
+        let info = self
+            .engine
+            .providers_info()
+            .into_iter()
+            .find(|p| p.id == a.provider)
+            .ok_or_else(|| {
+                json!({"error": {"message": format!("no provider `{}` is configured", a.provider)}})
+                    .to_string()
+            })?;
+        let schema = match (
+            &a.model,
+            self.engine
+                .request_schema(&a.provider, a.model.as_deref().unwrap_or_default()),
+        ) {
+            (Some(_), Some(s)) => s,
+            _ => Value::Null,
+        };
+        Ok(json!({"provider": info, "model": a.model, "schema": schema}).to_string())
     }
 
     #[tool(description = "Upload a local file; returns the reference to use as an input.")]

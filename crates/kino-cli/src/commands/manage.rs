@@ -5,14 +5,15 @@ use serde_json::{Value, json};
 use crate::args::{DownloadArgs, UploadArgs};
 use crate::context::{Context, PROVIDERS, SANDBOX};
 use crate::error::CommandError;
-use crate::render::{artifact_json, job_json};
+use crate::render::{artifact_json, outcome_json};
 
 pub async fn cancel(ctx: &mut Context, job: &str) -> Result<(), CommandError> {
     let job = ctx.ledger().await?.find_job(job).await?;
     let engine = ctx.engine_for([job.provider.as_str()]).await?;
     let job = engine.cancel(job.id).await?;
+    let o = engine.outcome(job.id).await?;
     ctx.printer
-        .data(&job_json(&job), || format!("job {} canceled", job.id));
+        .data(&outcome_json(&o), || format!("job {} canceled", job.id));
     Ok(())
 }
 

@@ -59,7 +59,12 @@ pub async fn serve(ctx: &mut Context, args: ServeArgs) -> Result<(), CommandErro
         .local_addr()
         .map_err(|e| CommandError::new(ErrorKind::Internal, e.to_string()))?;
     let workers = Workers::new(engine.clone());
-    let app = router(engine, workers.clone(), token);
+    let app = router(
+        engine,
+        workers.clone(),
+        token,
+        ctx.settings.home.join("uploads"),
+    );
     // The address first, on stdout, so scripts (and tests) using port 0 learn it.
     ctx.printer.data(&json!({"listening": addr.to_string(), "api": format!("http://{addr}/v1")}), || {
         format!("kino serve: http://{addr}/v1 (Ctrl-C stops; unfinished jobs continue on the next start)")

@@ -522,6 +522,10 @@ impl Provider for SkillsVideo {
     fn poll_policy(&self) -> PollPolicy {
         self.config.poll_policy
     }
+
+    fn request_schema(&self, model: &str) -> Option<Value> {
+        self.catalog.get(model).map(schema_document)
+    }
 }
 
 /// A request template for `kino schema`.

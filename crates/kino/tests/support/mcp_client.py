@@ -29,8 +29,20 @@ async def exercise(session):
     return {"tools": names, "job": job, "is_error": bool(is_error)}
 
 
+async def call(target, tool, args):
+    params = StdioServerParameters(command=target, args=["mcp"], env=dict(os.environ))
+    async with stdio_client(params) as (read, write):
+        async with ClientSession(read, write) as session:
+            await session.initialize()
+            result = await session.call_tool(tool, args)
+            print(result.content[0].text)
+
+
 async def main():
     mode, target = sys.argv[1], sys.argv[2]
+    if mode == "call":
+        await call(target, sys.argv[3], json.loads(sys.argv[4]))
+        return
     if mode == "stdio":
         params = StdioServerParameters(command=target, args=["mcp"], env=dict(os.environ))
         async with stdio_client(params) as (read, write):
