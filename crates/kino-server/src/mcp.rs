@@ -1,17 +1,27 @@
 //! The MCP face (`kino mcp` over stdio, `/mcp` on `kino serve`): the engine's operations as
 //! tools. Waits are bounded: a tool returns `done: false` rather than outlive its client.
+//!
+//! A client that declares the tasks extension (SEP-2663) gets `generate` as a task instead: the
+//! job's id is the task id, `tasks/get` reads the ledger, `tasks/cancel` cancels the job. The
+//! ledger already keeps every job, so no task store of our own is needed and a task outlives
+//! the server process that created it.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::wrapper::Parameters;
-use rmcp::model::{ServerCapabilities, ServerConfig};
-use rmcp::{ServerHandler, schemars, tool, tool_handler, tool_router};
+use rmcp::model::{
+    CallToolResponse, CallToolResult, CancelTaskParams, ContentBlock, CreateTaskResult,
+    DetailedTask, GetTaskParams, GetTaskResult, Implementation, JsonObject, ServerCapabilities,
+    ServerConfig, Task, TaskPayload, TaskStatus,
+};
+use rmcp::service::RequestContext;
+use rmcp::{ErrorData, RoleServer, ServerHandler, schemars, tool, tool_handler, tool_router};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use kino_core::{Diagnostic, JobId, JobRequest, JobState};
+use kino_core::{Diagnostic, Job, JobId, JobRequest, JobState, Millis};
 use kino_engine::{Engine, EngineError, Outcome};
 use kino_ledger::JobFilter;
 
@@ -20,6 +30,8 @@ use crate::api::outcome_json;
 
 /// The longest a tool call waits; well under common client timeouts (60 s).
 const MAX_WAIT: u64 = 50;
+/// How often a task's client is asked to poll `tasks/get`.
+const TASK_POLL_MS: u64 = 5_000;
 
 #[derive(Clone)]
 pub struct KinoMcp {
@@ -132,6 +144,56 @@ impl KinoMcp {
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
     }
+
+    /// The job as a task: working until it rests. A job that asks a question completes the
+    /// call with the question, as `generate` does without tasks; the answer goes through
+    /// `reply`, which continues the same job.
+    async fn task(&self, id: JobId) -> Result<DetailedTask, ErrorData> {
+        let o = self.engine.outcome(id).await.map_err(task_error)?;
+        let payload = match o.job.state {
+            JobState::Canceled => TaskPayload::Cancelled,
+            JobState::NeedsInput => completed(&o),
+            _ if o.is_done() => completed(&o),
+            _ => TaskPayload::Working,
+        };
+        Ok(DetailedTask::new(task_of(&o.job), payload))
+    }
+}
+
+fn completed(o: &Outcome) -> TaskPayload {
+    let result = CallToolResult::success(vec![ContentBlock::text(outcome_json(o).to_string())]);
+    match serde_json::to_value(result) {
+        Ok(Value::Object(result)) => TaskPayload::Completed { result },
+        _ => TaskPayload::Failed {
+            error: JsonObject::from_iter([("message".to_string(), json!("unserialisable result"))]),
+        },
+    }
+}
+
+/// The task header of a job. `ttlMs` is null: the ledger keeps jobs until the user removes them.
+fn task_of(job: &Job) -> Task {
+    Task::new(
+        job.id.to_string(),
+        TaskStatus::Working,
+        rfc3339(job.created_at),
+        rfc3339(job.updated_at),
+    )
+    .with_status_message(job.state.to_string())
+    .with_poll_interval_ms(TASK_POLL_MS)
+}
+
+fn rfc3339(ms: Millis) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+fn task_error(e: impl Diagnostic) -> ErrorData {
+    let data = json!({"kind": e.kind(), "hints": e.hints(), "exit_code": e.kind().exit_code()});
+    match e.kind().exit_code() {
+        2 => ErrorData::invalid_params(e.to_string(), Some(data)),
+        _ => ErrorData::internal_error(e.to_string(), Some(data)),
+    }
 }
 
 #[tool_router]
@@ -144,7 +206,11 @@ impl KinoMcp {
     #[tool(
         description = "Create an image/video job and wait up to wait_seconds. Returns the job; done=false means call wait later. Never resubmit a job that is still running."
     )]
-    async fn generate(&self, Parameters(a): Parameters<GenerateArgs>) -> Result<String, String> {
+    async fn generate(
+        &self,
+        Parameters(a): Parameters<GenerateArgs>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, String> {
         let mut fields = a.request.unwrap_or_default();
         if let Some(p) = a.prompt {
             fields.insert("prompt".into(), Value::String(p));
@@ -160,7 +226,14 @@ impl KinoMcp {
             .await
             .map_err(failure)?;
         self.workers.follow(job.id).await;
-        self.bounded_wait(job.id, a.wait_seconds).await
+        let as_task = ctx
+            .client_capabilities()
+            .is_some_and(|c| c.supports_tasks());
+        if as_task {
+            return Ok(CreateTaskResult::new(task_of(&job)).into());
+        }
+        let outcome = self.bounded_wait(job.id, a.wait_seconds).await?;
+        Ok(CallToolResult::success(vec![ContentBlock::text(outcome)]).into())
     }
 
     #[tool(description = "A job's state, artifacts (local paths) and question, without waiting.")]
@@ -269,6 +342,50 @@ impl KinoMcp {
 #[tool_handler(router = self.tool_router)]
 impl ServerHandler for KinoMcp {
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+        ServerConfig::new(
+            ServerCapabilities::builder()
+                .enable_tools()
+                .enable_tasks()
+                .build(),
+        )
+        .with_server_info(Implementation::new("kino", env!("CARGO_PKG_VERSION")))
+        .with_instructions(
+            "kino creates images and videos on DashScope, skills.video, Xiaoyunque, LibTV and \
+             xingyun3d. Waits are bounded: when a result says done=false, call wait again; \
+             never generate the same thing twice.",
+        )
+    }
+
+    async fn get_task(
+        &self,
+        request: GetTaskParams,
+        _: RequestContext<RoleServer>,
+    ) -> Result<GetTaskResult, ErrorData> {
+        let id = self.task_id(&request.task_id).await?;
+        self.workers.follow(id).await;
+        Ok(GetTaskResult::new(self.task(id).await?))
+    }
+
+    async fn cancel_task(
+        &self,
+        request: CancelTaskParams,
+        _: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        let id = self.task_id(&request.task_id).await?;
+        self.engine.cancel(id).await.map_err(task_error).map(drop)
+    }
+}
+
+impl KinoMcp {
+    /// Task ids are job ids; anything else is not a task of ours.
+    async fn task_id(&self, task_id: &str) -> Result<JobId, ErrorData> {
+        let id: JobId = task_id.parse().map_err(|_| {
+            ErrorData::invalid_params(
+                format!("no task `{task_id}`: task ids are kino job ids"),
+                None,
+            )
+        })?;
+        self.engine.ledger().job(id).await.map_err(task_error)?;
+        Ok(id)
     }
 }

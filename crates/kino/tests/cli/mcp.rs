@@ -2,13 +2,15 @@
 //! package (installed by .ci/run), over stdio and over streamable HTTP on `kino serve`.
 
 use std::process::Command;
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use kino_testkit::{TestContext, run};
+use kino_sandbox::SandboxConfig;
+use kino_testkit::{TestContext, eventually, fast_config, run};
 
-use super::ctx;
 use super::serve::serve;
+use super::{ctx, ctx_with};
 
 const CLIENT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/mcp_client.py");
 
@@ -167,4 +169,176 @@ fn the_cli_rest_and_mcp_answer_alike() {
         assert_eq!(cli, rest, "{op}: CLI vs REST");
         assert_eq!(cli, mcp, "{op}: CLI vs MCP");
     }
+}
+
+/// `kino mcp` spoken to line by line, as a client that declares the tasks extension.
+struct RawMcp {
+    child: std::process::Child,
+    stdin: std::process::ChildStdin,
+    stdout: std::io::BufReader<std::process::ChildStdout>,
+    next: i64,
+}
+
+impl RawMcp {
+    fn start(t: &TestContext, capabilities: Value) -> Self {
+        use std::process::Stdio;
+        let mut cmd = t.kino();
+        cmd.arg("mcp")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("{e}"));
+        let stdin = child.stdin.take().unwrap_or_else(|| unreachable!());
+        let stdout = std::io::BufReader::new(child.stdout.take().unwrap_or_else(|| unreachable!()));
+        let mut mcp = RawMcp {
+            child,
+            stdin,
+            stdout,
+            next: 0,
+        };
+        let init = mcp.request(
+            "initialize",
+            json!({"protocolVersion": "2025-11-25", "capabilities": capabilities,
+                   "clientInfo": {"name": "raw", "version": "0"}}),
+        );
+        assert_eq!(init["result"]["serverInfo"]["name"], "kino", "{init}");
+        mcp.send(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
+        mcp
+    }
+
+    fn send(&mut self, msg: Value) {
+        use std::io::Write;
+        writeln!(self.stdin, "{msg}").unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    /// Sends a request and returns its response, skipping notifications; nothing else may
+    /// appear on stdout in stdio mode.
+    fn request(&mut self, method: &str, params: Value) -> Value {
+        use std::io::BufRead;
+        self.next += 1;
+        let id = self.next;
+        self.send(json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}));
+        loop {
+            let mut line = String::new();
+            let n = self
+                .stdout
+                .read_line(&mut line)
+                .unwrap_or_else(|e| panic!("{e}"));
+            assert!(n > 0, "kino mcp closed stdout");
+            let msg: Value =
+                serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON-RPC: {e}: {line}"));
+            if msg["id"] == json!(id) {
+                return msg;
+            }
+        }
+    }
+}
+
+impl Drop for RawMcp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn a_client_that_declares_tasks_gets_generate_as_a_task() {
+    let t = ctx();
+    let mut mcp = RawMcp::start(
+        &t,
+        json!({"extensions": {"io.modelcontextprotocol/tasks": {}}}),
+    );
+    let created = mcp.request(
+        "tools/call",
+        json!({"name": "generate", "arguments": {"provider": "dashscope", "prompt": "a lighthouse"}}),
+    );
+    let task = &created["result"];
+    assert_eq!(task["resultType"], "task", "{created}");
+    assert_eq!(task["status"], "working");
+    let id = task["taskId"].as_str().unwrap_or_default().to_string();
+
+    let mut last = Value::Null;
+    let finished = eventually(Duration::from_secs(60), || {
+        last = mcp.request("tasks/get", json!({"taskId": id}));
+        last["result"]["status"] != "working"
+    });
+    assert!(finished, "still working: {last}");
+    let got = &last["result"];
+    assert_eq!(got["status"], "completed", "{last}");
+    assert_eq!(got["taskId"], json!(id));
+    let text = got["result"]["content"][0]["text"]
+        .as_str()
+        .unwrap_or_default();
+    let outcome: Value = serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"));
+    assert_eq!(outcome["job_id"], json!(id));
+    assert_eq!(outcome["state"], "succeeded");
+    assert_eq!(outcome["done"], true);
+    assert_eq!(t.stats().creates, 1);
+
+    // The task is the job: the CLI sees it under the same id.
+    let out = run({
+        let mut c = t.kino();
+        c.args(["status", &id, "--json"]);
+        c
+    });
+    assert_eq!(out.code, 0, "{}", out.stderr);
+
+    let unknown = mcp.request("tasks/get", json!({"taskId": "not-a-job"}));
+    assert_eq!(unknown["error"]["code"], -32602, "{unknown}");
+}
+
+#[test]
+fn a_task_is_cancelled_through_tasks_cancel() {
+    // Slow enough that the job is still pending when the cancel arrives.
+    let t = ctx_with(SandboxConfig {
+        pending: Duration::from_secs(30),
+        running: Duration::from_secs(30),
+        ..fast_config()
+    });
+    let mut mcp = RawMcp::start(
+        &t,
+        json!({"extensions": {"io.modelcontextprotocol/tasks": {}}}),
+    );
+    let created = mcp.request(
+        "tools/call",
+        json!({"name": "generate", "arguments": {"provider": "dashscope", "prompt": "a slow cat"}}),
+    );
+    let id = created["result"]["taskId"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(!id.is_empty(), "{created}");
+    // Once the platform holds the task, the cancel goes to the platform.
+    let mut got = Value::Null;
+    assert!(
+        eventually(Duration::from_secs(30), || {
+            got = mcp.request("tasks/get", json!({"taskId": id}));
+            got["result"]["statusMessage"] == "queued"
+        }),
+        "{got}"
+    );
+    let ack = mcp.request("tasks/cancel", json!({"taskId": id}));
+    assert!(ack.get("error").is_none(), "{ack}");
+    assert_eq!(t.stats().cancels, 1);
+    let got = mcp.request("tasks/get", json!({"taskId": id}));
+    assert_eq!(got["result"]["status"], "cancelled", "{got}");
+}
+
+#[test]
+fn a_client_without_tasks_gets_a_plain_result() {
+    let t = ctx();
+    let mut mcp = RawMcp::start(&t, json!({}));
+    let r = mcp.request(
+        "tools/call",
+        json!({"name": "generate", "arguments": {"provider": "dashscope", "prompt": "a cat", "wait_seconds": 50}}),
+    );
+    assert_ne!(r["result"]["resultType"], "task", "{r}");
+    let text = r["result"]["content"][0]["text"]
+        .as_str()
+        .unwrap_or_default();
+    let outcome: Value = serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"));
+    assert_eq!(outcome["state"], "succeeded", "{outcome}");
+    assert_eq!(t.stats().creates, 1);
+    let refused = mcp.request("tasks/get", json!({"taskId": outcome["job_id"]}));
+    assert!(refused.get("error").is_some(), "{refused}");
 }
