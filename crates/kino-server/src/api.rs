@@ -364,12 +364,24 @@ async fn upload(
     let io = |e: std::io::Error| ApiError::bad_request(format!("cannot store the upload: {e}"));
     tokio::fs::create_dir_all(&app.uploads).await.map_err(io)?;
     let path = app.uploads.join(format!("{}-{name}", JobId::new().short()));
-    let mut file = tokio::fs::File::create(&path).await.map_err(io)?;
-    let mut body = body.into_data_stream();
-    while let Some(chunk) = body.next().await {
-        let chunk = chunk.map_err(|e| ApiError::bad_request(format!("the upload was cut: {e}")))?;
-        file.write_all(&chunk).await.map_err(io)?;
+    // Written beside its final name and renamed when whole, so a cut or oversized upload
+    // leaves nothing a job could pick up.
+    let part = path.with_extension("part");
+    let written = async {
+        let mut file = tokio::fs::File::create(&part).await.map_err(io)?;
+        let mut body = body.into_data_stream();
+        while let Some(chunk) = body.next().await {
+            let chunk =
+                chunk.map_err(|e| ApiError::bad_request(format!("the upload was cut: {e}")))?;
+            file.write_all(&chunk).await.map_err(io)?;
+        }
+        file.sync_all().await.map_err(io)?;
+        tokio::fs::rename(&part, &path).await.map_err(io)
     }
-    file.flush().await.map_err(io)?;
+    .await;
+    if let Err(e) = written {
+        let _ = tokio::fs::remove_file(&part).await;
+        return Err(e);
+    }
     Ok(Json(json!({"path": path})))
 }

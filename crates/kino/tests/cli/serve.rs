@@ -200,3 +200,58 @@ fn a_non_loopback_bind_needs_a_token_and_the_token_is_checked() {
     });
     assert_eq!(status, 200);
 }
+
+/// Regression: an upload cut short used to leave a partial file under uploads/, where a job
+/// could pick it up as if it were whole.
+#[test]
+fn a_cut_upload_leaves_no_file_and_a_whole_one_is_kept_byte_for_byte() {
+    use std::io::{Read, Write};
+    let t = ctx();
+    let s = serve(&t, &[]);
+    let uploads = t.home.path().join("uploads");
+
+    let body: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+    let url = format!("{}/uploads?name=clip.mp4", s.base);
+    let (status, doc) = t.block_on(async {
+        let r = client()
+            .post(&url)
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        (
+            r.status().as_u16(),
+            r.json::<Value>().await.unwrap_or(Value::Null),
+        )
+    });
+    assert_eq!(status, 200, "{doc}");
+    let kept = std::path::PathBuf::from(doc["path"].as_str().unwrap_or_default());
+    assert!(kept.starts_with(&uploads), "{kept:?}");
+    assert!(kept.to_string_lossy().ends_with("-clip.mp4"), "{kept:?}");
+    assert_eq!(std::fs::read(&kept).unwrap_or_default(), body);
+
+    // Promise 1 MB, send 10 bytes, hang up.
+    let addr = s.base.trim_start_matches("http://").trim_end_matches("/v1");
+    let mut sock = std::net::TcpStream::connect(addr).unwrap_or_else(|e| panic!("{e}"));
+    write!(
+        sock,
+        "POST /v1/uploads?name=cut.mp4 HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 1000000\r\n\r\n0123456789"
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let _ = sock.shutdown(std::net::Shutdown::Write);
+    let mut answer = String::new();
+    let _ = sock.read_to_string(&mut answer);
+    let only_the_whole_one = || {
+        std::fs::read_dir(&uploads)
+            .map(|d| d.filter_map(Result::ok).count() == 1)
+            .unwrap_or(false)
+    };
+    assert!(
+        eventually(Duration::from_secs(5), only_the_whole_one),
+        "{:?}",
+        std::fs::read_dir(&uploads).map(|d| d
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .collect::<Vec<_>>())
+    );
+}
