@@ -57,7 +57,13 @@ pub fn router(
         StreamableHttpService::new(
             move || Ok(KinoMcp::new(engine.clone(), workers.clone())),
             Arc::new(LocalSessionManager::default()),
-            StreamableHttpServerConfig::default(),
+            // With a token, the token authenticates and clients may name this host however
+            // they reach it; without one, `auth` and rmcp both insist on a loopback Host.
+            if token.is_some() {
+                StreamableHttpServerConfig::default().disable_allowed_hosts()
+            } else {
+                StreamableHttpServerConfig::default()
+            },
         )
     };
     let app = App {
@@ -91,6 +97,9 @@ async fn auth(State(app): State<App>, req: Request, next: Next) -> Response {
     if req.uri().path() == "/" {
         return next.run(req).await;
     }
+    if let Err(e) = same_origin(&req, app.token.is_none()) {
+        return e.into_response();
+    }
     if let Some(token) = &app.token {
         let given = req
             .headers()
@@ -103,14 +112,79 @@ async fn auth(State(app): State<App>, req: Request, next: Next) -> Response {
                 req.uri().query().and_then(|q| {
                     q.split('&')
                         .find_map(|kv| kv.strip_prefix("token="))
-                        .map(str::to_string)
+                        .map(percent_decode)
                 })
             });
-        if given.as_deref() != Some(token.as_str()) {
+        if !given.is_some_and(|g| constant_time_eq(g.as_bytes(), token.as_bytes())) {
             return ApiError::unauthorized().into_response();
         }
     }
     next.run(req).await
+}
+
+/// Refuses what a browser sends on behalf of another site: a cross-site `Origin`, and, without
+/// a token, a `Host` that is not loopback (DNS rebinding turns a foreign name into 127.0.0.1).
+fn same_origin(req: &Request, loopback_only: bool) -> Result<(), ApiError> {
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if loopback_only && !is_loopback_host(host) {
+        return Err(ApiError::foreign(format!(
+            "Host `{host}` is not this machine; without KINO_SERVE_TOKEN only 127.0.0.1, ::1 and localhost are served"
+        )));
+    }
+    if let Some(origin) = req.headers().get(header::ORIGIN) {
+        let origin = origin.to_str().unwrap_or_default();
+        let authority = origin.split_once("://").map(|(_, a)| a).unwrap_or_default();
+        if authority != host {
+            return Err(ApiError::foreign(format!(
+                "requests from `{origin}` are refused: only the dashboard's own pages may call the API"
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn is_loopback_host(host: &str) -> bool {
+    let name = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => host.rsplit_once(':').map_or(host, |(name, _)| name),
+    };
+    name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// `?token=` arrives URL-encoded; base64 tokens hold `+`, `/` and `=`. A bare `+` stays a
+/// `+`: tokens have no spaces, and curl users paste them unencoded.
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push((h * 16 + l) as u8);
+                    i += 3;
+                    continue;
+                }
+                _ => out.push(b'%'),
+            },
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Token comparison whose time does not depend on where the first difference is.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 async fn find(app: &App, id: &str) -> Result<JobId, ApiError> {
@@ -209,6 +283,7 @@ async fn events(
     Query(q): Query<EventsQuery>,
 ) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
     let id = find(&app, &id).await?;
+    app.engine.ledger().job(id).await?;
     let engine = app.engine.clone();
     let stream = futures_util::stream::unfold((q.since, false), move |(since, finished)| {
         let engine = engine.clone();
@@ -217,6 +292,13 @@ async fn events(
                 return None;
             }
             loop {
+                // Whether the job was resting is read *before* the events, so an event recorded
+                // between the two reads is still sent before `end`.
+                let resting = engine
+                    .outcome(id)
+                    .await
+                    .map(|o| o.is_done() || o.job.state == JobState::NeedsInput)
+                    .unwrap_or(true);
                 let ledger = engine.ledger();
                 let events = ledger.events(id, since).await.unwrap_or_default();
                 if let Some(first) = events.first() {
@@ -230,12 +312,7 @@ async fn events(
                         (next, false),
                     ));
                 }
-                let done = engine
-                    .outcome(id)
-                    .await
-                    .map(|o| o.is_done() || o.job.state == JobState::NeedsInput)
-                    .unwrap_or(true);
-                if done {
+                if resting {
                     return Some((
                         Ok(SseEvent::default().event("end").data("{}")),
                         (since, true),
@@ -288,18 +365,43 @@ async fn artifact(
     let a = artifacts
         .into_iter()
         .find(|a| a.index == index)
-        .ok_or_else(|| ApiError::bad_request(format!("job {id} has no artifact {index}")))?;
+        .ok_or_else(|| ApiError::not_found(format!("job {id} has no artifact {index}")))?;
     let (DownloadState::Done, Some(path)) = (a.state, a.path.clone()) else {
-        return Err(ApiError::bad_request(format!(
+        return Err(ApiError::not_found(format!(
             "artifact {index} of job {id} is not on disk yet"
         )));
     };
     let file = tokio::fs::File::open(&path).await.map_err(|e| {
-        ApiError::bad_request(format!("artifact {index} of job {id} cannot be read: {e}"))
+        ApiError::internal(format!("artifact {index} of job {id} cannot be read: {e}"))
     })?;
-    let mime = a.mime.unwrap_or_else(|| "application/octet-stream".into());
+    let (mime, disposition) = artifact_type(a.mime.as_deref());
     let body = Body::from_stream(tokio_util::io::ReaderStream::new(file));
-    Ok(([(header::CONTENT_TYPE, mime)], body).into_response())
+    Ok((
+        [
+            (header::CONTENT_TYPE, mime),
+            (header::CONTENT_DISPOSITION, disposition.into()),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff".into()),
+            (header::CONTENT_SECURITY_POLICY, "sandbox".into()),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+/// The content type comes from the platform's download host. Only media is shown inline: a
+/// result served as HTML or SVG would otherwise run script on the dashboard's origin.
+fn artifact_type(mime: Option<&str>) -> (String, &'static str) {
+    match mime {
+        Some(m)
+            if ["image/", "video/", "audio/"]
+                .iter()
+                .any(|p| m.starts_with(p))
+                && !m.starts_with("image/svg") =>
+        {
+            (m.to_string(), "inline")
+        }
+        _ => ("application/octet-stream".into(), "attachment"),
+    }
 }
 
 /// The jobs table, live: the newest jobs whenever any of them changes.
@@ -384,4 +486,67 @@ async fn upload(
         return Err(e);
     }
     Ok(Json(json!({"path": path})))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_hosts_with_and_without_ports() {
+        for h in [
+            "127.0.0.1:8787",
+            "localhost",
+            "LOCALHOST:1",
+            "[::1]:8787",
+            "127.1.2.3",
+        ] {
+            assert!(is_loopback_host(h), "{h}");
+        }
+        for h in [
+            "",
+            "evil.example",
+            "evil.example:8787",
+            "10.0.0.1:80",
+            "[fe80::1]:1",
+            "localhost.evil.example",
+        ] {
+            assert!(!is_loopback_host(h), "{h}");
+        }
+    }
+
+    #[test]
+    fn tokens_are_percent_decoded_and_compared_whole() {
+        assert_eq!(percent_decode("a%2Bb%2Fc%3D"), "a+b/c=");
+        assert_eq!(percent_decode("a+b"), "a+b");
+        assert_eq!(percent_decode("100%"), "100%");
+        assert_eq!(percent_decode("%zz%4"), "%zz%4");
+        assert!(constant_time_eq(b"tok", b"tok"));
+        assert!(!constant_time_eq(b"tok", b"to"));
+        assert!(!constant_time_eq(b"tok", b"tak"));
+    }
+
+    #[test]
+    fn only_media_is_shown_inline() {
+        assert_eq!(
+            artifact_type(Some("video/mp4")),
+            ("video/mp4".into(), "inline")
+        );
+        assert_eq!(
+            artifact_type(Some("image/png")),
+            ("image/png".into(), "inline")
+        );
+        for m in [
+            Some("text/html"),
+            Some("image/svg+xml"),
+            Some("application/xhtml+xml"),
+            None,
+        ] {
+            assert_eq!(
+                artifact_type(m),
+                ("application/octet-stream".into(), "attachment"),
+                "{m:?}"
+            );
+        }
+    }
 }

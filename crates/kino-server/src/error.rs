@@ -26,6 +26,36 @@ impl ApiError {
         }
     }
 
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::NOT_FOUND,
+            kind: ErrorKind::Usage,
+            message: message.into(),
+            hints: Vec::new(),
+        }
+    }
+
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            kind: ErrorKind::Internal,
+            message: message.into(),
+            hints: Vec::new(),
+        }
+    }
+
+    /// A request a web page made on someone's behalf (another site, or a rebound DNS name).
+    pub fn foreign(message: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::FORBIDDEN,
+            kind: ErrorKind::Config,
+            message: message.into(),
+            hints: vec![
+                "open the dashboard at http://127.0.0.1:PORT/, or set KINO_SERVE_TOKEN to serve other hosts".into(),
+            ],
+        }
+    }
+
     pub fn unauthorized() -> Self {
         Self {
             status: StatusCode::UNAUTHORIZED,

@@ -80,6 +80,8 @@ pub struct ReplyArgs {
     pub message: String,
     /// Files (paths) or URLs to attach.
     pub inputs: Option<Vec<String>>,
+    /// Assets already on the platform (ids), to attach.
+    pub assets: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
@@ -103,6 +105,13 @@ pub struct UploadArgs {
     pub file: String,
     /// The model the file is for (DashScope binds uploads to a model).
     pub model: Option<String>,
+}
+
+/// Bad input, in the same shape as every other error.
+fn usage(message: String) -> String {
+    let kind = kino_core::ErrorKind::Usage;
+    json!({"error": {"kind": kind, "message": message, "hints": [], "exit_code": kind.exit_code()}})
+        .to_string()
 }
 
 fn failure(e: impl Diagnostic) -> String {
@@ -160,8 +169,14 @@ impl KinoMcp {
     }
 }
 
+/// The call's result, as `generate` would have returned it; a failed or expired job marks it
+/// `isError` (the task itself ran: `failed` is for protocol errors).
 fn completed(o: &Outcome) -> TaskPayload {
-    let result = CallToolResult::success(vec![ContentBlock::text(outcome_json(o).to_string())]);
+    let content = vec![ContentBlock::text(outcome_json(o).to_string())];
+    let result = match o.job.state {
+        JobState::Failed | JobState::Expired => CallToolResult::error(content),
+        _ => CallToolResult::success(content),
+    };
     match serde_json::to_value(result) {
         Ok(Value::Object(result)) => TaskPayload::Completed { result },
         _ => TaskPayload::Failed {
@@ -277,7 +292,12 @@ impl KinoMcp {
     async fn reply(&self, Parameters(a): Parameters<ReplyArgs>) -> Result<String, String> {
         let id = self.find(&a.job_id).await?;
         self.engine
-            .reply(id, &a.message, &a.inputs.unwrap_or_default(), &[])
+            .reply(
+                id,
+                &a.message,
+                &a.inputs.unwrap_or_default(),
+                &a.assets.unwrap_or_default(),
+            )
             .await
             .map_err(failure)?;
         self.workers.follow(id).await;
@@ -287,10 +307,7 @@ impl KinoMcp {
     #[tool(description = "List jobs, newest first.")]
     async fn list(&self, Parameters(a): Parameters<ListArgs>) -> Result<String, String> {
         let states = match a.state {
-            Some(s) => vec![
-                s.parse::<JobState>()
-                    .map_err(|e| json!({"error": {"message": e.to_string()}}).to_string())?,
-            ],
+            Some(s) => vec![s.parse::<JobState>().map_err(|e| usage(e.to_string()))?],
             None => Vec::new(),
         };
         let filter = JobFilter {
@@ -312,10 +329,7 @@ impl KinoMcp {
             .providers_info()
             .into_iter()
             .find(|p| p.id == a.provider)
-            .ok_or_else(|| {
-                json!({"error": {"message": format!("no provider `{}` is configured", a.provider)}})
-                    .to_string()
-            })?;
+            .ok_or_else(|| usage(format!("no provider `{}` is configured", a.provider)))?;
         let schema = match (
             &a.model,
             self.engine

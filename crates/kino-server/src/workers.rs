@@ -1,9 +1,9 @@
 //! The workers of a `kino serve`: every unfinished job of the ledger is followed, whoever
 //! submitted it (this service, or `kino submit` in another terminal), each by one task.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::task::JoinSet;
 
@@ -12,11 +12,17 @@ use kino_engine::Engine;
 
 /// How often the ledger is scanned for jobs other processes recorded.
 const SCAN_EVERY: Duration = Duration::from_secs(1);
+/// After a follow stops with an error while the job is still unfinished, the scan leaves the
+/// job alone this long, doubling up to `BACKOFF_MAX`: each restart asks the platform again.
+const BACKOFF_MIN: Duration = Duration::from_secs(5);
+const BACKOFF_MAX: Duration = Duration::from_secs(300);
 
 #[derive(Clone)]
 pub struct Workers {
     engine: Arc<Engine>,
     driving: Arc<Mutex<HashSet<JobId>>>,
+    /// Jobs whose last follow failed: not before when, and the next pause.
+    backoff: Arc<Mutex<HashMap<JobId, (Instant, Duration)>>>,
     tasks: Arc<tokio::sync::Mutex<JoinSet<()>>>,
 }
 
@@ -25,6 +31,7 @@ impl Workers {
         Self {
             engine,
             driving: Arc::default(),
+            backoff: Arc::default(),
             tasks: Arc::default(),
         }
     }
@@ -39,15 +46,36 @@ impl Workers {
         if !fresh {
             return;
         }
-        let (engine, driving) = (self.engine.clone(), self.driving.clone());
+        let (engine, driving, backoff) = (
+            self.engine.clone(),
+            self.driving.clone(),
+            self.backoff.clone(),
+        );
         self.tasks.lock().await.spawn(async move {
-            if let Err(e) = engine.drive(id, None).await {
-                tracing::warn!(job = %id, "following stopped: {e}");
+            let result = engine.drive(id, None).await;
+            if let Ok(mut b) = backoff.lock() {
+                match &result {
+                    Ok(_) => {
+                        b.remove(&id);
+                    }
+                    Err(e) => {
+                        let pause = b.get(&id).map_or(BACKOFF_MIN, |(_, p)| *p);
+                        tracing::warn!(job = %id, "following stopped: {e}; again in {pause:?}");
+                        b.insert(id, (Instant::now() + pause, (pause * 2).min(BACKOFF_MAX)));
+                    }
+                }
             }
             if let Ok(mut d) = driving.lock() {
                 d.remove(&id);
             }
         });
+    }
+
+    fn resting(&self, id: JobId) -> bool {
+        self.backoff
+            .lock()
+            .map(|b| b.get(&id).is_some_and(|(until, _)| Instant::now() < *until))
+            .unwrap_or(false)
     }
 
     /// Scans the ledger for unfinished jobs until `stop` resolves, then stops every task. The
@@ -58,7 +86,7 @@ impl Workers {
             if let Ok(jobs) = self.engine.ledger().unfinished().await {
                 for job in jobs {
                     // A question waits for a reply; the reply starts it again.
-                    if job.state != kino_core::JobState::NeedsInput {
+                    if job.state != kino_core::JobState::NeedsInput && !self.resting(job.id) {
                         self.follow(job.id).await;
                     }
                 }

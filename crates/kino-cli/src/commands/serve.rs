@@ -33,6 +33,9 @@ async fn shutdown_signal() {
     }
 }
 
+/// How long open streams may take to close after Ctrl-C or SIGTERM.
+const STREAM_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
 pub async fn serve(ctx: &mut Context, args: ServeArgs) -> Result<(), CommandError> {
     let token = ctx
         .settings
@@ -87,8 +90,15 @@ pub async fn serve(ctx: &mut Context, args: ServeArgs) -> Result<(), CommandErro
     let signal = async {
         shutdown_signal().await;
         let _ = stop_tx.send(true);
+        // An open dashboard or MCP session holds a stream that never ends by itself; graceful
+        // shutdown would wait for it forever. Nothing is lost by cutting it: the ledger holds
+        // every job.
+        tokio::time::sleep(STREAM_GRACE).await;
     };
-    let (served, ()) = tokio::join!(server, signal);
+    let served = tokio::select! {
+        served = server => served,
+        () = signal => Ok(()),
+    };
     let _ = worker_task.await;
     served.map_err(|e| CommandError::new(ErrorKind::Internal, format!("the server stopped: {e}")))
 }

@@ -94,14 +94,20 @@ fn a_job_submitted_over_rest_runs_to_a_downloadable_video_with_its_events() {
     let id = job["job_id"].as_str().unwrap_or_default().to_string();
     let done = wait_done(&t, &s.base, &id);
     assert_eq!(done["state"], "succeeded", "{done}");
-    let bytes = t.block_on(async {
+    let (headers, bytes) = t.block_on(async {
         let r = client()
             .get(format!("{}/jobs/{id}/artifacts/0", s.base))
             .send()
             .await
             .unwrap_or_else(|e| panic!("{e}"));
-        r.bytes().await.unwrap_or_default()
+        (r.headers().clone(), r.bytes().await.unwrap_or_default())
     });
+    // A result is never interpreted as a page of the dashboard's origin.
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    assert_eq!(headers["content-security-policy"], "sandbox");
+    assert_eq!(headers["content-type"], "video/mp4");
+    let (status, _) = get(&t, &format!("{}/jobs/{id}/artifacts/7", s.base));
+    assert_eq!(status, 404);
     let path = done["artifacts"][0]["path"].as_str().unwrap_or_default();
     assert_eq!(
         bytes.as_ref(),
@@ -199,6 +205,85 @@ fn a_non_loopback_bind_needs_a_token_and_the_token_is_checked() {
         (r.status().as_u16(), ())
     });
     assert_eq!(status, 200);
+    // The dashboard passes the token in the query where it cannot send a header, encoded.
+    let s2 = serve(&t, &[("KINO_SERVE_TOKEN", "a+b/c=")]);
+    let (status, _) = get(&t, &format!("{}/jobs?token=a%2Bb%2Fc%3D", s2.base));
+    assert_eq!(status, 200);
+    let (status, _) = get(&t, &format!("{}/jobs?token=a%2Bb%2Fc", s2.base));
+    assert_eq!(status, 401);
+}
+
+/// Regression (review of issue 6): without a token, any web page could make the browser POST
+/// to 127.0.0.1 and cancel or create jobs; DNS rebinding could read the answers too.
+#[test]
+fn a_page_of_another_site_cannot_drive_a_tokenless_serve() {
+    let t = ctx_with(SandboxConfig {
+        pending: Duration::from_secs(30),
+        running: Duration::from_secs(30),
+        ..fast_config()
+    });
+    let s = serve(&t, &[]);
+    let (status, job) = post(
+        &t,
+        &format!("{}/jobs", s.base),
+        json!({"provider": "dashscope", "prompt": "mine"}),
+    );
+    assert_eq!(status, 201, "{job}");
+    let id = job["job_id"].as_str().unwrap_or_default().to_string();
+    let send = |headers: &[(&str, &str)]| -> u16 {
+        t.block_on(async {
+            let mut req = client().post(format!("{}/jobs/{id}/cancel", s.base));
+            for (k, v) in headers {
+                req = req.header(*k, *v);
+            }
+            req.send()
+                .await
+                .unwrap_or_else(|e| panic!("{e}"))
+                .status()
+                .as_u16()
+        })
+    };
+    assert_eq!(send(&[("origin", "https://evil.example")]), 403);
+    assert_eq!(send(&[("origin", "null")]), 403);
+    assert_eq!(send(&[("host", "rebound.evil.example")]), 403);
+    let (_, still) = get(&t, &format!("{}/jobs/{id}", s.base));
+    assert_ne!(still["state"], "canceled", "{still}");
+    assert_eq!(t.stats().cancels, 0);
+    // The dashboard's own requests carry its own origin.
+    let own = s.base.trim_end_matches("/v1").to_string();
+    let own_host = own.trim_start_matches("http://").to_string();
+    assert_eq!(send(&[("origin", &own), ("host", &own_host)]), 200);
+}
+
+/// Regression (review of issue 6): an open dashboard holds `/v1/stream`, which never ends; a
+/// graceful stop waited for it forever and only kill -9 stopped the service.
+#[test]
+fn sigterm_stops_serve_even_with_a_dashboard_stream_open() {
+    use std::io::{Read, Write};
+    let t = ctx();
+    let mut s = serve(&t, &[]);
+    let addr = s
+        .base
+        .trim_start_matches("http://")
+        .trim_end_matches("/v1")
+        .to_string();
+    let mut sock = std::net::TcpStream::connect(&addr).unwrap_or_else(|e| panic!("{e}"));
+    write!(sock, "GET /v1/stream HTTP/1.1\r\nHost: {addr}\r\n\r\n")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut first = [0u8; 64];
+    let n = sock.read(&mut first).unwrap_or_else(|e| panic!("{e}"));
+    assert!(String::from_utf8_lossy(&first[..n]).starts_with("HTTP/1.1 200"));
+    let pid = s.child.id().to_string();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(killed.success());
+    let stopped = eventually(Duration::from_secs(20), || {
+        matches!(s.child.try_wait(), Ok(Some(_)))
+    });
+    assert!(stopped, "kino serve still running after SIGTERM");
+    drop(sock);
 }
 
 /// Regression: an upload cut short used to leave a partial file under uploads/, where a job
