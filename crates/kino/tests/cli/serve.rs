@@ -340,3 +340,31 @@ fn a_cut_upload_leaves_no_file_and_a_whole_one_is_kept_byte_for_byte() {
             .collect::<Vec<_>>())
     );
 }
+
+/// Regression (review of issue 6): a job whose follow failed while it stayed unfinished was
+/// restarted by the next one-second scan, forever; each restart asks the platform again.
+#[test]
+fn a_job_that_cannot_be_followed_is_retried_with_backoff_not_every_scan() {
+    use std::io::Read;
+    let t = ctx_with(SandboxConfig {
+        conversation_step: Duration::from_secs(60),
+        ..fast_config()
+    });
+    let r = kino(&t, &["submit", "xyq", "a slow film", "--json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    // The service has no Xiaoyunque key: following that job fails every time it is tried.
+    let mut cmd = t.kino();
+    cmd.env_remove("XYQ_ACCESS_KEY")
+        .env("KINO_LOG", "warn")
+        .args(["serve", "--bind", "127.0.0.1:0", "--json"]);
+    let mut child = spawn(cmd);
+    std::thread::sleep(Duration::from_millis(4_500));
+    let _ = child.kill();
+    let _ = child.wait();
+    let mut stderr = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        let _ = e.read_to_string(&mut stderr);
+    }
+    let tries = stderr.matches("following stopped").count();
+    assert_eq!(tries, 1, "{stderr}");
+}
