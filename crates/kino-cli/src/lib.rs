@@ -60,9 +60,7 @@ fn report(printer: &printer::Printer, e: &CommandError) {
     match &e.data {
         Some(data) => printer.data(data, String::new),
         None if printer.json => {
-            let doc = serde_json::json!({
-                "error": { "kind": e.kind, "message": e.message, "hints": e.hints, "exit_code": e.kind.exit_code() }
-            });
+            let doc = kino_engine::view::error_json(e.kind, &e.message, &e.hints);
             printer.data(&doc, String::new);
         }
         None => {}

@@ -12,6 +12,26 @@ pub struct JobRequest {
     pub fields: Map<String, Value>,
 }
 
+impl JobRequest {
+    /// The request of the service faces (REST, MCP): other fields as given, and the prompt, when
+    /// there is one, in `prompt`, where it wins over a `prompt` inside `fields`.
+    pub fn from_parts(
+        mode: Option<String>,
+        model: Option<String>,
+        mut fields: Map<String, Value>,
+        prompt: Option<String>,
+    ) -> Self {
+        if let Some(p) = prompt {
+            fields.insert("prompt".into(), Value::String(p));
+        }
+        Self {
+            mode,
+            model,
+            fields,
+        }
+    }
+}
+
 /// A job about to be recorded.
 #[derive(Clone, Debug, PartialEq)]
 pub struct NewJob {

@@ -58,6 +58,11 @@ impl Outcome {
         })
     }
 
+    /// Nothing will change until someone acts: done, or waiting for the user's answer.
+    pub fn is_resting(&self) -> bool {
+        self.is_done() || self.job.state == JobState::NeedsInput
+    }
+
     /// Nothing left to do: terminal, and every artifact of a success on disk.
     pub fn is_done(&self) -> bool {
         self.job.state.is_terminal()

@@ -3,9 +3,14 @@
 
 use serde_json::{Value, json};
 
-use kino_core::{Artifact, Job};
+use kino_core::{Artifact, ErrorKind, Job};
 
 use crate::Outcome;
+
+/// An error as every face reports it: what went wrong, what to do, and the CLI's exit code.
+pub fn error_json(kind: ErrorKind, message: &str, hints: &[String]) -> Value {
+    json!({"error": {"kind": kind, "message": message, "hints": hints, "exit_code": kind.exit_code()}})
+}
 
 pub fn artifact_json(a: &Artifact) -> Value {
     json!({

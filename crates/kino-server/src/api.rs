@@ -218,15 +218,7 @@ async fn create(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let Json(body) = body
         .map_err(|e| ApiError::bad_request(format!("invalid request body: {}", e.body_text())))?;
-    let mut fields = body.request;
-    if let Some(p) = body.prompt {
-        fields.insert("prompt".into(), Value::String(p));
-    }
-    let request = JobRequest {
-        mode: body.mode,
-        model: body.model,
-        fields,
-    };
+    let request = JobRequest::from_parts(body.mode, body.model, body.request, body.prompt);
     let job = app
         .engine
         .create(&body.provider, &request, body.out_dir, body.prefix)
@@ -297,7 +289,7 @@ async fn events(
                 let resting = engine
                     .outcome(id)
                     .await
-                    .map(|o| o.is_done() || o.job.state == JobState::NeedsInput)
+                    .map(|o| o.is_resting())
                     .unwrap_or(true);
                 let ledger = engine.ledger();
                 let events = ledger.events(id, since).await.unwrap_or_default();

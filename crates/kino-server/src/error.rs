@@ -1,7 +1,6 @@
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
 
 use kino_core::{Diagnostic, ErrorKind};
 use kino_engine::EngineError;
@@ -100,7 +99,7 @@ impl From<LedgerError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = json!({"error": {"kind": self.kind, "message": self.message, "hints": self.hints, "exit_code": self.kind.exit_code()}});
+        let body = kino_engine::view::error_json(self.kind, &self.message, &self.hints);
         (self.status, Json(body)).into_response()
     }
 }

@@ -27,6 +27,7 @@ use kino_ledger::JobFilter;
 
 use crate::Workers;
 use crate::api::outcome_json;
+use kino_engine::view::error_json;
 
 /// The longest a tool call waits; well under common client timeouts (60 s).
 const MAX_WAIT: u64 = 50;
@@ -109,13 +110,11 @@ pub struct UploadArgs {
 
 /// Bad input, in the same shape as every other error.
 fn usage(message: String) -> String {
-    let kind = kino_core::ErrorKind::Usage;
-    json!({"error": {"kind": kind, "message": message, "hints": [], "exit_code": kind.exit_code()}})
-        .to_string()
+    error_json(kino_core::ErrorKind::Usage, &message, &[]).to_string()
 }
 
 fn failure(e: impl Diagnostic) -> String {
-    json!({"error": {"kind": e.kind(), "message": e.to_string(), "hints": e.hints(), "exit_code": e.kind().exit_code()}}).to_string()
+    error_json(e.kind(), &e.to_string(), &e.hints()).to_string()
 }
 
 impl KinoMcp {
@@ -146,8 +145,7 @@ impl KinoMcp {
         let start = tokio::time::Instant::now();
         loop {
             let o: Outcome = self.engine.outcome(id).await.map_err(failure)?;
-            let resting = o.is_done() || o.job.state == JobState::NeedsInput;
-            if resting || start.elapsed() >= limit {
+            if o.is_resting() || start.elapsed() >= limit {
                 return Ok(outcome_json(&o).to_string());
             }
             tokio::time::sleep(Duration::from_millis(250)).await;
@@ -226,15 +224,8 @@ impl KinoMcp {
         Parameters(a): Parameters<GenerateArgs>,
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, String> {
-        let mut fields = a.request.unwrap_or_default();
-        if let Some(p) = a.prompt {
-            fields.insert("prompt".into(), Value::String(p));
-        }
-        let request = JobRequest {
-            mode: a.mode,
-            model: a.model,
-            fields,
-        };
+        let request =
+            JobRequest::from_parts(a.mode, a.model, a.request.unwrap_or_default(), a.prompt);
         let job = self
             .engine
             .create(&a.provider, &request, None, None)

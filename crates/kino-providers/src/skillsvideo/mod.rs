@@ -151,9 +151,15 @@ impl SkillsVideo {
 
     /// The account's balance (`kino credits skillsvideo`).
     pub async fn credits(&self) -> Result<Value, ProviderError> {
+        self.get_json("/credits", &[]).await
+    }
+
+    /// An authenticated GET whose answer is JSON; a non-2xx answer becomes the platform's error.
+    async fn get_json(&self, path: &str, query: &[(&str, &str)]) -> Result<Value, ProviderError> {
         let resp = self
             .api
-            .get(format!("{}/credits", self.base))
+            .get(format!("{}{path}", self.base))
+            .query(query)
             .bearer_auth(self.config.api_key.expose())
             .header("Accept", "application/json")
             .send()
@@ -453,20 +459,7 @@ impl Provider for SkillsVideo {
                 (None, None) => {}
             }
         }
-        let resp = self
-            .api
-            .get(format!("{}/generation/{handle}", self.base))
-            .bearer_auth(self.config.api_key.expose())
-            .header("Accept", "application/json")
-            .send()
-            .await
-            .map_err(network)?;
-        let status = resp.status().as_u16();
-        let retry = parse_retry_after(resp.headers());
-        let body = json_body(resp).await?;
-        if !(200..300).contains(&status) {
-            return Err(wire::error(status, &body, retry));
-        }
+        let body = self.get_json(&format!("/generation/{handle}"), &[]).await?;
         let mut outcome = wire::outcome(&body)?;
         outcome.messages = notes;
         Ok(outcome)
@@ -481,19 +474,9 @@ impl Provider for SkillsVideo {
     async fn reconcile(&self, lost: &LostCreate<'_>) -> Result<Reconciled, ProviderError> {
         // Only running generations can be listed: one whose input is this job's body is it.
         // Absence proves nothing (it may have finished already), so it never reads as "not made".
-        let resp = self
-            .api
-            .get(format!("{}/generations/running", self.base))
-            .query(&[("limit", "100")])
-            .bearer_auth(self.config.api_key.expose())
-            .send()
-            .await
-            .map_err(network)?;
-        let status = resp.status().as_u16();
-        let body = json_body(resp).await?;
-        if !(200..300).contains(&status) {
-            return Err(wire::error(status, &body, None));
-        }
+        let body = self
+            .get_json("/generations/running", &[("limit", "100")])
+            .await?;
         let items = body
             .as_array()
             .cloned()
