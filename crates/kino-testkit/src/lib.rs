@@ -96,6 +96,17 @@ impl TestContext {
         cmd
     }
 
+    /// The body of the newest request that created a task on any platform of the sandbox.
+    pub fn last_create_body(&self) -> serde_json::Value {
+        self.sandbox
+            .requests()
+            .into_iter()
+            .rev()
+            .find(|r| r.task_id.is_some())
+            .map(|r| r.body)
+            .unwrap_or_default()
+    }
+
     pub fn stats(&self) -> Stats {
         self.sandbox.stats()
     }

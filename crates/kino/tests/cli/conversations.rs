@@ -325,14 +325,7 @@ fn failures_cancellations_and_legacy_asset_ids() {
         &["run", "xyq", "use my asset", "--asset", &asset, "--json"],
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
-    let body = t
-        .sandbox
-        .requests()
-        .into_iter()
-        .rev()
-        .find(|r| r.task_id.is_some())
-        .map(|r| r.body)
-        .unwrap_or_default();
+    let body = t.last_create_body();
     assert_eq!(body["asset_ids"], json!([asset]));
 }
 

@@ -63,14 +63,7 @@ fn an_image_and_a_video_job_complete_over_sse() {
     let s = t.stats();
     assert_eq!((s.sv_creates, s.sv_streams), (2, 2));
     assert_eq!(s.sv_polls, 0, "a live stream answers every poll");
-    let body = t
-        .sandbox
-        .requests()
-        .into_iter()
-        .rev()
-        .find(|r| r.task_id.is_some())
-        .map(|r| r.body)
-        .unwrap_or_default();
+    let body = t.last_create_body();
     assert_eq!(
         body,
         json!({"prompt": "a dog", "duration": 4}),
@@ -222,14 +215,7 @@ fn local_files_go_as_multipart_with_repeated_fields() {
         ],
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
-    let body = t
-        .sandbox
-        .requests()
-        .into_iter()
-        .rev()
-        .find(|r| r.task_id.is_some())
-        .map(|r| r.body)
-        .unwrap_or_default();
+    let body = t.last_create_body();
     let files: Vec<String> = body["image_urls"]
         .as_array()
         .into_iter()

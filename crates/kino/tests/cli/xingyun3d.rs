@@ -55,14 +55,7 @@ fn chinese_segments_with_spaces_and_punctuation_render_and_download() {
     );
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
     assert_rendered(&r.json());
-    let body = t
-        .sandbox
-        .requests()
-        .into_iter()
-        .rev()
-        .find(|r| r.task_id.is_some())
-        .map(|r| r.body)
-        .unwrap_or_default();
+    let body = t.last_create_body();
     assert_eq!(
         body["segment"],
         json!([{"text": first, "media_url": "https://e.x/a.png"}, {"text": second}])
@@ -109,14 +102,7 @@ fn a_ppt_video_renders_and_defaults_come_from_kino_toml() {
     assert_rendered(&r.json());
     assert_eq!(r.json()["mode"], "ppt");
     assert_eq!(t.stats().xy_ppt_parses, 1);
-    let body = t
-        .sandbox
-        .requests()
-        .into_iter()
-        .rev()
-        .find(|r| r.task_id.is_some())
-        .map(|r| r.body)
-        .unwrap_or_default();
+    let body = t.last_create_body();
     assert!(body["parse_ppt_file_name"].is_string(), "{body}");
     assert_eq!(body["if_aigc_mark"], true);
 }
