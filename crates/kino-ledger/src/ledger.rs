@@ -2,7 +2,10 @@ use async_trait::async_trait;
 
 use kino_core::{Artifact, Event, EventKind, Job, JobId, JobState, Millis, NewJob};
 
-use crate::{Change, JobFilter, LedgerError, PollRecord, UploadRecord};
+use crate::{
+    ArtifactRecord, Change, Claim, JobFilter, JobRecord, LedgerError, LedgerInfo, PollRecord,
+    UploadRecord, Wakeups,
+};
 
 /// The storage every face and worker shares. Every method is one transaction.
 #[async_trait]
@@ -53,7 +56,53 @@ pub trait Ledger: Send + Sync {
         breakable: Option<&str>,
     ) -> Result<bool, LedgerError>;
 
+    /// Gives the lease back and wakes the fleet: the job is anyone's to continue.
     async fn release(&self, id: JobId, owner: &str) -> Result<(), LedgerError>;
+
+    /// A worker's claim: up to `claim.limit` unfinished jobs (not waiting for an answer) whose
+    /// next step is due and whose lease is free, expired or breakable, leased to the claimant
+    /// in one transaction (SQLite: BEGIN IMMEDIATE; PostgreSQL: FOR UPDATE SKIP LOCKED under an
+    /// advisory lock, so two workers never take the same job and caps are counted once).
+    async fn claim_due(&self, claim: &Claim) -> Result<Vec<Job>, LedgerError>;
+
+    /// Who holds a live lease on an unfinished job (to find dead holders on this host).
+    async fn lease_holders(&self, now: Millis) -> Result<Vec<String>, LedgerError>;
+
+    /// When the next job not leased by `owner` becomes claimable (its lease runs out, or its
+    /// next poll comes); `now` when one already is; `None` when there is no such job.
+    async fn next_due(&self, owner: &str, now: Millis) -> Result<Option<Millis>, LedgerError>;
+
+    /// Takes the next turn of the request pace `key` (one turn per `interval`, shared by every
+    /// process of this ledger) and returns how long to wait for it.
+    async fn take_turn(
+        &self,
+        key: &str,
+        interval: std::time::Duration,
+    ) -> Result<std::time::Duration, LedgerError>;
+
+    /// A subscription that wakes when any process of this ledger records work.
+    async fn wakeups(&self) -> Result<Wakeups, LedgerError>;
+
+    /// The backend, where it is, and its schema version.
+    async fn describe(&self) -> Result<LedgerInfo, LedgerError>;
+
+    /// Everything the ledger holds of one job (`kino ledger export`).
+    async fn export_job(&self, id: JobId) -> Result<JobRecord, LedgerError> {
+        Ok(JobRecord {
+            job: self.job(id).await?,
+            events: self.events(id, 0).await?,
+            artifacts: self
+                .artifacts(id)
+                .await?
+                .iter()
+                .map(ArtifactRecord::of)
+                .collect(),
+        })
+    }
+
+    /// Writes an exported job as it was, without a lease; false (and nothing written) when the
+    /// ledger already has a job with its id.
+    async fn import_job(&self, record: &JobRecord) -> Result<bool, LedgerError>;
 
     async fn set_next_poll(&self, id: JobId, at: Option<Millis>) -> Result<(), LedgerError>;
 

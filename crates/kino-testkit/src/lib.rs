@@ -14,6 +14,40 @@ pub const FAKE_KEY: &str = "sk-kino-test-9f8e7d6c5b4a-SECRET";
 /// The xingyun3d app id of the tests; the sandbox's secret for it is `secret-<id>`.
 pub const XY_APP_ID: &str = "kino-test-app";
 
+/// A fresh, empty PostgreSQL database on the server `scripts/with-postgres` started (its URL in
+/// KINO_TEST_POSTGRES). `None` without one, which is allowed only outside CI: under CI a missing
+/// server fails the test rather than skipping it.
+pub async fn fresh_postgres() -> Option<String> {
+    let Ok(admin) = std::env::var("KINO_TEST_POSTGRES") else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must run the tests under scripts/with-postgres (KINO_TEST_POSTGRES is not set)"
+        );
+        return None;
+    };
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
+    let name = format!(
+        "kino_test_{}_{}",
+        std::process::id(),
+        NEXT_DB.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    );
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS {name}"
+    )))
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
+    Some(format!("{base}/{name}"))
+}
+
+static NEXT_DB: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 pub struct TestContext {
     bin: PathBuf,
     pub home: tempfile::TempDir,

@@ -1,0 +1,895 @@
+//! The queries both backends share. SQLite and PostgreSQL accept the same SQL here (`$N`
+//! placeholders, `RETURNING`, `ON CONFLICT`, text JSON, integer milliseconds), so the `Ledger`
+//! implementation is written once, as a macro expanded in each backend's module with its pool,
+//! row and connection types. What differs lives in each backend as a few inherent items:
+//! `begin_claim` (BEGIN IMMEDIATE / an advisory lock), `LOCK_ROWS` (FOR UPDATE SKIP LOCKED),
+//! `NOW_MS` (the database's clock), `notify_in`/`notify_after` (NOTIFY / wake sockets),
+//! `listen` and `describe`.
+
+pub(crate) const JOB_COLUMNS: &str = "id, provider, mode, model, state, handle, web_link, cursor, request, wire, out_dir, prefix, error, usage, \
+     created_at, updated_at, submitted_at, finished_at, attempts, next_poll_at, lease_owner, lease_until";
+
+/// Jobs with work left: not terminal, or succeeded with an artifact not yet on disk.
+pub(crate) const UNFINISHED: &str = "(state NOT IN ('succeeded', 'failed', 'canceled', 'expired') \
+     OR (state = 'succeeded' AND EXISTS (SELECT 1 FROM artifacts a WHERE a.job_id = jobs.id AND a.state <> 'done')))";
+
+/// Jobs a platform is working on for kino, or about to (a pending job under a live lease is being
+/// sent): what a provider's concurrency cap counts.
+pub(crate) const IN_FLIGHT: &str = "(state IN ('submitting', 'unknown', 'queued', 'running') \
+     OR (state = 'pending' AND lease_until >= $1))";
+
+/// `$from, $from+1, …` for `n` values bound in a list.
+pub(crate) fn placeholders(from: usize, n: usize) -> String {
+    (from..from + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+pub(crate) fn state_list(states: &[kino_core::JobState]) -> String {
+    states
+        .iter()
+        .map(|s| format!("'{}'", s.as_str()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+pub(crate) fn corrupt(column: &'static str) -> impl FnOnce(String) -> crate::LedgerError {
+    move |message| crate::LedgerError::Corrupt { column, message }
+}
+
+/// Expands to the whole `Ledger` implementation for `$ty`, whose `pool` field is a `$pool`.
+macro_rules! sql_ledger {
+    ($ty:ident, $row:ty, $conn:ty) => {
+        use $crate::sql::{IN_FLIGHT, JOB_COLUMNS, UNFINISHED, corrupt, placeholders, state_list};
+
+        fn json_text(v: &serde_json::Value) -> String {
+            v.to_string()
+        }
+
+        fn parse_json(
+            column: &'static str,
+            s: Option<String>,
+        ) -> Result<Option<serde_json::Value>, $crate::LedgerError> {
+            s.map(|s| serde_json::from_str(&s).map_err(|e| corrupt(column)(e.to_string())))
+                .transpose()
+        }
+
+        fn parse_id(column: &'static str, s: &str) -> Result<kino_core::JobId, $crate::LedgerError> {
+            s.parse::<kino_core::JobId>()
+                .map_err(|e| corrupt(column)(e.to_string()))
+        }
+
+        fn job_from_row(row: &$row) -> Result<kino_core::Job, $crate::LedgerError> {
+            use sqlx::Row;
+            let id: String = row.try_get("id")?;
+            let state: String = row.try_get("state")?;
+            let request: String = row.try_get("request")?;
+            Ok(kino_core::Job {
+                id: parse_id("id", &id)?,
+                provider: row.try_get("provider")?,
+                mode: row.try_get("mode")?,
+                model: row.try_get("model")?,
+                state: state
+                    .parse()
+                    .map_err(|e: kino_core::UnknownState| corrupt("state")(e.to_string()))?,
+                handle: row.try_get("handle")?,
+                web_link: row.try_get("web_link")?,
+                cursor: row.try_get("cursor")?,
+                request: parse_json("request", Some(request))?.unwrap_or(serde_json::Value::Null),
+                wire: parse_json("wire", row.try_get("wire")?)?,
+                out_dir: row.try_get("out_dir")?,
+                prefix: row.try_get("prefix")?,
+                error: row.try_get("error")?,
+                usage: parse_json("usage", row.try_get("usage")?)?,
+                created_at: row.try_get("created_at")?,
+                updated_at: row.try_get("updated_at")?,
+                submitted_at: row.try_get("submitted_at")?,
+                finished_at: row.try_get("finished_at")?,
+                attempts: row.try_get("attempts")?,
+                next_poll_at: row.try_get("next_poll_at")?,
+                lease_owner: row.try_get("lease_owner")?,
+                lease_until: row.try_get("lease_until")?,
+            })
+        }
+
+        fn event_from_row(row: &$row) -> Result<kino_core::Event, $crate::LedgerError> {
+            use sqlx::Row;
+            let id: String = row.try_get("job_id")?;
+            let data: String = row.try_get("data")?;
+            Ok(kino_core::Event {
+                job_id: parse_id("job_id", &id)?,
+                seq: row.try_get("seq")?,
+                at: row.try_get("at")?,
+                kind: serde_json::from_str(&data)
+                    .map_err(|e| corrupt("events.data")(e.to_string()))?,
+            })
+        }
+
+        fn artifact_from_row(row: &$row) -> Result<kino_core::Artifact, $crate::LedgerError> {
+            use sqlx::Row;
+            let id: String = row.try_get("job_id")?;
+            let kind: String = row.try_get("kind")?;
+            let state: String = row.try_get("state")?;
+            let bytes: Option<i64> = row.try_get("bytes")?;
+            Ok(kino_core::Artifact {
+                job_id: parse_id("job_id", &id)?,
+                index: row.try_get("idx")?,
+                url: row.try_get("url")?,
+                kind: kino_core::ArtifactKind::parse(&kind),
+                path: row.try_get("path")?,
+                bytes: bytes.map(|b| b as u64),
+                sha256: row.try_get("sha256")?,
+                mime: row.try_get("mime")?,
+                state: kino_core::DownloadState::parse(&state),
+                error: row.try_get("error")?,
+            })
+        }
+
+        /// Numbers the event from the job row, which the update locks: two writers of one job's
+        /// events queue there instead of colliding on the same number.
+        async fn insert_event(
+            tx: &mut $conn,
+            id: kino_core::JobId,
+            at: kino_core::Millis,
+            kind: &kino_core::EventKind,
+        ) -> Result<kino_core::Event, $crate::LedgerError> {
+            let data = serde_json::to_string(kind)
+                .map_err(|e| corrupt("events.data")(e.to_string()))?;
+            let seq: i64 = sqlx::query_scalar(
+                "UPDATE jobs SET last_seq = last_seq + 1 WHERE id = $1 RETURNING last_seq",
+            )
+            .bind(id.to_string())
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| $crate::LedgerError::NotFound(id.to_string()))?;
+            sqlx::query("INSERT INTO events (job_id, seq, at, kind, data) VALUES ($1, $2, $3, $4, $5)")
+                .bind(id.to_string())
+                .bind(seq)
+                .bind(at)
+                .bind(kind.name())
+                .bind(data)
+                .execute(&mut *tx)
+                .await?;
+            Ok(kino_core::Event {
+                job_id: id,
+                seq,
+                at,
+                kind: kind.clone(),
+            })
+        }
+
+        /// The state move of a transition, inside a transaction: false when the job is not in
+        /// `from`.
+        async fn move_in(
+            tx: &mut $conn,
+            id: kino_core::JobId,
+            from: &[kino_core::JobState],
+            to: kino_core::JobState,
+            change: &$crate::Change,
+            now: kino_core::Millis,
+        ) -> Result<bool, $crate::LedgerError> {
+            let finished = if to.is_terminal() { Some(now) } else { None };
+            let sql = format!(
+                "UPDATE jobs SET state = $1, updated_at = $2, \
+                   handle = COALESCE($3, handle), error = COALESCE($4, error), usage = COALESCE($5, usage), \
+                   wire = COALESCE($6, wire), submitted_at = COALESCE($7, submitted_at), \
+                   attempts = attempts + $8, finished_at = COALESCE($9, finished_at), next_poll_at = $10, \
+                   web_link = COALESCE($12, web_link), \
+                   cursor = CASE WHEN $13 THEN NULL ELSE COALESCE($14, cursor) END \
+                 WHERE id = $11 AND state IN ({}) RETURNING state",
+                state_list(from)
+            );
+            let updated: Option<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+                .bind(to.as_str())
+                .bind(now)
+                .bind(&change.handle)
+                .bind(&change.error)
+                .bind(change.usage.as_ref().map(json_text))
+                .bind(change.wire.as_ref().map(json_text))
+                .bind(change.submitted_at)
+                .bind(i64::from(change.count_attempt))
+                .bind(finished)
+                .bind(change.next_poll_at)
+                .bind(id.to_string())
+                .bind(&change.web_link)
+                .bind(change.reset_cursor)
+                .bind(&change.cursor)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if updated.is_none() {
+                return Ok(false);
+            }
+            if let Some(handle) = &change.handle {
+                let submitted = kino_core::EventKind::Submitted {
+                    handle: handle.clone(),
+                    web_link: change.web_link.clone(),
+                };
+                insert_event(tx, id, now, &submitted).await?;
+            }
+            let prior = if from.len() == 1 { Some(from[0]) } else { None };
+            let reason = change.reason.clone().or_else(|| change.error.clone());
+            insert_event(
+                tx,
+                id,
+                now,
+                &kino_core::EventKind::State {
+                    from: prior,
+                    to,
+                    reason,
+                },
+            )
+            .await?;
+            if frees_room(to) {
+                $ty::notify_in(tx).await?;
+            }
+            Ok(true)
+        }
+
+        /// A job that stops occupying its platform frees room under a concurrency cap: workers
+        /// waiting for it are woken.
+        fn frees_room(to: kino_core::JobState) -> bool {
+            to.is_terminal() || to == kino_core::JobState::NeedsInput
+        }
+
+        impl $ty {
+            async fn conflict(
+                &self,
+                id: kino_core::JobId,
+                from: &[kino_core::JobState],
+            ) -> $crate::LedgerError {
+                use $crate::Ledger;
+                let expected: Vec<&str> = from.iter().map(|s| s.as_str()).collect();
+                match self.job(id).await {
+                    Ok(job) => $crate::LedgerError::Conflict {
+                        id,
+                        actual: job.state,
+                        expected: expected.join(" or "),
+                    },
+                    Err(e) => e,
+                }
+            }
+
+            /// In-flight jobs per capped provider, and the pending ones a claim may add.
+            async fn room(
+                tx: &mut $conn,
+                now: kino_core::Millis,
+                caps: &[(String, u32)],
+            ) -> Result<std::collections::HashMap<String, u32>, $crate::LedgerError> {
+                let mut room = std::collections::HashMap::new();
+                if caps.is_empty() {
+                    return Ok(room);
+                }
+                let sql = format!(
+                    "SELECT provider, COUNT(*) AS n FROM jobs WHERE {IN_FLIGHT} GROUP BY provider"
+                );
+                let counts: Vec<(String, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                    .bind(now)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                for (provider, cap) in caps {
+                    let busy = counts
+                        .iter()
+                        .find(|(p, _)| p == provider)
+                        .map_or(0, |(_, n)| *n);
+                    let free = i64::from(*cap).saturating_sub(busy).max(0);
+                    room.insert(provider.clone(), u32::try_from(free).unwrap_or(0));
+                }
+                Ok(room)
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl $crate::Ledger for $ty {
+            async fn insert_job(
+                &self,
+                job: &kino_core::NewJob,
+            ) -> Result<kino_core::Job, $crate::LedgerError> {
+                let now = kino_core::now_millis();
+                let mut tx = self.pool.begin().await?;
+                sqlx::query(
+                    "INSERT INTO jobs (id, provider, mode, model, state, request, out_dir, prefix, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, $8, $9)",
+                )
+                .bind(job.id.to_string())
+                .bind(&job.provider)
+                .bind(&job.mode)
+                .bind(&job.model)
+                .bind(json_text(&job.request))
+                .bind(&job.out_dir)
+                .bind(&job.prefix)
+                .bind(now)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                insert_event(
+                    &mut tx,
+                    job.id,
+                    now,
+                    &kino_core::EventKind::State {
+                        from: None,
+                        to: kino_core::JobState::Pending,
+                        reason: None,
+                    },
+                )
+                .await?;
+                $ty::notify_in(&mut tx).await?;
+                tx.commit().await?;
+                self.notify_after();
+                self.job(job.id).await
+            }
+
+            async fn job(&self, id: kino_core::JobId) -> Result<kino_core::Job, $crate::LedgerError> {
+                let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1");
+                let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(id.to_string())
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .ok_or_else(|| $crate::LedgerError::NotFound(id.to_string()))?;
+                job_from_row(&row)
+            }
+
+            async fn find_job(&self, id_or_prefix: &str) -> Result<kino_core::Job, $crate::LedgerError> {
+                let needle = id_or_prefix.trim().to_ascii_lowercase();
+                if needle.is_empty() || !needle.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
+                    return Err($crate::LedgerError::NotFound(id_or_prefix.to_string()));
+                }
+                if let Ok(id) = needle.parse::<kino_core::JobId>() {
+                    return self.job(id).await;
+                }
+                // A prefix of the id, or its short form: the last hex digits (JobId::short).
+                let sql = format!(
+                    "SELECT {JOB_COLUMNS} FROM jobs WHERE id LIKE $1 OR REPLACE(id, '-', '') LIKE $2 LIMIT 2"
+                );
+                let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(format!("{needle}%"))
+                    .bind(format!("%{}", needle.replace('-', "")))
+                    .fetch_all(&self.pool)
+                    .await?;
+                match rows.len() {
+                    0 => Err($crate::LedgerError::NotFound(id_or_prefix.to_string())),
+                    1 => job_from_row(&rows[0]),
+                    n => Err($crate::LedgerError::Ambiguous {
+                        prefix: id_or_prefix.to_string(),
+                        count: n,
+                    }),
+                }
+            }
+
+            async fn jobs(
+                &self,
+                filter: &$crate::JobFilter,
+            ) -> Result<Vec<kino_core::Job>, $crate::LedgerError> {
+                let mut sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE 1 = 1");
+                if !filter.states.is_empty() {
+                    sql.push_str(&format!(" AND state IN ({})", state_list(&filter.states)));
+                }
+                if filter.provider.is_some() {
+                    sql.push_str(" AND provider = $1");
+                }
+                sql.push_str(" ORDER BY id DESC");
+                if let Some(limit) = filter.limit {
+                    sql.push_str(&format!(" LIMIT {limit}"));
+                }
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+                if let Some(p) = &filter.provider {
+                    q = q.bind(p);
+                }
+                q.fetch_all(&self.pool).await?.iter().map(job_from_row).collect()
+            }
+
+            async fn unfinished(&self) -> Result<Vec<kino_core::Job>, $crate::LedgerError> {
+                let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE {UNFINISHED} ORDER BY id");
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .fetch_all(&self.pool)
+                    .await?
+                    .iter()
+                    .map(job_from_row)
+                    .collect()
+            }
+
+            async fn transition(
+                &self,
+                id: kino_core::JobId,
+                from: &[kino_core::JobState],
+                to: kino_core::JobState,
+                change: $crate::Change,
+            ) -> Result<kino_core::Job, $crate::LedgerError> {
+                let mut tx = self.pool.begin().await?;
+                if !move_in(&mut tx, id, from, to, &change, kino_core::now_millis()).await? {
+                    drop(tx);
+                    return Err(self.conflict(id, from).await);
+                }
+                tx.commit().await?;
+                if frees_room(to) {
+                    self.notify_after();
+                }
+                self.job(id).await
+            }
+
+            async fn record_poll(
+                &self,
+                id: kino_core::JobId,
+                record: $crate::PollRecord,
+            ) -> Result<(), $crate::LedgerError> {
+                let now = kino_core::now_millis();
+                let mut tx = self.pool.begin().await?;
+                // Results first: the URLs are what a crash must not lose.
+                let known: Vec<String> =
+                    sqlx::query_scalar("SELECT url FROM artifacts WHERE job_id = $1")
+                        .bind(id.to_string())
+                        .fetch_all(&mut *tx)
+                        .await?;
+                let fresh = record.artifacts.iter().filter(|a| !known.contains(&a.url));
+                for (next, a) in (known.len() as i64..).zip(fresh) {
+                    sqlx::query(
+                        "INSERT INTO artifacts (job_id, idx, url, kind, state) VALUES ($1, $2, $3, $4, 'pending')",
+                    )
+                    .bind(id.to_string())
+                    .bind(next)
+                    .bind(&a.url)
+                    .bind(a.kind.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+                    let shown = kino_core::EventKind::Artifact {
+                        index: next,
+                        url: kino_core::redact_url(&a.url),
+                        kind: a.kind,
+                    };
+                    insert_event(&mut tx, id, now, &shown).await?;
+                }
+                for kind in &record.messages {
+                    insert_event(&mut tx, id, now, kind).await?;
+                }
+                if let Some(c) = &record.cursor {
+                    sqlx::query("UPDATE jobs SET cursor = $1, updated_at = $2 WHERE id = $3")
+                        .bind(c)
+                        .bind(now)
+                        .bind(id.to_string())
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                let mut freed = false;
+                if let Some((from, to, change)) = &record.transition {
+                    if !move_in(&mut tx, id, &[*from], *to, change, now).await? {
+                        drop(tx);
+                        return Err(self.conflict(id, &[*from]).await);
+                    }
+                    freed = frees_room(*to);
+                }
+                tx.commit().await?;
+                if freed {
+                    self.notify_after();
+                }
+                Ok(())
+            }
+
+            async fn append_event(
+                &self,
+                id: kino_core::JobId,
+                kind: &kino_core::EventKind,
+            ) -> Result<kino_core::Event, $crate::LedgerError> {
+                let mut tx = self.pool.begin().await?;
+                let e = insert_event(&mut tx, id, kino_core::now_millis(), kind).await?;
+                tx.commit().await?;
+                Ok(e)
+            }
+
+            async fn events(
+                &self,
+                id: kino_core::JobId,
+                since: i64,
+            ) -> Result<Vec<kino_core::Event>, $crate::LedgerError> {
+                sqlx::query(
+                    "SELECT job_id, seq, at, data FROM events WHERE job_id = $1 AND seq > $2 ORDER BY seq",
+                )
+                .bind(id.to_string())
+                .bind(since)
+                .fetch_all(&self.pool)
+                .await?
+                .iter()
+                .map(event_from_row)
+                .collect()
+            }
+
+            async fn claim(
+                &self,
+                id: kino_core::JobId,
+                owner: &str,
+                until: kino_core::Millis,
+                breakable: Option<&str>,
+            ) -> Result<bool, $crate::LedgerError> {
+                let done = sqlx::query(
+                    "UPDATE jobs SET lease_owner = $1, lease_until = $2 WHERE id = $3 AND \
+                     (lease_owner IS NULL OR lease_owner = $1 OR lease_until < $4 OR lease_owner = $5)",
+                )
+                .bind(owner)
+                .bind(until)
+                .bind(id.to_string())
+                .bind(kino_core::now_millis())
+                .bind(breakable)
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn claim_due(
+                &self,
+                claim: &$crate::Claim,
+            ) -> Result<Vec<kino_core::Job>, $crate::LedgerError> {
+                if claim.limit == 0 {
+                    return Ok(Vec::new());
+                }
+                let mut tx = self.begin_claim().await?;
+                let mut room = Self::room(&mut tx, claim.now, &claim.caps).await?;
+                let full: Vec<String> = room
+                    .iter()
+                    .filter(|(_, n)| **n == 0)
+                    .map(|(p, _)| p.clone())
+                    .collect();
+                // $1 now, then the dead owners, then the providers without room.
+                let dead = placeholders(2, claim.breakable.len());
+                let capped = placeholders(2 + claim.breakable.len(), full.len());
+                let mut sql = format!(
+                    "SELECT {JOB_COLUMNS} FROM jobs WHERE {UNFINISHED} AND state <> 'needs_input' \
+                     AND (next_poll_at IS NULL OR next_poll_at <= $1) \
+                     AND (lease_owner IS NULL OR lease_until < $1"
+                );
+                if !claim.breakable.is_empty() {
+                    sql.push_str(&format!(" OR lease_owner IN ({dead})"));
+                }
+                sql.push(')');
+                if !full.is_empty() {
+                    sql.push_str(&format!(" AND NOT (state = 'pending' AND provider IN ({capped}))"));
+                }
+                // Room for skipping pending jobs of a provider that fills up within this claim.
+                let window = claim.limit.saturating_mul(2).saturating_add(32);
+                sql.push_str(&format!(" ORDER BY id LIMIT {window}{}", Self::LOCK_ROWS));
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(claim.now);
+                for owner in claim.breakable.iter().chain(&full) {
+                    q = q.bind(owner);
+                }
+                let rows = q.fetch_all(&mut *tx).await?;
+                let mut chosen = Vec::new();
+                for row in &rows {
+                    if chosen.len() >= claim.limit as usize {
+                        break;
+                    }
+                    let mut job = job_from_row(row)?;
+                    if job.state == kino_core::JobState::Pending
+                        && let Some(left) = room.get_mut(&job.provider)
+                    {
+                        if *left == 0 {
+                            continue;
+                        }
+                        *left -= 1;
+                    }
+                    job.lease_owner = Some(claim.owner.clone());
+                    job.lease_until = Some(claim.until);
+                    chosen.push(job);
+                }
+                if !chosen.is_empty() {
+                    let sql = format!(
+                        "UPDATE jobs SET lease_owner = $1, lease_until = $2 WHERE id IN ({})",
+                        placeholders(3, chosen.len())
+                    );
+                    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
+                        .bind(&claim.owner)
+                        .bind(claim.until);
+                    for job in &chosen {
+                        q = q.bind(job.id.to_string());
+                    }
+                    q.execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+                Ok(chosen)
+            }
+
+            async fn lease_holders(
+                &self,
+                now: kino_core::Millis,
+            ) -> Result<Vec<String>, $crate::LedgerError> {
+                let sql = format!(
+                    "SELECT DISTINCT lease_owner FROM jobs WHERE {UNFINISHED} \
+                     AND lease_owner IS NOT NULL AND lease_until >= $1"
+                );
+                Ok(sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+                    .bind(now)
+                    .fetch_all(&self.pool)
+                    .await?)
+            }
+
+            async fn next_due(
+                &self,
+                owner: &str,
+                now: kino_core::Millis,
+            ) -> Result<Option<kino_core::Millis>, $crate::LedgerError> {
+                let sql = format!(
+                    "SELECT MIN(CASE WHEN lease_owner IS NOT NULL AND lease_until >= $1 THEN lease_until \
+                                     WHEN next_poll_at > $1 THEN next_poll_at ELSE $1 END) \
+                     FROM jobs WHERE {UNFINISHED} AND state <> 'needs_input' \
+                     AND (lease_owner IS NULL OR lease_owner <> $2)"
+                );
+                Ok(sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+                    .bind(now)
+                    .bind(owner)
+                    .fetch_one(&self.pool)
+                    .await?)
+            }
+
+            async fn release(
+                &self,
+                id: kino_core::JobId,
+                owner: &str,
+            ) -> Result<(), $crate::LedgerError> {
+                let mut tx = self.pool.begin().await?;
+                let done = sqlx::query(
+                    "UPDATE jobs SET lease_owner = NULL, lease_until = NULL WHERE id = $1 AND lease_owner = $2",
+                )
+                .bind(id.to_string())
+                .bind(owner)
+                .execute(&mut *tx)
+                .await?;
+                let released = done.rows_affected() == 1;
+                if released {
+                    $ty::notify_in(&mut tx).await?;
+                }
+                tx.commit().await?;
+                if released {
+                    self.notify_after();
+                }
+                Ok(())
+            }
+
+            async fn set_next_poll(
+                &self,
+                id: kino_core::JobId,
+                at: Option<kino_core::Millis>,
+            ) -> Result<(), $crate::LedgerError> {
+                sqlx::query("UPDATE jobs SET next_poll_at = $1 WHERE id = $2")
+                    .bind(at)
+                    .bind(id.to_string())
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn take_turn(
+                &self,
+                key: &str,
+                interval: std::time::Duration,
+            ) -> Result<std::time::Duration, $crate::LedgerError> {
+                let step = i64::try_from(interval.as_millis()).unwrap_or(i64::MAX).max(1);
+                let now = Self::NOW_MS;
+                // Every process of the ledger takes its turn from the same row, by the database's
+                // clock, so the spacing holds across machines whatever their clocks say.
+                let sql = format!(
+                    "INSERT INTO pacing (key, next_at) VALUES ($1, {now} + $2) \
+                     ON CONFLICT (key) DO UPDATE SET next_at = \
+                       CASE WHEN pacing.next_at > {now} THEN pacing.next_at ELSE {now} END + $2 \
+                     RETURNING next_at - $2 - {now}"
+                );
+                let wait: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+                    .bind(key)
+                    .bind(step)
+                    .fetch_one(&self.pool)
+                    .await?;
+                Ok(std::time::Duration::from_millis(u64::try_from(wait).unwrap_or(0)))
+            }
+
+            async fn wakeups(&self) -> Result<$crate::Wakeups, $crate::LedgerError> {
+                self.listen().await
+            }
+
+            async fn describe(&self) -> Result<$crate::LedgerInfo, $crate::LedgerError> {
+                let version: Option<i64> = sqlx::query_scalar(
+                    "SELECT MAX(version) FROM _sqlx_migrations WHERE success",
+                )
+                .fetch_one(&self.pool)
+                .await?;
+                let (backend, location) = self.location();
+                Ok($crate::LedgerInfo {
+                    backend,
+                    location,
+                    schema_version: version.unwrap_or(0),
+                })
+            }
+
+            async fn import_job(&self, record: &$crate::JobRecord) -> Result<bool, $crate::LedgerError> {
+                let job = &record.job;
+                let last_seq = record.events.iter().map(|e| e.seq).max().unwrap_or(0);
+                let mut tx = self.pool.begin().await?;
+                let done = sqlx::query(
+                    "INSERT INTO jobs (id, provider, mode, model, state, handle, web_link, cursor, request, wire, \
+                       out_dir, prefix, error, usage, created_at, updated_at, submitted_at, finished_at, attempts, \
+                       next_poll_at, last_seq) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21) \
+                     ON CONFLICT (id) DO NOTHING",
+                )
+                .bind(job.id.to_string())
+                .bind(&job.provider)
+                .bind(&job.mode)
+                .bind(&job.model)
+                .bind(job.state.as_str())
+                .bind(&job.handle)
+                .bind(&job.web_link)
+                .bind(&job.cursor)
+                .bind(json_text(&job.request))
+                .bind(job.wire.as_ref().map(json_text))
+                .bind(&job.out_dir)
+                .bind(&job.prefix)
+                .bind(&job.error)
+                .bind(job.usage.as_ref().map(json_text))
+                .bind(job.created_at)
+                .bind(job.updated_at)
+                .bind(job.submitted_at)
+                .bind(job.finished_at)
+                .bind(job.attempts)
+                .bind(job.next_poll_at)
+                .bind(last_seq)
+                .execute(&mut *tx)
+                .await?;
+                if done.rows_affected() == 0 {
+                    return Ok(false);
+                }
+                for e in &record.events {
+                    let data = serde_json::to_string(&e.kind)
+                        .map_err(|err| corrupt("events.data")(err.to_string()))?;
+                    sqlx::query("INSERT INTO events (job_id, seq, at, kind, data) VALUES ($1, $2, $3, $4, $5)")
+                        .bind(job.id.to_string())
+                        .bind(e.seq)
+                        .bind(e.at)
+                        .bind(e.kind.name())
+                        .bind(data)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                for a in &record.artifacts {
+                    sqlx::query(
+                        "INSERT INTO artifacts (job_id, idx, url, kind, path, bytes, sha256, mime, state, error) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                    )
+                    .bind(job.id.to_string())
+                    .bind(a.index)
+                    .bind(&a.url)
+                    .bind(a.kind.as_str())
+                    .bind(&a.path)
+                    .bind(a.bytes.map(|b| b as i64))
+                    .bind(&a.sha256)
+                    .bind(&a.mime)
+                    .bind(a.state.as_str())
+                    .bind(&a.error)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                $ty::notify_in(&mut tx).await?;
+                tx.commit().await?;
+                self.notify_after();
+                Ok(true)
+            }
+
+            async fn add_artifact(&self, a: &kino_core::Artifact) -> Result<bool, $crate::LedgerError> {
+                let mut tx = self.pool.begin().await?;
+                let done = sqlx::query(
+                    "INSERT INTO artifacts (job_id, idx, url, kind, state) VALUES ($1, $2, $3, $4, 'pending') \
+                     ON CONFLICT (job_id, idx) DO NOTHING",
+                )
+                .bind(a.job_id.to_string())
+                .bind(a.index)
+                .bind(&a.url)
+                .bind(a.kind.as_str())
+                .execute(&mut *tx)
+                .await?;
+                let new = done.rows_affected() == 1;
+                if new {
+                    let shown = kino_core::EventKind::Artifact {
+                        index: a.index,
+                        url: kino_core::redact_url(&a.url),
+                        kind: a.kind,
+                    };
+                    insert_event(&mut tx, a.job_id, kino_core::now_millis(), &shown).await?;
+                }
+                tx.commit().await?;
+                Ok(new)
+            }
+
+            async fn update_artifact(&self, a: &kino_core::Artifact) -> Result<(), $crate::LedgerError> {
+                sqlx::query(
+                    "UPDATE artifacts SET path = $1, bytes = $2, sha256 = $3, mime = $4, state = $5, error = $6 \
+                     WHERE job_id = $7 AND idx = $8",
+                )
+                .bind(&a.path)
+                .bind(a.bytes.map(|b| b as i64))
+                .bind(&a.sha256)
+                .bind(&a.mime)
+                .bind(a.state.as_str())
+                .bind(&a.error)
+                .bind(a.job_id.to_string())
+                .bind(a.index)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn artifacts(
+                &self,
+                id: kino_core::JobId,
+            ) -> Result<Vec<kino_core::Artifact>, $crate::LedgerError> {
+                sqlx::query("SELECT * FROM artifacts WHERE job_id = $1 ORDER BY idx")
+                    .bind(id.to_string())
+                    .fetch_all(&self.pool)
+                    .await?
+                    .iter()
+                    .map(artifact_from_row)
+                    .collect()
+            }
+
+            async fn record_upload(&self, u: &$crate::UploadRecord) -> Result<(), $crate::LedgerError> {
+                sqlx::query(
+                    "INSERT INTO uploads (provider, model, local_path, bytes, modified, reference, created_at, expires_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(&u.provider)
+                .bind(&u.model)
+                .bind(&u.local_path)
+                .bind(u.bytes as i64)
+                .bind(u.modified)
+                .bind(&u.reference)
+                .bind(u.created_at)
+                .bind(u.expires_at)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn find_upload(
+                &self,
+                provider: &str,
+                model: &str,
+                local_path: &str,
+                bytes: u64,
+                modified: kino_core::Millis,
+                now: kino_core::Millis,
+            ) -> Result<Option<$crate::UploadRecord>, $crate::LedgerError> {
+                use sqlx::Row;
+                let row = sqlx::query(
+                    "SELECT * FROM uploads WHERE provider = $1 AND model = $2 AND local_path = $3 AND bytes = $4 \
+                     AND modified = $5 AND expires_at > $6 ORDER BY id DESC LIMIT 1",
+                )
+                .bind(provider)
+                .bind(model)
+                .bind(local_path)
+                .bind(bytes as i64)
+                .bind(modified)
+                .bind(now)
+                .fetch_optional(&self.pool)
+                .await?;
+                row.map(|r| -> Result<$crate::UploadRecord, $crate::LedgerError> {
+                    let bytes: i64 = r.try_get("bytes")?;
+                    Ok($crate::UploadRecord {
+                        provider: r.try_get("provider")?,
+                        model: r.try_get("model")?,
+                        local_path: r.try_get("local_path")?,
+                        bytes: bytes as u64,
+                        modified: r.try_get("modified")?,
+                        reference: r.try_get("reference")?,
+                        created_at: r.try_get("created_at")?,
+                        expires_at: r.try_get("expires_at")?,
+                    })
+                })
+                .transpose()
+            }
+
+            async fn handles(&self, provider: &str) -> Result<Vec<String>, $crate::LedgerError> {
+                Ok(sqlx::query_scalar(
+                    "SELECT handle FROM jobs WHERE provider = $1 AND handle IS NOT NULL",
+                )
+                .bind(provider)
+                .fetch_all(&self.pool)
+                .await?)
+            }
+        }
+    };
+}
+
+pub(crate) use sql_ledger;
