@@ -59,6 +59,12 @@ pub enum Command {
     Serve(ServeArgs),
     /// Serve MCP over stdio (for agents); nothing but protocol on stdout.
     Mcp,
+    /// Follow the ledger's jobs without serving HTTP: many workers, on many machines sharing a
+    /// PostgreSQL ledger (KINO_LEDGER=postgres://…), divide the work.
+    Worker(WorkerArgs),
+    /// The ledger itself: schema, and moving job history between ledgers.
+    #[command(subcommand)]
+    Ledger(LedgerCommand),
     /// Serve the local platform emulator.
     Sandbox(SandboxArgs),
 }
@@ -126,6 +132,13 @@ pub struct RunArgs {
 pub struct SubmitArgs {
     #[command(flatten)]
     pub job: JobArgs,
+    /// Record the job and leave sending it to the workers (`kino worker`, `kino serve`); the
+    /// default on a shared (PostgreSQL) ledger.
+    #[arg(long, conflicts_with = "here")]
+    pub queue: bool,
+    /// Send the create request from this process, even on a shared ledger.
+    #[arg(long)]
+    pub here: bool,
 }
 
 #[derive(Debug, Args)]
@@ -221,6 +234,31 @@ pub struct ServeArgs {
     /// Address to listen on; anything but loopback requires KINO_SERVE_TOKEN.
     #[arg(long, default_value = "127.0.0.1:8787")]
     pub bind: std::net::SocketAddr,
+}
+
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    /// Jobs this worker follows at once (the rest wait in the ledger for any worker).
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub concurrency: u32,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LedgerCommand {
+    /// Bring the ledger's schema up to date and say which it is.
+    Migrate,
+    /// Write every job (with its events and results) as JSON lines, oldest first.
+    Export {
+        /// Write here instead of stdout.
+        #[arg(long, short)]
+        out: Option<PathBuf>,
+    },
+    /// Read jobs written by `kino ledger export` into this ledger; jobs it already has are
+    /// left alone.
+    Import {
+        /// The export file, or `-` for stdin.
+        file: PathBuf,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use kino_core::{ErrorKind, PollPolicy, Provider, Secret};
 use kino_engine::{Engine, EngineConfig};
-use kino_ledger::{Ledger, SqliteLedger};
+use kino_ledger::Ledger;
 use kino_providers::dashscope::{DashScope, DashScopeConfig};
 use kino_providers::libtv::LibTv;
 use kino_providers::skillsvideo::{
@@ -53,16 +53,20 @@ impl Context {
     }
 
     pub async fn ledger(&self) -> Result<Arc<dyn Ledger>, CommandError> {
-        let path = self.settings.ledger_path()?;
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        let location = self.settings.ledger_location();
+        if !self.settings.shared_ledger()
+            && let Some(dir) = std::path::Path::new(&location)
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+        {
             std::fs::create_dir_all(dir).map_err(|e| {
                 CommandError::new(
                     ErrorKind::Config,
-                    format!("cannot create KINO_HOME {}: {e}", dir.display()),
+                    format!("cannot create the ledger's directory {}: {e}", dir.display()),
                 )
             })?;
         }
-        Ok(Arc::new(SqliteLedger::open(&path).await?))
+        Ok(kino_ledger::open(&location).await?)
     }
 
     /// The provider jobs go to when none is named.
@@ -131,10 +135,13 @@ impl Context {
                 factor: 1.5,
             }));
         }
+        let defaults = EngineConfig::default();
         let config = EngineConfig {
             default_out_dir: self.settings.cwd.clone(),
             poll_override,
-            ..EngineConfig::default()
+            paces: self.settings.paces.clone(),
+            lease: self.settings.lease.unwrap_or(defaults.lease),
+            ..defaults
         };
         let downloads = kino_http::download_client(concat!("kino/", env!("CARGO_PKG_VERSION")))
             .map_err(client_error)?;

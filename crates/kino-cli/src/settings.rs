@@ -1,5 +1,6 @@
 //! The only place kino reads its environment (shared/design.md, "Configuration").
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -14,8 +15,16 @@ use crate::error::CommandError;
 #[derive(Clone, Debug)]
 pub struct Settings {
     pub home: PathBuf,
-    /// KINO_LEDGER: a SQLite path or URL (PostgreSQL later); default `KINO_HOME/ledger.sqlite`.
+    /// KINO_LEDGER: a `postgres://` URL (a ledger shared by a fleet), or an SQLite path or
+    /// `sqlite:` URL; default `KINO_HOME/ledger.sqlite`.
     pub ledger: Option<String>,
+    /// KINO_<PROVIDER>_QPS: requests per second to a provider, across every process of the
+    /// ledger. DashScope defaults to 18 (its limit is 20 task queries per second).
+    pub paces: HashMap<String, Duration>,
+    /// KINO_<PROVIDER>_CONCURRENCY: jobs in flight on a provider, across the fleet's workers.
+    pub caps: Vec<(String, u32)>,
+    /// KINO_LEASE_SECS: how long a dead worker's jobs wait before another takes them.
+    pub lease: Option<Duration>,
     pub dashscope_key: Option<Secret>,
     pub dashscope_base: String,
     pub dashscope_workspace: Option<String>,
@@ -89,6 +98,53 @@ fn number(name: &str) -> Result<Option<u64>, CommandError> {
             )
         }),
     }
+}
+
+/// KINO_<PROVIDER>_QPS for every provider: the least time between two requests.
+fn paces() -> Result<HashMap<String, Duration>, CommandError> {
+    let mut paces = HashMap::new();
+    paces.insert(
+        crate::context::DASHSCOPE.to_string(),
+        Duration::from_secs(1) / 18,
+    );
+    for provider in crate::context::PROVIDERS {
+        let name = format!("KINO_{}_QPS", provider.to_ascii_uppercase());
+        let Some(v) = var(&name) else { continue };
+        match v.parse::<f64>() {
+            Ok(qps) if qps > 0.0 && qps.is_finite() => {
+                paces.insert(provider.to_string(), Duration::from_secs_f64(1.0 / qps));
+            }
+            Ok(qps) if qps == 0.0 => {
+                paces.remove(*provider);
+            }
+            _ => {
+                return Err(CommandError::new(
+                    ErrorKind::Config,
+                    format!("invalid `{name}`: `{v}` is not a positive number of requests per second"),
+                )
+                .hint(format!("`{name}=0` turns the shared pace off")));
+            }
+        }
+    }
+    Ok(paces)
+}
+
+/// KINO_<PROVIDER>_CONCURRENCY for every provider.
+fn caps() -> Result<Vec<(String, u32)>, CommandError> {
+    let mut caps = Vec::new();
+    for provider in crate::context::PROVIDERS {
+        let name = format!("KINO_{}_CONCURRENCY", provider.to_ascii_uppercase());
+        if let Some(n) = number(&name)? {
+            if n == 0 {
+                return Err(CommandError::new(
+                    ErrorKind::Config,
+                    format!("invalid `{name}`: must be at least 1"),
+                ));
+            }
+            caps.push((provider.to_string(), u32::try_from(n).unwrap_or(u32::MAX)));
+        }
+    }
+    Ok(caps)
 }
 
 fn default_home() -> PathBuf {
@@ -175,6 +231,9 @@ impl Settings {
                 .map(PathBuf::from)
                 .unwrap_or_else(default_home),
             ledger: var("KINO_LEDGER"),
+            paces: paces()?,
+            caps: caps()?,
+            lease: number("KINO_LEASE_SECS")?.map(|s| Duration::from_secs(s.clamp(2, 3600))),
             dashscope_key,
             dashscope_base: var("DASHSCOPE_HTTP_BASE_URL")
                 .unwrap_or_else(|| kino_providers::dashscope::DEFAULT_BASE_URL.to_string()),
@@ -222,16 +281,23 @@ impl Settings {
         Ok(())
     }
 
-    /// The SQLite file of the ledger.
-    pub fn ledger_path(&self) -> Result<PathBuf, CommandError> {
+    /// Where the ledger is: a PostgreSQL URL, or the SQLite file.
+    pub fn ledger_location(&self) -> String {
         match &self.ledger {
-            None => Ok(self.home.join("ledger.sqlite")),
-            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => Err(CommandError::new(
-                ErrorKind::Config,
-                "KINO_LEDGER names a PostgreSQL ledger, which this build of kino does not support yet",
-            )
-            .hint("unset KINO_LEDGER to use the embedded SQLite ledger in KINO_HOME")),
-            Some(url) => Ok(PathBuf::from(url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url))),
+            None => self.home.join("ledger.sqlite").display().to_string(),
+            Some(url) if kino_ledger::PgLedger::is_url(url) => url.clone(),
+            Some(url) => url
+                .strip_prefix("sqlite://")
+                .or_else(|| url.strip_prefix("sqlite:"))
+                .unwrap_or(url)
+                .to_string(),
         }
+    }
+
+    /// True when the ledger is shared by a fleet (PostgreSQL): `kino submit` hands jobs to it.
+    pub fn shared_ledger(&self) -> bool {
+        self.ledger
+            .as_deref()
+            .is_some_and(kino_ledger::PgLedger::is_url)
     }
 }

@@ -43,6 +43,9 @@ pub struct NewJob {
     pub request: Value,
     pub out_dir: Option<String>,
     pub prefix: Option<String>,
+    /// The process that records the job and means to send it holds it from the first moment,
+    /// so a worker woken by the insert does not take it from under it: owner and until (ms).
+    pub lease: Option<(String, Millis)>,
 }
 
 /// A job as the ledger holds it.

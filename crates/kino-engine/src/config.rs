@@ -1,3 +1,4 @@
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -28,6 +29,9 @@ pub struct EngineConfig {
     /// Task-list look-ups that find nothing before a lost create is declared never made.
     pub reconcile_attempts: u32,
     pub reconcile_interval: Duration,
+    /// The least time between two requests to a provider, across every process of the ledger
+    /// (a platform's rate limit), by provider id.
+    pub paces: HashMap<String, Duration>,
 }
 
 impl Default for EngineConfig {
@@ -41,6 +45,7 @@ impl Default for EngineConfig {
             max_poll_failures: 12,
             reconcile_attempts: 3,
             reconcile_interval: Duration::from_secs(3),
+            paces: HashMap::new(),
         }
     }
 }

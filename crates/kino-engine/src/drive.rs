@@ -45,6 +45,23 @@ impl Engine {
         result
     }
 
+    /// [`Engine::drive`] for a worker: when following stops with an error while the job is
+    /// still unfinished, the job rests `pause` (its next claim is not due before) and only then
+    /// is the lease given back, so no worker retries it at once.
+    pub async fn drive_resting_on_error(
+        &self,
+        id: JobId,
+        pause: Duration,
+    ) -> Result<Outcome, EngineError> {
+        let result = self.drive_inner(id, None).await;
+        if result.is_err() {
+            let at = now_millis() + pause.as_millis() as i64;
+            let _ = self.ledger.set_next_poll(id, Some(at)).await;
+        }
+        let _ = self.ledger.release(id, self.owner.as_str()).await;
+        result
+    }
+
     /// Follows every unfinished job of the ledger at once.
     pub async fn resume_all(
         self: &std::sync::Arc<Self>,
@@ -271,6 +288,7 @@ impl Engine {
 
     async fn poll_once(&self, job: &kino_core::Job) -> Result<(), EngineError> {
         let handle = job.handle.clone().unwrap_or_default();
+        self.pace(&job.provider).await?;
         let outcome = self
             .provider(&job.provider)?
             .poll(&handle, job.cursor.as_deref())
@@ -434,6 +452,7 @@ impl Engine {
             previous: job.handle.as_deref(),
             wire: job.wire.as_ref(),
         };
+        self.pace(&job.provider).await?;
         let found = provider.reconcile(&lost).await?;
         let found = match found {
             // Another of our own jobs of the same model is also waiting for its handle near that

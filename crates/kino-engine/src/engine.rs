@@ -110,6 +110,22 @@ impl Engine {
         &self.ledger
     }
 
+    /// Who this engine's leases name.
+    pub fn owner(&self) -> &Owner {
+        &self.owner
+    }
+
+    /// Waits for the provider's next request turn when the ledger paces it: one turn per
+    /// interval across every process sharing the ledger, so a fleet keeps a platform's rate
+    /// limit as one client would.
+    pub(crate) async fn pace(&self, provider: &str) -> Result<(), EngineError> {
+        if let Some(interval) = self.config.paces.get(provider) {
+            let wait = self.ledger.take_turn(provider, *interval).await?;
+            tokio::time::sleep(wait).await;
+        }
+        Ok(())
+    }
+
     /// Every event the engine records, as it records it.
     pub fn subscribe(&self) -> broadcast::Receiver<Event> {
         self.events.subscribe()
@@ -120,6 +136,13 @@ impl Engine {
         self.providers
             .get(provider)
             .and_then(|p| p.request_schema(model))
+    }
+
+    /// The providers this engine can follow jobs of.
+    pub fn provider_ids(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self.providers.keys().cloned().collect();
+        ids.sort();
+        ids
     }
 
     /// What each configured provider offers.
@@ -205,6 +228,11 @@ impl Engine {
             request: Value::Object(stored),
             out_dir: Some(out.display().to_string()),
             prefix,
+            // Ours until we send it or let it go (`Engine::hand_over`).
+            lease: Some((
+                self.owner.to_string(),
+                now_millis() + self.config.lease.as_millis() as i64,
+            )),
         };
         let job = self.ledger.insert_job(&job).await?;
         self.publish(job.id).await;
@@ -253,6 +281,7 @@ impl Engine {
         };
         let mut attempt = 0;
         loop {
+            self.pace(&job.provider).await?;
             let sent_at = now_millis();
             let change = Change {
                 wire: Some(body.clone()),
@@ -388,6 +417,12 @@ impl Engine {
             state: JobState::Unknown,
             message,
         }))
+    }
+
+    /// Gives a job this engine recorded to the workers (`kino submit --queue`): the lease it was
+    /// born with is released, which wakes them.
+    pub async fn hand_over(&self, id: JobId) -> Result<(), EngineError> {
+        Ok(self.ledger.release(id, self.owner.as_str()).await?)
     }
 
     /// Submits a recorded `pending` job now and returns at once with its receipt (`kino submit`).
@@ -569,6 +604,7 @@ impl Engine {
             reason: Some(format!("reply sent: {message}")),
             ..Change::default()
         };
+        self.pace(&job.provider).await?;
         self.move_to(
             job.id,
             &[JobState::NeedsInput],
@@ -631,6 +667,7 @@ impl Engine {
             }
             JobState::Queued | JobState::Running => {
                 let handle = job.handle.clone().unwrap_or_default();
+                self.pace(&job.provider).await?;
                 self.provider(&job.provider)?.cancel(&handle).await?;
                 let change = Change { reason: Some("canceled on the platform".into()), ..Change::default() };
                 self.move_to(id, &[job.state], JobState::Canceled, change).await

@@ -12,8 +12,10 @@ mod engine;
 mod error;
 mod owner;
 pub mod view;
+mod worker;
 
 pub use config::EngineConfig;
 pub use engine::{Engine, Outcome};
 pub use error::EngineError;
 pub use owner::Owner;
+pub use worker::{WorkerConfig, Workers};

@@ -15,4 +15,6 @@ pub struct Claim {
     /// pending under a live lease), by provider. A pending job is claimed only while its
     /// provider has room.
     pub caps: Vec<(String, u32)>,
+    /// Only jobs of these providers (the ones the worker has credentials for); empty: any.
+    pub providers: Vec<String>,
 }

@@ -288,8 +288,9 @@ macro_rules! sql_ledger {
                 let now = kino_core::now_millis();
                 let mut tx = self.pool.begin().await?;
                 sqlx::query(
-                    "INSERT INTO jobs (id, provider, mode, model, state, request, out_dir, prefix, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, $8, $9)",
+                    "INSERT INTO jobs (id, provider, mode, model, state, request, out_dir, prefix, created_at, updated_at, \
+                       lease_owner, lease_until) \
+                     VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, $8, $9, $10, $11)",
                 )
                 .bind(job.id.to_string())
                 .bind(&job.provider)
@@ -300,6 +301,8 @@ macro_rules! sql_ledger {
                 .bind(&job.prefix)
                 .bind(now)
                 .bind(now)
+                .bind(job.lease.as_ref().map(|(owner, _)| owner.as_str()))
+                .bind(job.lease.as_ref().map(|(_, until)| *until))
                 .execute(&mut *tx)
                 .await?;
                 insert_event(
@@ -527,9 +530,13 @@ macro_rules! sql_ledger {
                     .filter(|(_, n)| **n == 0)
                     .map(|(p, _)| p.clone())
                     .collect();
-                // $1 now, then the dead owners, then the providers without room.
+                // $1 now, then the dead owners, the providers without room, the providers served.
                 let dead = placeholders(2, claim.breakable.len());
                 let capped = placeholders(2 + claim.breakable.len(), full.len());
+                let served = placeholders(
+                    2 + claim.breakable.len() + full.len(),
+                    claim.providers.len(),
+                );
                 let mut sql = format!(
                     "SELECT {JOB_COLUMNS} FROM jobs WHERE {UNFINISHED} AND state <> 'needs_input' \
                      AND (next_poll_at IS NULL OR next_poll_at <= $1) \
@@ -542,12 +549,15 @@ macro_rules! sql_ledger {
                 if !full.is_empty() {
                     sql.push_str(&format!(" AND NOT (state = 'pending' AND provider IN ({capped}))"));
                 }
+                if !claim.providers.is_empty() {
+                    sql.push_str(&format!(" AND provider IN ({served})"));
+                }
                 // Room for skipping pending jobs of a provider that fills up within this claim.
                 let window = claim.limit.saturating_mul(2).saturating_add(32);
                 sql.push_str(&format!(" ORDER BY id LIMIT {window}{}", Self::LOCK_ROWS));
                 let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(claim.now);
-                for owner in claim.breakable.iter().chain(&full) {
-                    q = q.bind(owner);
+                for value in claim.breakable.iter().chain(&full).chain(&claim.providers) {
+                    q = q.bind(value);
                 }
                 let rows = q.fetch_all(&mut *tx).await?;
                 let mut chosen = Vec::new();

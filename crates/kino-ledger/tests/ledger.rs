@@ -77,6 +77,7 @@ fn new_job(prompt: &str) -> NewJob {
         request: json!({"prompt": prompt}),
         out_dir: Some("/tmp/out".into()),
         prefix: None,
+        lease: None,
     }
 }
 
@@ -738,5 +739,18 @@ async fn describe_names_the_backend_and_its_schema() {
             }
         );
         assert!(!info.location.contains("password"), "{name}");
+    }
+}
+
+#[tokio::test]
+async fn a_job_recorded_under_a_lease_is_not_claimed_by_a_woken_worker() {
+    for (name, ledger, _keep) in backends().await {
+        let mut held = new_job("mine");
+        held.lease = Some(("recorder".into(), now_millis() + 60_000));
+        let j = ledger.insert_job(&held).await.unwrap();
+        assert_eq!(j.lease_owner.as_deref(), Some("recorder"), "{name}");
+        assert!(ledger.claim_due(&claim("worker", 10)).await.unwrap().is_empty(), "{name}");
+        ledger.release(j.id, "recorder").await.unwrap();
+        assert_eq!(ledger.claim_due(&claim("worker", 10)).await.unwrap().len(), 1, "{name}");
     }
 }

@@ -4,8 +4,7 @@
 mod api;
 mod error;
 mod mcp;
-mod workers;
 
 pub use api::router;
 pub use mcp::KinoMcp;
-pub use workers::Workers;
+pub use kino_engine::{WorkerConfig, Workers};

@@ -239,6 +239,20 @@ pub async fn submit(ctx: &mut Context, args: SubmitArgs) -> Result<(), CommandEr
     if job.provider == SANDBOX {
         ctx.printer.note("the embedded sandbox lives only as long as this command; use `kino run`, or serve `kino sandbox` and point DASHSCOPE_HTTP_BASE_URL at it");
     }
+    let queue = args.queue || (ctx.settings.shared_ledger() && !args.here);
+    if queue {
+        // Recorded is enough: letting it go wakes the workers, one of which sends it.
+        engine.hand_over(job.id).await?;
+        let receipt = job_row_json(&job);
+        ctx.printer.data(&receipt, || {
+            format!(
+                "job {}  queued for the workers (pending)\nfollow it with `kino wait {}`",
+                job.id,
+                job.id.short()
+            )
+        });
+        return Ok(());
+    }
     let submitted = engine.submit_now(job.id).await;
     let job = engine.ledger().job(job.id).await?;
     let receipt = job_row_json(&job);

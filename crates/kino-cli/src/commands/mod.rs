@@ -2,11 +2,12 @@ mod catalog;
 mod info;
 mod inspect;
 mod jobs;
+mod ledger;
 mod manage;
 mod sandbox;
 mod serve;
 
-use crate::args::{Command, LibtvCommand};
+use crate::args::{Command, LedgerCommand, LibtvCommand};
 use crate::context::Context;
 use crate::error::CommandError;
 use crate::printer::Printer;
@@ -37,5 +38,9 @@ pub async fn dispatch(command: Command, printer: Printer) -> Result<(), CommandE
         Command::Sandbox(args) => sandbox::serve(&ctx, args).await,
         Command::Serve(args) => serve::serve(&mut ctx, args).await,
         Command::Mcp => serve::mcp(&mut ctx).await,
+        Command::Worker(args) => serve::worker(&mut ctx, args).await,
+        Command::Ledger(LedgerCommand::Migrate) => ledger::migrate(&ctx).await,
+        Command::Ledger(LedgerCommand::Export { out }) => ledger::export(&ctx, out).await,
+        Command::Ledger(LedgerCommand::Import { file }) => ledger::import(&ctx, &file).await,
     }
 }

@@ -4,9 +4,9 @@
 use serde_json::json;
 
 use kino_core::ErrorKind;
-use kino_server::{Workers, router};
+use kino_server::{WorkerConfig, Workers, router};
 
-use crate::args::ServeArgs;
+use crate::args::{ServeArgs, WorkerArgs};
 use crate::context::Context;
 use crate::error::CommandError;
 
@@ -31,6 +31,41 @@ async fn shutdown_signal() {
     {
         let _ = ctrl_c.await;
     }
+}
+
+fn worker_config(ctx: &Context, concurrency: Option<u32>) -> WorkerConfig {
+    let defaults = WorkerConfig::default();
+    WorkerConfig {
+        concurrency: concurrency.map_or(defaults.concurrency, |c| c as usize),
+        caps: ctx.settings.caps.clone(),
+        ..defaults
+    }
+}
+
+/// `kino worker`: the workers of `kino serve` without HTTP, until Ctrl-C or SIGTERM, which give
+/// their jobs back to the ledger for the other workers.
+pub async fn worker(ctx: &mut Context, args: WorkerArgs) -> Result<(), CommandError> {
+    // No embedded sandbox: a job sent to one lives only in the process that started it.
+    let engine = ctx.engine(false).await?;
+    let info = engine.ledger().describe().await?;
+    let providers = engine.provider_ids();
+    if providers.is_empty() {
+        return Err(CommandError::new(
+            ErrorKind::Config,
+            "no provider is configured, so this worker could follow no job",
+        )
+        .hint("set the credentials of the providers whose jobs it should follow (`kino providers`)"));
+    }
+    ctx.printer.note(&format!(
+        "kino worker {}: {} ledger {}, following {} (Ctrl-C stops; its jobs go back to the fleet)",
+        engine.owner(),
+        info.backend,
+        info.location,
+        providers.join(", ")
+    ));
+    let workers = Workers::new(engine, worker_config(ctx, Some(args.concurrency)));
+    workers.run(shutdown_signal()).await;
+    Ok(())
 }
 
 /// How long open streams may take to close after Ctrl-C or SIGTERM.
@@ -61,7 +96,7 @@ pub async fn serve(ctx: &mut Context, args: ServeArgs) -> Result<(), CommandErro
     let addr = listener
         .local_addr()
         .map_err(|e| CommandError::new(ErrorKind::Internal, e.to_string()))?;
-    let workers = Workers::new(engine.clone());
+    let workers = Workers::new(engine.clone(), worker_config(ctx, None));
     let app = router(
         engine,
         workers.clone(),
@@ -108,7 +143,7 @@ pub async fn serve(ctx: &mut Context, args: ServeArgs) -> Result<(), CommandErro
 pub async fn mcp(ctx: &mut Context) -> Result<(), CommandError> {
     use rmcp::ServiceExt;
     let engine = ctx.engine(true).await?;
-    let workers = Workers::new(engine.clone());
+    let workers = Workers::new(engine.clone(), worker_config(ctx, None));
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
     let worker_task = {
         let workers = workers.clone();

@@ -352,10 +352,15 @@ fn a_job_that_cannot_be_followed_is_retried_with_backoff_not_every_scan() {
     });
     let r = kino(&t, &["submit", "xyq", "a slow film", "--json"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    // The service has no Xiaoyunque key: following that job fails every time it is tried.
+    // The platform now refuses the key: following that job fails every time it is tried.
+    t.sandbox.inject(kino_sandbox::Fault {
+        target: kino_sandbox::FaultTarget::XyqQuery,
+        status: 401,
+        times: 1000,
+        retry_after_secs: None,
+    });
     let mut cmd = t.kino();
-    cmd.env_remove("XYQ_ACCESS_KEY")
-        .env("KINO_LOG", "warn")
+    cmd.env("KINO_LOG", "warn")
         .args(["serve", "--bind", "127.0.0.1:0", "--json"]);
     let mut child = spawn(cmd);
     std::thread::sleep(Duration::from_millis(4_500));
