@@ -62,7 +62,10 @@ impl Context {
             std::fs::create_dir_all(dir).map_err(|e| {
                 CommandError::new(
                     ErrorKind::Config,
-                    format!("cannot create the ledger's directory {}: {e}", dir.display()),
+                    format!(
+                        "cannot create the ledger's directory {}: {e}",
+                        dir.display()
+                    ),
                 )
             })?;
         }

@@ -120,7 +120,9 @@ fn paces() -> Result<HashMap<String, Duration>, CommandError> {
             _ => {
                 return Err(CommandError::new(
                     ErrorKind::Config,
-                    format!("invalid `{name}`: `{v}` is not a positive number of requests per second"),
+                    format!(
+                        "invalid `{name}`: `{v}` is not a positive number of requests per second"
+                    ),
                 )
                 .hint(format!("`{name}=0` turns the shared pace off")));
             }

@@ -285,7 +285,11 @@ pub struct RemoteMessage {
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Reconciled {
+    /// A task in the window that could be this job's (the list does not show requests).
     Found(Handle),
+    /// The task whose request is this job's very request: only another job that sent the
+    /// same request could be mistaken for it.
+    Matched(Handle),
     NotFound,
     Ambiguous(Vec<Handle>),
     /// The platform's answer cannot settle it (too many tasks in the window to read them all).

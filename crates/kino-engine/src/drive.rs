@@ -177,16 +177,23 @@ impl Engine {
                     next = Instant::now() + self.policy(&job.provider).delay(0);
                 }
                 JobState::Submitting => {
-                    // The sender's lease is ours now. Its answer is lost only if the sender is
-                    // dead, or if the answer is overdue (a live sender on another host whose
-                    // lease ran out may still be waiting for it).
+                    // Our own request still in flight: its answer is coming.
+                    if self.is_sending(id) {
+                        sleep_until(Instant::now() + OBSERVE_EVERY, deadline).await;
+                        continue;
+                    }
+                    // The sender's lease is ours now (a worker's claim takes only free, expired
+                    // or dead leases). Its answer is lost if the sender is dead, or overdue: a
+                    // live sender on another host whose lease ran out may still be waiting.
+                    // Regression: a worker's claim had already put its own name on the lease,
+                    // and the job was taken for this process's own request and watched forever.
                     let sender = job.lease_owner.as_deref();
-                    let ours = sender == Some(self.owner.as_str());
+                    let claimed_by_us = sender == Some(self.owner.as_str());
                     let sender_dead = sender.is_none_or(Owner::is_dead);
                     let sent = job.submitted_at.unwrap_or(job.created_at);
                     let overdue =
                         now_millis() - sent > crate::config::SUBMIT_WINDOW.as_millis() as i64;
-                    if ours || !(sender_dead || overdue) {
+                    if !(claimed_by_us || sender_dead || overdue) {
                         sleep_until(Instant::now() + OBSERVE_EVERY, deadline).await;
                         continue;
                     }
@@ -288,7 +295,7 @@ impl Engine {
 
     async fn poll_once(&self, job: &kino_core::Job) -> Result<(), EngineError> {
         let handle = job.handle.clone().unwrap_or_default();
-        self.pace(&job.provider).await?;
+        self.pace(&job.provider, Some(job.id)).await?;
         let outcome = self
             .provider(&job.provider)?
             .poll(&handle, job.cursor.as_deref())
@@ -452,18 +459,29 @@ impl Engine {
             previous: job.handle.as_deref(),
             wire: job.wire.as_ref(),
         };
-        self.pace(&job.provider).await?;
+        self.pace(&job.provider, Some(job.id)).await?;
         let found = provider.reconcile(&lost).await?;
         let found = match found {
             // Another of our own jobs of the same model is also waiting for its handle near that
             // time: a lone task could be either's, so kino does not pick.
-            Reconciled::Found(handle) if job.handle.is_none() && self.rivals(job).await? > 0 => {
+            Reconciled::Found(handle)
+                if job.handle.is_none() && self.rivals(job, false).await? > 0 =>
+            {
                 Reconciled::Ambiguous(vec![handle])
             }
+            // Matched on the request itself: only a rival that sent the same request is one.
+            // Regression: a worker killed with several skills.video creates in flight left
+            // each of them ambiguous, although each generation carried its own prompt.
+            Reconciled::Matched(handle)
+                if job.handle.is_none() && self.rivals(job, true).await? > 0 =>
+            {
+                Reconciled::Ambiguous(vec![handle])
+            }
+            Reconciled::Matched(handle) => Reconciled::Found(handle),
             other => other,
         };
         match found {
-            Reconciled::Found(handle) => {
+            Reconciled::Found(handle) | Reconciled::Matched(handle) => {
                 let change = Change {
                     // A reply found as a new run reads that run from its start.
                     reset_cursor: job.handle.as_deref().is_some_and(|h| h != handle),
@@ -547,8 +565,9 @@ impl Engine {
     }
 
     /// Other jobs of this provider and model whose create outcome is also unresolved and whose
-    /// requests left within the reconciliation window.
-    async fn rivals(&self, job: &kino_core::Job) -> Result<usize, EngineError> {
+    /// requests left within the reconciliation window (and, with `same_request`, sent this
+    /// job's very request).
+    async fn rivals(&self, job: &kino_core::Job, same_request: bool) -> Result<usize, EngineError> {
         let filter = kino_ledger::JobFilter {
             states: vec![JobState::Submitting, JobState::Unknown],
             provider: Some(job.provider.clone()),
@@ -561,6 +580,7 @@ impl Engine {
             .await?
             .iter()
             .filter(|j| j.id != job.id && j.model == job.model)
+            .filter(|j| !same_request || j.wire == job.wire)
             .filter(|j| (j.submitted_at.unwrap_or(j.created_at) - sent).abs() < 12 * 60 * 1000)
             .count())
     }

@@ -82,6 +82,28 @@ pub struct Engine {
     pub(crate) owner: Owner,
     events: broadcast::Sender<Event>,
     published: Mutex<HashMap<JobId, i64>>,
+    /// Jobs whose create (or reply) request this engine has in flight.
+    sending: Mutex<std::collections::HashSet<JobId>>,
+}
+
+/// Marks a job's request as in flight in this engine for as long as it lives.
+struct Sending<'a>(&'a Engine, JobId);
+
+impl<'a> Sending<'a> {
+    fn new(engine: &'a Engine, id: JobId) -> Self {
+        if let Ok(mut s) = engine.sending.lock() {
+            s.insert(id);
+        }
+        Self(engine, id)
+    }
+}
+
+impl Drop for Sending<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut s) = self.0.sending.lock() {
+            s.remove(&self.1);
+        }
+    }
 }
 
 impl Engine {
@@ -103,6 +125,7 @@ impl Engine {
             owner: Owner::current(),
             events,
             published: Mutex::new(HashMap::new()),
+            sending: Mutex::default(),
         }
     }
 
@@ -115,14 +138,45 @@ impl Engine {
         &self.owner
     }
 
+    /// Whether this engine has the job's create or reply request in flight.
+    pub(crate) fn is_sending(&self, id: JobId) -> bool {
+        self.sending
+            .lock()
+            .map(|s| s.contains(&id))
+            .unwrap_or(false)
+    }
+
     /// Waits for the provider's next request turn when the ledger paces it: one turn per
     /// interval across every process sharing the ledger, so a fleet keeps a platform's rate
-    /// limit as one client would.
-    pub(crate) async fn pace(&self, provider: &str) -> Result<(), EngineError> {
-        if let Some(interval) = self.config.paces.get(provider) {
-            let wait = self.ledger.take_turn(provider, *interval).await?;
-            tokio::time::sleep(wait).await;
+    /// limit as one client would. The lease on `holding` is stretched over the wait first: a
+    /// backlog of turns must not let the lease run out and another worker take the job.
+    pub(crate) async fn pace(
+        &self,
+        provider: &str,
+        holding: Option<JobId>,
+    ) -> Result<(), EngineError> {
+        let Some(interval) = self.config.paces.get(provider) else {
+            return Ok(());
+        };
+        let wait = self.ledger.take_turn(provider, *interval).await?;
+        if let Some(id) = holding
+            && wait > Duration::from_millis(200)
+        {
+            let until = now_millis() + (wait + self.config.lease).as_millis() as i64;
+            if !self
+                .ledger
+                .claim(id, self.owner.as_str(), until, None)
+                .await?
+            {
+                let state = self.ledger.job(id).await?.state;
+                return Err(EngineError::WrongState {
+                    id,
+                    state,
+                    message: "another process holds it".into(),
+                });
+            }
         }
+        tokio::time::sleep(wait).await;
         Ok(())
     }
 
@@ -281,7 +335,7 @@ impl Engine {
         };
         let mut attempt = 0;
         loop {
-            self.pace(&job.provider).await?;
+            self.pace(&job.provider, Some(job.id)).await?;
             let sent_at = now_millis();
             let change = Change {
                 wire: Some(body.clone()),
@@ -304,6 +358,7 @@ impl Engine {
                     message: "another process holds it".into(),
                 });
             }
+            let _sending = Sending::new(self, job.id);
             self.move_to(job.id, &[JobState::Pending], JobState::Submitting, change)
                 .await?;
             match provider.submit(&plan, &body).await {
@@ -604,7 +659,8 @@ impl Engine {
             reason: Some(format!("reply sent: {message}")),
             ..Change::default()
         };
-        self.pace(&job.provider).await?;
+        self.pace(&job.provider, Some(job.id)).await?;
+        let _sending = Sending::new(self, job.id);
         self.move_to(
             job.id,
             &[JobState::NeedsInput],
@@ -667,7 +723,7 @@ impl Engine {
             }
             JobState::Queued | JobState::Running => {
                 let handle = job.handle.clone().unwrap_or_default();
-                self.pace(&job.provider).await?;
+                self.pace(&job.provider, None).await?;
                 self.provider(&job.provider)?.cancel(&handle).await?;
                 let change = Change { reason: Some("canceled on the platform".into()), ..Change::default() };
                 self.move_to(id, &[job.state], JobState::Canceled, change).await

@@ -190,7 +190,9 @@ impl Workers {
             .into_iter()
             .filter(|h| Owner::is_dead(h))
             .collect();
-        let limit = u32::try_from(free).unwrap_or(u32::MAX).min(self.config.batch);
+        let limit = u32::try_from(free)
+            .unwrap_or(u32::MAX)
+            .min(self.config.batch);
         let claim = Claim {
             owner: owner.to_string(),
             now,
@@ -206,7 +208,11 @@ impl Workers {
 
     /// How long to sleep when nothing more can be claimed now.
     async fn pause(&self, owner: &str, has_room: bool, crosses: bool) -> Duration {
-        let ceiling = if crosses { IDLE_MAX } else { NO_CHANNEL_RECHECK };
+        let ceiling = if crosses {
+            IDLE_MAX
+        } else {
+            NO_CHANNEL_RECHECK
+        };
         if !has_room {
             // Full: a finishing task wakes the loop.
             return ceiling;

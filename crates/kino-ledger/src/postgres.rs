@@ -51,7 +51,7 @@ impl PgLedger {
         };
         let options = PgConnectOptions::from_str(url).map_err(|e| open_err(e.to_string()))?;
         let pool = PgPoolOptions::new()
-            .max_connections(8)
+            .max_connections(16)
             .acquire_timeout(Duration::from_secs(30))
             .connect_with(options)
             .await
@@ -70,8 +70,12 @@ impl PgLedger {
     const LOCK_ROWS: &'static str = " FOR UPDATE SKIP LOCKED";
     const NOW_MS: &'static str = "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)";
 
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, LedgerError> {
+        Ok(self.pool.begin().await?)
+    }
+
     async fn begin_claim(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, LedgerError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
             .bind(CLAIM_LOCK)
             .execute(&mut *tx)

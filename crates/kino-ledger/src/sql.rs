@@ -2,7 +2,7 @@
 //! placeholders, `RETURNING`, `ON CONFLICT`, text JSON, integer milliseconds), so the `Ledger`
 //! implementation is written once, as a macro expanded in each backend's module with its pool,
 //! row and connection types. What differs lives in each backend as a few inherent items:
-//! `begin_claim` (BEGIN IMMEDIATE / an advisory lock), `LOCK_ROWS` (FOR UPDATE SKIP LOCKED),
+//! `begin_write` (BEGIN IMMEDIATE on SQLite), `begin_claim` (the same / an advisory lock), `LOCK_ROWS` (FOR UPDATE SKIP LOCKED),
 //! `NOW_MS` (the database's clock), `notify_in`/`notify_after` (NOTIFY / wake sockets),
 //! `listen` and `describe`.
 
@@ -286,7 +286,7 @@ macro_rules! sql_ledger {
                 job: &kino_core::NewJob,
             ) -> Result<kino_core::Job, $crate::LedgerError> {
                 let now = kino_core::now_millis();
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.begin_write().await?;
                 sqlx::query(
                     "INSERT INTO jobs (id, provider, mode, model, state, request, out_dir, prefix, created_at, updated_at, \
                        lease_owner, lease_until) \
@@ -398,7 +398,7 @@ macro_rules! sql_ledger {
                 to: kino_core::JobState,
                 change: $crate::Change,
             ) -> Result<kino_core::Job, $crate::LedgerError> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.begin_write().await?;
                 if !move_in(&mut tx, id, from, to, &change, kino_core::now_millis()).await? {
                     drop(tx);
                     return Err(self.conflict(id, from).await);
@@ -416,7 +416,7 @@ macro_rules! sql_ledger {
                 record: $crate::PollRecord,
             ) -> Result<(), $crate::LedgerError> {
                 let now = kino_core::now_millis();
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.begin_write().await?;
                 // Results first: the URLs are what a crash must not lose.
                 let known: Vec<String> =
                     sqlx::query_scalar("SELECT url FROM artifacts WHERE job_id = $1")
@@ -472,7 +472,7 @@ macro_rules! sql_ledger {
                 id: kino_core::JobId,
                 kind: &kino_core::EventKind,
             ) -> Result<kino_core::Event, $crate::LedgerError> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.begin_write().await?;
                 let e = insert_event(&mut tx, id, kino_core::now_millis(), kind).await?;
                 tx.commit().await?;
                 Ok(e)
@@ -632,7 +632,7 @@ macro_rules! sql_ledger {
                 id: kino_core::JobId,
                 owner: &str,
             ) -> Result<(), $crate::LedgerError> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.begin_write().await?;
                 let done = sqlx::query(
                     "UPDATE jobs SET lease_owner = NULL, lease_until = NULL WHERE id = $1 AND lease_owner = $2",
                 )
@@ -708,7 +708,7 @@ macro_rules! sql_ledger {
             async fn import_job(&self, record: &$crate::JobRecord) -> Result<bool, $crate::LedgerError> {
                 let job = &record.job;
                 let last_seq = record.events.iter().map(|e| e.seq).max().unwrap_or(0);
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.begin_write().await?;
                 let done = sqlx::query(
                     "INSERT INTO jobs (id, provider, mode, model, state, handle, web_link, cursor, request, wire, \
                        out_dir, prefix, error, usage, created_at, updated_at, submitted_at, finished_at, attempts, \
@@ -779,7 +779,7 @@ macro_rules! sql_ledger {
             }
 
             async fn add_artifact(&self, a: &kino_core::Artifact) -> Result<bool, $crate::LedgerError> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.begin_write().await?;
                 let done = sqlx::query(
                     "INSERT INTO artifacts (job_id, idx, url, kind, state) VALUES ($1, $2, $3, $4, 'pending') \
                      ON CONFLICT (job_id, idx) DO NOTHING",

@@ -131,8 +131,15 @@ impl SqliteLedger {
     const LOCK_ROWS: &'static str = "";
     const NOW_MS: &'static str = "CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)";
 
-    async fn begin_claim(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, LedgerError> {
+    /// Every write transaction takes the write lock up front. A deferred one that reads first
+    /// and writes later cannot wait for the lock: SQLite fails it at once with "database is
+    /// locked" when another process wrote in between, whatever the busy timeout.
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, LedgerError> {
         Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
+    async fn begin_claim(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, LedgerError> {
+        self.begin_write().await
     }
 
     async fn notify_in(_tx: &mut SqliteConnection) -> Result<(), LedgerError> {

@@ -749,8 +749,19 @@ async fn a_job_recorded_under_a_lease_is_not_claimed_by_a_woken_worker() {
         held.lease = Some(("recorder".into(), now_millis() + 60_000));
         let j = ledger.insert_job(&held).await.unwrap();
         assert_eq!(j.lease_owner.as_deref(), Some("recorder"), "{name}");
-        assert!(ledger.claim_due(&claim("worker", 10)).await.unwrap().is_empty(), "{name}");
+        assert!(
+            ledger
+                .claim_due(&claim("worker", 10))
+                .await
+                .unwrap()
+                .is_empty(),
+            "{name}"
+        );
         ledger.release(j.id, "recorder").await.unwrap();
-        assert_eq!(ledger.claim_due(&claim("worker", 10)).await.unwrap().len(), 1, "{name}");
+        assert_eq!(
+            ledger.claim_due(&claim("worker", 10)).await.unwrap().len(),
+            1,
+            "{name}"
+        );
     }
 }

@@ -33,6 +33,9 @@ pub struct Stats {
     pub async_header_missing: u64,
     /// 429s sent (injected or QPS).
     pub throttled: u64,
+    /// The most `/tasks*` requests of one key admitted within one second (the window
+    /// `tasks_qps` limits): what a rate limit test compares with its limit.
+    pub peak_tasks_per_second: u64,
     /// Xiaoyunque runs created by `submit_run`.
     pub xyq_runs: u64,
     /// All Xiaoyunque `submit_run` POSTs, rejected ones included.

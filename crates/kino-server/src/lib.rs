@@ -6,5 +6,5 @@ mod error;
 mod mcp;
 
 pub use api::router;
-pub use mcp::KinoMcp;
 pub use kino_engine::{WorkerConfig, Workers};
+pub use mcp::KinoMcp;

@@ -14,6 +14,8 @@ use kino_testkit::{FAKE_KEY, Run, TestContext, eventually, fast_config, run, spa
 mod browser;
 #[path = "cli/conversations.rs"]
 mod conversations;
+#[path = "cli/fleet.rs"]
+mod fleet;
 #[path = "cli/mcp.rs"]
 mod mcp;
 #[path = "cli/serve.rs"]

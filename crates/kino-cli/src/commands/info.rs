@@ -96,11 +96,16 @@ pub async fn doctor(ctx: &Context) -> Result<(), CommandError> {
     let ff_ok = ffprobe.as_ref().is_ok_and(|o| o.status.success());
     checks.push(json!({"check": "ffmpeg", "ok": ff_ok, "detail": if ff_ok { "ffprobe found" } else { "ffprobe not found (optional: media probing)" }}));
     let ledger = match ctx.ledger().await {
-        Ok(l) => match (l.describe().await, l.jobs(&kino_ledger::JobFilter::default()).await) {
+        Ok(l) => match (
+            l.describe().await,
+            l.jobs(&kino_ledger::JobFilter::default()).await,
+        ) {
             (Ok(info), Ok(jobs)) => {
                 json!({"check": "ledger", "ok": true, "detail": format!("{} {} (schema {}, {} jobs)", info.backend, info.location, info.schema_version, jobs.len())})
             }
-            (Err(e), _) | (_, Err(e)) => json!({"check": "ledger", "ok": false, "detail": e.to_string()}),
+            (Err(e), _) | (_, Err(e)) => {
+                json!({"check": "ledger", "ok": false, "detail": e.to_string()})
+            }
         },
         Err(e) => json!({"check": "ledger", "ok": false, "detail": e.message}),
     };

@@ -83,7 +83,11 @@ pub async fn import(ctx: &Context, file: &Path) -> Result<(), CommandError> {
         let record: JobRecord = serde_json::from_str(&line).map_err(|e| {
             CommandError::new(
                 ErrorKind::Usage,
-                format!("invalid `{}` line {}: not a job of `kino ledger export`: {e}", file.display(), n + 1),
+                format!(
+                    "invalid `{}` line {}: not a job of `kino ledger export`: {e}",
+                    file.display(),
+                    n + 1
+                ),
             )
         })?;
         records.push(record);

@@ -54,7 +54,9 @@ pub async fn worker(ctx: &mut Context, args: WorkerArgs) -> Result<(), CommandEr
             ErrorKind::Config,
             "no provider is configured, so this worker could follow no job",
         )
-        .hint("set the credentials of the providers whose jobs it should follow (`kino providers`)"));
+        .hint(
+            "set the credentials of the providers whose jobs it should follow (`kino providers`)",
+        ));
     }
     ctx.printer.note(&format!(
         "kino worker {}: {} ledger {}, following {} (Ctrl-C stops; its jobs go back to the fleet)",

@@ -496,7 +496,7 @@ impl Provider for SkillsVideo {
             .filter(|id| !lost.exclude.contains(id))
             .collect();
         Ok(match found.len() {
-            1 => Reconciled::Found(found[0].clone()),
+            1 => Reconciled::Matched(found[0].clone()),
             0 => Reconciled::Inconclusive("no running generation has this job's input; it may have finished already — check the dashboard".into()),
             _ => Reconciled::Ambiguous(found),
         })

@@ -25,8 +25,9 @@ pub(crate) struct QpsWindow {
 }
 
 impl QpsWindow {
-    /// Record a hit for `key` unless `limit` hits already happened in the last second.
-    pub(crate) fn admit(&mut self, key: &str, limit: u32, now: Instant) -> bool {
+    /// Record a hit for `key` unless `limit` hits already happened in the last second; the
+    /// hits in the window, this one included, when admitted.
+    pub(crate) fn admit(&mut self, key: &str, limit: u32, now: Instant) -> Option<usize> {
         let window = Duration::from_secs(1);
         if self.hits.len() > 1024 {
             self.hits.retain(|_, q| {
@@ -42,10 +43,10 @@ impl QpsWindow {
             q.pop_front();
         }
         if q.len() >= limit as usize {
-            return false;
+            return None;
         }
         q.push_back(now);
-        true
+        Some(q.len())
     }
 }
 
@@ -65,10 +66,11 @@ pub(crate) fn gate(
     let key = authenticate(shared, headers)?;
     if rate_limited && let Some(limit) = shared.config().tasks_qps {
         let admitted = lock(&shared.dashscope.qps).admit(&key, limit, Instant::now());
-        if !admitted {
+        let Some(in_window) = admitted else {
             shared.bump(|s| s.throttled += 1);
             return Err(ApiError::throttled(1));
-        }
+        };
+        shared.bump(|s| s.peak_tasks_per_second = s.peak_tasks_per_second.max(in_window as u64));
     }
     Ok(key)
 }
@@ -81,12 +83,12 @@ mod tests {
     fn window_limits_per_key() {
         let mut w = QpsWindow::default();
         let t0 = Instant::now();
-        assert!(w.admit("a", 2, t0));
-        assert!(w.admit("a", 2, t0 + Duration::from_millis(10)));
-        assert!(!w.admit("a", 2, t0 + Duration::from_millis(20)));
-        assert!(w.admit("b", 2, t0 + Duration::from_millis(20)));
-        assert!(w.admit("a", 2, t0 + Duration::from_millis(1000)));
-        assert!(!w.admit("a", 2, t0 + Duration::from_millis(1005)));
-        assert!(w.admit("a", 2, t0 + Duration::from_millis(1011)));
+        assert_eq!(w.admit("a", 2, t0), Some(1));
+        assert_eq!(w.admit("a", 2, t0 + Duration::from_millis(10)), Some(2));
+        assert_eq!(w.admit("a", 2, t0 + Duration::from_millis(20)), None);
+        assert_eq!(w.admit("b", 2, t0 + Duration::from_millis(20)), Some(1));
+        assert_eq!(w.admit("a", 2, t0 + Duration::from_millis(1000)), Some(2));
+        assert_eq!(w.admit("a", 2, t0 + Duration::from_millis(1005)), None);
+        assert_eq!(w.admit("a", 2, t0 + Duration::from_millis(1011)), Some(2));
     }
 }
