@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # kino's benchmarks (figures for BENCHMARKS.md; nothing here asserts a time).
 #   bash bench/run.sh            all of them
-#   bash bench/run.sh follow     one of: follow download upload startup
+#   bash bench/run.sh follow     one of: follow download upload startup ledger fleet
+# `ledger` and `fleet` also measure PostgreSQL when KINO_TEST_POSTGRES names a server, e.g.
+#   WITH_POSTGRES_DURABLE=1 scripts/with-postgres bash bench/run.sh ledger fleet
 # Needs a release build (`cargo build --release -p kino`), curl, GNU time and hyperfine
 # (`apt-get install -y time hyperfine`). Everything runs against a local `kino sandbox`.
 set -euo pipefail
@@ -80,6 +82,49 @@ bench_startup() {
   hyperfine --warmup 3 --runs 30 -N --export-markdown "$WORK/startup.md" \
     "$KINO --version" "$KINO list --json" > /dev/null
   cat "$WORK/startup.md"
+}
+
+# A fresh database on the server of KINO_TEST_POSTGRES, printed as a URL.
+fresh_pg() {
+  psql -q "$KINO_TEST_POSTGRES" -c "DROP DATABASE IF EXISTS $1" -c "CREATE DATABASE $1" >/dev/null
+  echo "${KINO_TEST_POSTGRES%/*}/$1"
+}
+
+bench_ledger() {
+  local bin="$PWD/target/release/examples/ledger_bench"
+  [ -x "$bin" ] || cargo build --release -q -p kino-ledger --example ledger_bench
+  for claimers in 1 4; do
+    "$bin" "$WORK/bench-$claimers.sqlite" 2000 "$claimers"
+    [ -n "${KINO_TEST_POSTGRES:-}" ] && "$bin" "$(fresh_pg kino_bench_ledger_$claimers)" 2000 "$claimers"
+  done
+}
+
+# The same job set (FLEET_JOBS DashScope jobs, 50 at a time per worker) followed by 1, 2 and 4
+# `kino worker` processes on one ledger; the pace is off so that workers, not the rate limit,
+# bound the throughput.
+bench_fleet() {
+  local n=${FLEET_JOBS:-400}
+  start_sandbox 18794 --pending 0.5 --running 1 --tasks-qps 0
+  export KINO_DASHSCOPE_QPS=0 KINO_POLL_INITIAL_MS=250 KINO_POLL_MAX_MS=1000
+  for backend in sqlite postgres; do
+    [ "$backend" = postgres ] && [ -z "${KINO_TEST_POSTGRES:-}" ] && continue
+    for w in 1 2 4; do
+      export KINO_HOME="$WORK/fleet-$backend-$w"
+      if [ "$backend" = postgres ]; then export KINO_LEDGER; KINO_LEDGER=$(fresh_pg "kino_bench_fleet_$w"); else unset KINO_LEDGER; fi
+      mkdir -p "$WORK/fleet-out"
+      seq "$n" | xargs -P 8 -I{} "$KINO" submit --queue --json --out "$WORK/fleet-out" "fleet bench {}" > /dev/null
+      local start pids=()
+      start=$(date +%s.%N)
+      for _ in $(seq "$w"); do "$KINO" worker --concurrency 50 2>/dev/null & pids+=($!); done
+      until [ "$("$KINO" list --json --state succeeded | grep -o '"job_id"' | wc -l)" -ge "$n" ]; do sleep 0.2; done
+      local secs
+      secs=$(echo "$(date +%s.%N) - $start" | bc)
+      kill "${pids[@]}"; wait "${pids[@]}" 2>/dev/null || true
+      printf '%-8s %d worker(s): %d jobs in %6.2f s  (%5.1f jobs/s)\n' "$backend" "$w" "$n" "$secs" "$(echo "$n / $secs" | bc -l)"
+    done
+  done
+  unset KINO_LEDGER
+  kill %1 2>/dev/null || true
 }
 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(free -g | awk '/Mem:/{print $2}') GiB; $("$KINO" --version)"

@@ -278,6 +278,9 @@ pub struct SandboxArgs {
     /// Largest upload accepted, in MB.
     #[arg(long, default_value_t = 100)]
     pub max_file_size_mb: u64,
+    /// DashScope task queries allowed per key per second (beyond: 429); 0 for no limit.
+    #[arg(long, default_value_t = 20)]
+    pub tasks_qps: u32,
 }
 
 /// `--segment-media` belongs to the `--segment` just before it; clap keeps each option's values

@@ -24,6 +24,7 @@ pub async fn serve(ctx: &Context, args: SandboxArgs) -> Result<(), CommandError>
         running: secs("running", args.running)?,
         video_size: args.video_size,
         max_file_size_mb: args.max_file_size_mb,
+        tasks_qps: (args.tasks_qps > 0).then_some(args.tasks_qps),
         ..SandboxConfig::default()
     };
     let handle = Sandbox::start(args.host, args.port, config)

@@ -15,11 +15,12 @@ use super::{ctx_with, sha256_file};
 
 const PROVIDERS: [&str; 5] = ["dashscope", "skillsvideo", "xyq", "libtv", "xingyun3d"];
 
-/// Platforms with no way to find a task whose create answer was lost (contracts: Xiaoyunque
-/// cannot list threads, LibTV sessions, xingyun3d render tasks). A worker killed while such a
-/// create is in flight leaves that job `unknown`: resending could pay twice, so kino never does,
-/// and says where a person can look. DashScope and skills.video jobs are always reconciled.
-const UNLISTABLE: [&str; 3] = ["xyq", "libtv", "xingyun3d"];
+/// Platforms on which a task whose create answer was lost cannot always be found (contracts:
+/// Xiaoyunque cannot list threads, LibTV sessions, xingyun3d render tasks; skills.video lists
+/// only generations still running, and the sandbox's finish in under a second). A worker killed
+/// while such a create is in flight leaves that job `unknown`: resending could pay twice, so
+/// kino never does, and says where a person can look. DashScope's task list always settles it.
+const UNLISTABLE: [&str; 4] = ["xyq", "libtv", "xingyun3d", "skillsvideo"];
 
 /// The cap the fleet keeps on xingyun3d jobs in flight.
 const XY_CAP: usize = 6;
@@ -163,25 +164,21 @@ impl Fleet {
         list.as_array().map_or(0, Vec::len)
     }
 
-    /// Jobs that reached where they rest: succeeded, or `unknown` on a platform that cannot list
-    /// its tasks (see `UNLISTABLE`).
+    /// Jobs that reached where they rest: succeeded with every result on disk, or `unknown` on
+    /// a platform that cannot list its tasks (see `UNLISTABLE`).
     fn settled(&self) -> usize {
-        let list = self.json(&[
-            "list",
-            "--json",
-            "--state",
-            "succeeded",
-            "--state",
-            "unknown",
-        ]);
-        list.as_array().map_or(0, |jobs| {
-            jobs.iter()
-                .filter(|j| {
-                    j["state"] == "succeeded"
-                        || UNLISTABLE.contains(&j["provider"].as_str().unwrap_or_default())
-                })
-                .count()
-        })
+        self.export()
+            .iter()
+            .filter(|r| {
+                let job = &r["job"];
+                let on_disk = r["artifacts"]
+                    .as_array()
+                    .is_some_and(|a| !a.is_empty() && a.iter().all(|a| a["state"] == "done"));
+                (job["state"] == "succeeded" && on_disk)
+                    || (job["state"] == "unknown"
+                        && UNLISTABLE.contains(&job["provider"].as_str().unwrap_or_default()))
+            })
+            .count()
     }
 }
 
@@ -247,22 +244,32 @@ fn assert_fleet_kept_its_promises(f: &Fleet, ids: &[String], per_provider: u64) 
         }
     }
     let s = f.t.stats();
+    // Never twice: every succeeded job was created once, and a job left `unknown` at most once
+    // (its create may have died before it left the killed worker).
+    let count = |provider: &str, state: &str| {
+        records
+            .iter()
+            .filter(|r| r["job"]["provider"] == provider && r["job"]["state"] == state)
+            .count() as u64
+    };
+    for (provider, creates) in [
+        ("dashscope", s.creates),
+        ("skillsvideo", s.sv_creates),
+        ("xyq", s.xyq_runs),
+        ("libtv", s.libtv_sends),
+        ("xingyun3d", s.xy_creates),
+    ] {
+        let (done, unknown) = (count(provider, "succeeded"), count(provider, "unknown"));
+        assert_eq!(done + unknown, per_provider, "{provider}");
+        assert!(
+            done <= creates && creates <= done + unknown,
+            "{provider}: {creates} creates for {done} succeeded and {unknown} unknown jobs"
+        );
+    }
     assert_eq!(
-        (
-            s.creates,
-            s.sv_creates,
-            s.xyq_runs,
-            s.libtv_sends,
-            s.xy_creates
-        ),
-        (
-            per_provider,
-            per_provider,
-            per_provider,
-            per_provider,
-            per_provider
-        ),
-        "exactly one create per job on every platform: {s:?}"
+        count("dashscope", "unknown"),
+        0,
+        "DashScope's task list settles every job"
     );
     assert_eq!(s.throttled, 0, "{s:?}");
     assert!(
@@ -307,14 +314,15 @@ fn wait_for(f: &Fleet, total: usize, limit: Duration, workers: &[usize]) {
 }
 
 /// The fleet story: `workers` workers, `per_provider` jobs of each of the five providers, and
-/// worker 0 killed with SIGKILL once a fifth of the jobs are done.
+/// worker 0 killed with SIGKILL once two fifths of the jobs are done.
 fn fleet_story(ledger: Option<String>, workers: usize, per_provider: usize) {
     let f = Fleet::new(ledger);
     let ids = f.submit(per_provider);
     let total = ids.len();
-    let mut children: Vec<Child> = (0..workers).map(|n| f.worker(n)).collect();
+    let mut children = Reaper((0..workers).map(|n| f.worker(n)).collect());
+    let children = &mut children.0;
     let start = Instant::now();
-    while f.done() < total / 5 {
+    while f.done() < total * 2 / 5 {
         assert!(start.elapsed() < Duration::from_secs(180), "no progress");
         std::thread::sleep(Duration::from_millis(200));
     }
@@ -327,12 +335,6 @@ fn fleet_story(ledger: Option<String>, workers: usize, per_provider: usize) {
         Duration::from_secs(240),
         &(1..workers).collect::<Vec<_>>(),
     );
-    // Settled is not idle: let the last downloads and events land before reading the ledger.
-    std::thread::sleep(Duration::from_millis(500));
-    for c in &mut children[1..] {
-        let _ = c.kill();
-        let _ = c.wait();
-    }
     assert_fleet_kept_its_promises(&f, &ids, per_provider as u64);
 }
 
@@ -440,10 +442,9 @@ fn a_worker_reconciles_a_job_whose_sender_was_killed_mid_submit() {
         == 1));
     let _ = child.kill();
     let _ = child.wait();
-    let mut worker = f.worker(0);
+    let worker = Reaper(vec![f.worker(0)]);
     let done = kino_testkit::eventually(Duration::from_secs(60), || f.done() == 1);
-    let _ = worker.kill();
-    let _ = worker.wait();
+    drop(worker);
     assert!(done, "{}", f.worker_log(0));
     let records = f.export();
     let events = records[0]["events"].to_string();
@@ -452,6 +453,18 @@ fn a_worker_reconciles_a_job_whose_sender_was_killed_mid_submit() {
         "{events}"
     );
     assert_eq!(f.t.stats().creates, 1);
+}
+
+/// Kills the workers however the test ends: a failed assertion must not leave them running.
+struct Reaper(Vec<Child>);
+
+impl Drop for Reaper {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
 }
 
 fn ledger_db() -> Option<String> {
