@@ -111,11 +111,13 @@ fn paces() -> Result<HashMap<String, Duration>, CommandError> {
         let name = format!("KINO_{}_QPS", provider.to_ascii_uppercase());
         let Some(v) = var(&name) else { continue };
         match v.parse::<f64>() {
-            Ok(qps) if qps > 0.0 && qps.is_finite() => {
-                paces.insert(provider.to_string(), Duration::from_secs_f64(1.0 / qps));
-            }
-            Ok(qps) if qps == 0.0 => {
-                paces.remove(*provider);
+            // 0 turns the pace off; a pace needs a positive, finite rate.
+            Ok(qps) if qps.is_finite() && qps >= 0.0 => {
+                if qps > 0.0 {
+                    paces.insert(provider.to_string(), Duration::from_secs_f64(1.0 / qps));
+                } else {
+                    paces.remove(*provider);
+                }
             }
             _ => {
                 return Err(CommandError::new(

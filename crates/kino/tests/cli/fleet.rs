@@ -402,6 +402,45 @@ fn kino_ledger_export_then_import_moves_history_from_sqlite_to_postgres() {
 }
 
 #[test]
+fn on_a_shared_ledger_submit_hands_the_job_to_the_fleet_unless_told_here() {
+    let Some(url) = ledger_db() else { return };
+    let f = Fleet::new(Some(url));
+    let queued = f.json(&["submit", "--json", "for the fleet"]);
+    assert_eq!(queued["state"], "pending", "{queued}");
+    assert_eq!(f.t.stats().creates, 0, "nothing sent by the submitter");
+    let here = f.json(&["submit", "--here", "--json", "from here"]);
+    assert_eq!(here["state"], "queued", "{here}");
+    assert_eq!(f.t.stats().creates, 1);
+    let worker = Reaper(vec![f.worker(0)]);
+    let done = kino_testkit::eventually(Duration::from_secs(60), || f.settled() == 2);
+    drop(worker);
+    assert!(done, "{}", f.worker_log(0));
+    assert_eq!(f.t.stats().creates, 2);
+}
+
+#[test]
+fn a_bad_pace_or_cap_is_refused_naming_the_variable_before_anything_is_recorded() {
+    let f = Fleet::new(None);
+    for (var, value) in [
+        ("KINO_DASHSCOPE_QPS", "fast"),
+        ("KINO_DASHSCOPE_QPS", "-3"),
+        ("KINO_XYQ_CONCURRENCY", "0"),
+    ] {
+        let r = f
+            .kino()
+            .env(var, value)
+            .args(["submit", "--json", "never sent"])
+            .output()
+            .unwrap_or_else(|e| panic!("{e}"));
+        let stderr = String::from_utf8_lossy(&r.stderr);
+        assert_eq!(r.status.code(), Some(3), "{var}={value}: {stderr}");
+        assert!(stderr.contains(var), "{stderr}");
+    }
+    assert_eq!(f.json(&["list", "--json"]), serde_json::json!([]));
+    assert_eq!(f.t.stats().create_attempts, 0);
+}
+
+#[test]
 fn a_bad_import_file_imports_nothing_and_exits_2() {
     let f = Fleet::new(None);
     let file = f.t.work_path("bad.jsonl");
