@@ -264,6 +264,11 @@ impl SandboxHandle {
         dashscope::result_sha256(self.shared(), task_id)
     }
 
+    /// The prompt a DashScope task was created with.
+    pub fn task_prompt(&self, task_id: &str) -> Option<String> {
+        dashscope::task_prompt(self.shared(), task_id)
+    }
+
     /// The lowercase hex SHA-256 of exactly the bytes `url` serves, for result URLs handed out
     /// by Xiaoyunque, LibTV, skills.video and xingyun3d (`render_video_oss`, `render_image_oss`,
     /// `preview_url`; and LibTV upload URLs, skills.video multipart file inputs); `None` for

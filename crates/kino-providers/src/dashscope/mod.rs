@@ -109,6 +109,42 @@ impl DashScope {
         }
     }
 
+    /// The list does not show requests, but a finished task shows its prompt
+    /// (`output.orig_prompt`): candidates are read one by one, a task with another prompt is not
+    /// this job's, and the one with this job's prompt is. Tasks not finished yet cannot be told
+    /// apart: they stay candidates, and a later look settles them.
+    /// Regression: two jobs killed mid-create with one worker stayed `unknown` for good, each
+    /// seeing both tasks, although each task carried its own job's prompt.
+    async fn tell_apart(
+        &self,
+        candidates: Vec<String>,
+        prompt: &str,
+    ) -> Result<Reconciled, ProviderError> {
+        const MAX_READS: usize = 20;
+        if candidates.len() > MAX_READS {
+            return Ok(Reconciled::Ambiguous(candidates));
+        }
+        let (mut matched, mut open) = (Vec::new(), Vec::new());
+        for id in candidates {
+            let body = self
+                .query(self.api.get(format!("{}/tasks/{id}", self.base)))
+                .await?;
+            match body.pointer("/output/orig_prompt").and_then(Value::as_str) {
+                Some(p) if p == prompt => matched.push(id),
+                Some(_) => {}
+                None => open.push(id),
+            }
+        }
+        Ok(match (matched.len(), open.len()) {
+            (1, _) => Reconciled::Matched(matched.remove(0)),
+            (0, 0) => Reconciled::NotFound,
+            (0, 1) => Reconciled::Found(open.remove(0)),
+            (0, _) => Reconciled::Ambiguous(open),
+            // The same prompt sent twice: either task could be this job's.
+            _ => Reconciled::Ambiguous(matched),
+        })
+    }
+
     async fn list_page(
         &self,
         model: &str,
@@ -303,6 +339,15 @@ impl Provider for DashScope {
                     )));
                 }
             }
+        }
+        let prompt = lost
+            .wire
+            .and_then(|w| w.pointer("/input/prompt"))
+            .and_then(Value::as_str);
+        if let Some(prompt) = prompt
+            && !candidates.is_empty()
+        {
+            return self.tell_apart(candidates, prompt).await;
         }
         Ok(match candidates.len() {
             0 => Reconciled::NotFound,

@@ -100,6 +100,12 @@ pub(crate) fn result_sha256(shared: &Shared, task_id: &str) -> Option<String> {
     Some(shared.video_sha256(layout))
 }
 
+/// The prompt a task was created with (what `orig_prompt` will show).
+pub(crate) fn task_prompt(shared: &Shared, task_id: &str) -> Option<String> {
+    let store = lock(&shared.dashscope.tasks);
+    store.get(task_id, Instant::now())?.accepted.prompt.clone()
+}
+
 /// JSON 404 for unknown API-host paths.
 pub(crate) async fn api_not_found() -> axum::response::Response {
     use axum::response::IntoResponse;

@@ -506,6 +506,48 @@ impl Drop for Reaper {
     }
 }
 
+/// Regression: two DashScope jobs whose creates were in flight in one killed process each saw
+/// both tasks in the task list and stayed `unknown` for good; a finished task shows its prompt,
+/// which tells them apart.
+#[test]
+fn two_creates_lost_together_are_told_apart_by_their_prompts() {
+    let f = Fleet::with_config(
+        None,
+        SandboxConfig {
+            submit_delay: Duration::from_secs(2),
+            ..fast_config()
+        },
+    );
+    let mut runs = Vec::new();
+    for prompt in ["a red kite", "a blue boat"] {
+        let mut run = f.kino();
+        run.args(["run", "--json", prompt])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        runs.push(run.spawn().unwrap_or_else(|e| panic!("{e}")));
+    }
+    let runs = Reaper(runs);
+    assert!(kino_testkit::eventually(Duration::from_secs(30), || f
+        .t
+        .stats()
+        .creates
+        == 2));
+    drop(runs);
+    let worker = Reaper(vec![f.worker(0)]);
+    let done = kino_testkit::eventually(Duration::from_secs(60), || f.settled() == 2);
+    drop(worker);
+    assert!(done, "{:#?}", f.export());
+    for r in f.export() {
+        let job = &r["job"];
+        assert_eq!(job["state"], "succeeded", "{r}");
+        let sent =
+            f.t.sandbox
+                .task_prompt(job["handle"].as_str().unwrap_or_default());
+        assert_eq!(sent.as_deref(), job["request"]["prompt"].as_str(), "{r}");
+    }
+    assert_eq!(f.t.stats().creates, 2);
+}
+
 fn ledger_db() -> Option<String> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
