@@ -202,4 +202,28 @@ mod tests {
         assert_eq!(extension_of("https://h/a/b"), None);
         assert_eq!(extension_of("https://h/a/b.toolongext"), None);
     }
+
+    /// A platform names nothing on disk but the extension, and that only as 1–5 ASCII letters
+    /// or digits: no separator, dot, NUL or encoded traversal gets through.
+    #[test]
+    fn a_hostile_result_url_cannot_shape_the_file_name() {
+        for url in [
+            "https://h/x/..%2F..%2Fetc%2Fpasswd",
+            "https://h/x/v.mp4%2F..%2F..%2Fx",
+            "https://h/x/v.mp4%00.sh",
+            "https://h/x/v.%2e%2e",
+            "https://h/x/v.m/p4",
+            "https://h/x/v.mp4\\..\\x",
+            "https://h/x/CON.",
+            "not a url/../../x.sh",
+        ] {
+            let ext = extension_of(url);
+            assert!(
+                ext.as_deref()
+                    .is_none_or(|e| (1..=5).contains(&e.len())
+                        && e.chars().all(|c| c.is_ascii_alphanumeric())),
+                "{url}: {ext:?}"
+            );
+        }
+    }
 }

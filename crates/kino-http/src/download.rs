@@ -26,6 +26,12 @@ pub enum DownloadError {
     Gone { status: u16 },
     #[error("the download failed {attempts} times; last error: {last}")]
     Exhausted { attempts: u32, last: String },
+    /// Only http(s) results are fetched: a `file:`, `ftp:` or other URL from a platform (or an
+    /// imported ledger) would read what it should not.
+    #[error(
+        "refusing to fetch a result URL with scheme `{scheme}`: only http and https are fetched"
+    )]
+    Scheme { scheme: String },
     #[error("cannot write {path}: {source}")]
     Io {
         path: String,
@@ -39,6 +45,7 @@ impl Diagnostic for DownloadError {
         match self {
             DownloadError::Gone { .. } | DownloadError::Exhausted { .. } => ErrorKind::Unavailable,
             DownloadError::Io { .. } => ErrorKind::Internal,
+            DownloadError::Scheme { .. } => ErrorKind::Unavailable,
         }
     }
 
@@ -51,6 +58,9 @@ impl Diagnostic for DownloadError {
                 vec!["the partial file is kept: `kino download JOB` resumes it where it stopped".into()]
             }
             DownloadError::Io { .. } => vec!["check that the output directory is writable and has space".into()],
+            DownloadError::Scheme { .. } => {
+                vec!["the platform answered with a result kino will not fetch; the job's events show it".into()]
+            }
         }
     }
 }
@@ -71,12 +81,24 @@ pub fn part_path(dir: &Path, stem: &str, ext: &str, owner: &str) -> PathBuf {
 /// Downloads `url` into `part`, resuming from the bytes already there with a Range request,
 /// retrying cuts, 429 and 5xx within `backoff`, and verifying the length the server announced.
 /// The caller's client must carry no credentials: result hosts are not the platform.
+/// http and https only; anything else (or no URL at all) is refused before a byte is read.
+pub fn check_scheme(url: &str) -> Result<(), DownloadError> {
+    let scheme = url::Url::parse(url)
+        .map(|u| u.scheme().to_string())
+        .unwrap_or_else(|_| "(not a URL)".into());
+    match scheme.as_str() {
+        "http" | "https" => Ok(()),
+        _ => Err(DownloadError::Scheme { scheme }),
+    }
+}
+
 pub async fn fetch_resumable(
     client: &reqwest::Client,
     url: &str,
     part: &Path,
     backoff: Backoff,
 ) -> Result<Fetched, DownloadError> {
+    check_scheme(url)?;
     let mut failures = 0u32;
     let mut last = String::new();
     let mut resumed = false;
@@ -313,6 +335,29 @@ fn unsatisfied_total(headers: &reqwest::header::HeaderMap) -> Option<u64> {
 mod tests {
     use super::*;
     use reqwest::header::{HeaderMap, HeaderValue};
+
+    #[tokio::test]
+    async fn only_http_and_https_results_are_fetched() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let part = dir.path().join("x.part");
+        let client = crate::download_client("kino-test").expect("client");
+        for url in [
+            "file:///etc/passwd",
+            "ftp://example.com/v.mp4",
+            "data:video/mp4;base64,AAAA",
+            "/etc/passwd",
+            "javascript:alert(1)",
+        ] {
+            let got = fetch_resumable(&client, url, &part, Backoff::default()).await;
+            assert!(
+                matches!(got, Err(DownloadError::Scheme { .. })),
+                "{url}: {got:?}"
+            );
+            assert!(!part.exists(), "{url}: nothing written");
+        }
+        assert!(check_scheme("https://cdn.example/v.mp4?Expires=1").is_ok());
+        assert!(check_scheme("HTTP://cdn.example/v.mp4").is_ok());
+    }
 
     #[test]
     fn content_range_parses() {

@@ -3,6 +3,8 @@
 
 mod conversation;
 pub mod dashscope;
+#[cfg(test)]
+mod hostile_tests;
 pub mod libtv;
 mod media_input;
 mod response;

@@ -4,7 +4,7 @@ mod body;
 mod models;
 mod plan;
 mod upload;
-mod wire;
+pub(crate) mod wire;
 
 use std::time::Duration;
 

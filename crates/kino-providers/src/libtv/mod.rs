@@ -1,7 +1,7 @@
 //! LibTV agent-im, seed 002; shared/contracts.md §4. A job is one exchange in a session; its
 //! handle is the sessionId, its cursor the highest message seq read.
 
-mod wire;
+pub(crate) mod wire;
 
 use std::time::Duration;
 

@@ -5,7 +5,7 @@
 mod catalog;
 mod schema;
 mod stream;
-mod wire;
+pub(crate) mod wire;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -202,6 +202,67 @@ impl Xingyun3d {
 }
 
 /// `Date: Sat, 21 Nov 2026 10:00:00 GMT` → unix seconds.
+/// What a `get_render_task` answer says: the state, and results once the render is finished.
+pub(crate) fn render_outcome(data: &Value) -> Result<PollOutcome, ProviderError> {
+    let state = data
+        .get("synth_state")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    let mut artifacts = Vec::new();
+    for (key, kind) in [
+        ("render_video_oss", ArtifactKind::Video),
+        ("render_image_oss", ArtifactKind::Image),
+    ] {
+        if let Some(url) = data
+            .get(key)
+            .and_then(Value::as_str)
+            .filter(|u| !u.is_empty())
+        {
+            artifacts.push(ArtifactRef {
+                url: url.to_string(),
+                kind,
+            });
+        }
+    }
+    let status = match state.as_str() {
+        "not_send" => RemoteStatus::Queued { position: None },
+        "waiting" | "processing" => RemoteStatus::Running { percent: None },
+        "finished" if artifacts.iter().any(|a| a.kind == ArtifactKind::Video) => {
+            RemoteStatus::Succeeded
+        }
+        // Finished but the URL not filled in yet: a paid render is looked at again, not failed.
+        "finished" => RemoteStatus::Running { percent: None },
+        "error" => RemoteStatus::Failed {
+            code: Some("error".into()),
+            message: data
+                .get("error_reason")
+                .and_then(Value::as_str)
+                .filter(|r| !r.trim().is_empty())
+                .unwrap_or("the render failed")
+                .to_string(),
+        },
+        "cancel" => RemoteStatus::Canceled,
+        other => {
+            return Err(ProviderError::Protocol {
+                message: format!(
+                    "get_render_task answered without a known synth_state (`{other}`)"
+                ),
+            });
+        }
+    };
+    // Results are taken only from a finished task (the image may exist earlier as a cover).
+    let artifacts = if state == "finished" {
+        artifacts
+    } else {
+        Vec::new()
+    };
+    Ok(PollOutcome {
+        artifacts,
+        ..PollOutcome::status(status, state)
+    })
+}
+
 fn httpdate_secs(d: &str) -> Option<i64> {
     chrono::DateTime::parse_from_rfc2822(d)
         .ok()
@@ -528,63 +589,7 @@ impl Provider for Xingyun3d {
             .await
             .map_err(network)?;
         let data = Self::answer(resp).await?;
-        let state = data
-            .get("synth_state")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string();
-        let mut artifacts = Vec::new();
-        for (key, kind) in [
-            ("render_video_oss", ArtifactKind::Video),
-            ("render_image_oss", ArtifactKind::Image),
-        ] {
-            if let Some(url) = data
-                .get(key)
-                .and_then(Value::as_str)
-                .filter(|u| !u.is_empty())
-            {
-                artifacts.push(ArtifactRef {
-                    url: url.to_string(),
-                    kind,
-                });
-            }
-        }
-        let status = match state.as_str() {
-            "not_send" => RemoteStatus::Queued { position: None },
-            "waiting" | "processing" => RemoteStatus::Running { percent: None },
-            "finished" if artifacts.iter().any(|a| a.kind == ArtifactKind::Video) => {
-                RemoteStatus::Succeeded
-            }
-            // Finished but the URL not filled in yet: a paid render is looked at again, not failed.
-            "finished" => RemoteStatus::Running { percent: None },
-            "error" => RemoteStatus::Failed {
-                code: Some("error".into()),
-                message: data
-                    .get("error_reason")
-                    .and_then(Value::as_str)
-                    .filter(|r| !r.trim().is_empty())
-                    .unwrap_or("the render failed")
-                    .to_string(),
-            },
-            "cancel" => RemoteStatus::Canceled,
-            other => {
-                return Err(ProviderError::Protocol {
-                    message: format!(
-                        "get_render_task answered without a known synth_state (`{other}`)"
-                    ),
-                });
-            }
-        };
-        // Results are taken only from a finished task (the image may exist earlier as a cover).
-        let artifacts = if state == "finished" {
-            artifacts
-        } else {
-            Vec::new()
-        };
-        Ok(PollOutcome {
-            artifacts,
-            ..PollOutcome::status(status, state)
-        })
+        render_outcome(&data)
     }
 
     async fn cancel(&self, handle: &str) -> Result<(), ProviderError> {

@@ -1,7 +1,7 @@
 //! Xiaoyunque 小云雀 (Pippit NestAgent), seed 000; shared/contracts.md §3. A job is one run in a
 //! thread; its handle is `thread_id/run_id`, its cursor the run's next `after_seq`.
 
-mod wire;
+pub(crate) mod wire;
 
 use std::time::Duration;
 
