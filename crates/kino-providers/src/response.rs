@@ -52,6 +52,23 @@ fn parse_answer(bytes: &[u8]) -> serde_json::Value {
     })
 }
 
+/// Sends a billable create. A connection that never opened, or a request that could not be
+/// built, carried nothing: the platform saw no request. Any other failure may have reached it,
+/// so its outcome is unknown (never resent blindly).
+pub(crate) async fn send_create(
+    req: reqwest::RequestBuilder,
+) -> Result<reqwest::Response, kino_core::SubmitError> {
+    match req.send().await {
+        Ok(r) => Ok(r),
+        Err(e) if e.is_connect() || e.is_builder() => {
+            Err(kino_core::SubmitError::NotCreated(network(e)))
+        }
+        Err(e) => Err(kino_core::SubmitError::OutcomeUnknown(
+            kino_http::describe_error(e),
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -123,22 +140,5 @@ mod tests {
                 "{got:?}"
             );
         }
-    }
-}
-
-/// Sends a billable create. A connection that never opened, or a request that could not be
-/// built, carried nothing: the platform saw no request. Any other failure may have reached it,
-/// so its outcome is unknown (never resent blindly).
-pub(crate) async fn send_create(
-    req: reqwest::RequestBuilder,
-) -> Result<reqwest::Response, kino_core::SubmitError> {
-    match req.send().await {
-        Ok(r) => Ok(r),
-        Err(e) if e.is_connect() || e.is_builder() => {
-            Err(kino_core::SubmitError::NotCreated(network(e)))
-        }
-        Err(e) => Err(kino_core::SubmitError::OutcomeUnknown(
-            kino_http::describe_error(e),
-        )),
     }
 }
