@@ -50,6 +50,12 @@ impl PgLedger {
             message: mask_in(&message, url),
         };
         let options = PgConnectOptions::from_str(url).map_err(|e| open_err(e.to_string()))?;
+        // One direct attempt first: a server that is down or refuses is reported at once, where
+        // the pool would keep retrying for its whole acquire timeout.
+        let probe = <PgConnection as sqlx::Connection>::connect_with(&options)
+            .await
+            .map_err(|e| open_err(e.to_string()))?;
+        let _ = sqlx::Connection::close(probe).await;
         let pool = PgPoolOptions::new()
             .max_connections(16)
             .acquire_timeout(Duration::from_secs(30))

@@ -459,6 +459,39 @@ fn a_bad_pace_or_cap_is_refused_naming_the_variable_before_anything_is_recorded(
 }
 
 #[test]
+fn the_password_of_a_postgres_ledger_never_shows() {
+    let f = Fleet::new(None);
+    let secret = "hunter2-pg-SECRET";
+    // Nothing listens on port 1: every command fails to open the ledger.
+    let url = format!("postgres://kino:{secret}@127.0.0.1:1/kino");
+    for args in [
+        vec!["list", "--json"],
+        vec!["doctor", "--json"],
+        vec!["ledger", "migrate"],
+        vec!["worker"],
+        vec!["submit", "--json", "a kite"],
+    ] {
+        let r = f
+            .kino()
+            .env("KINO_LEDGER", &url)
+            .env("KINO_LOG", "trace")
+            .args(&args)
+            .output()
+            .unwrap_or_else(|e| panic!("{e}"));
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&r.stdout),
+            String::from_utf8_lossy(&r.stderr)
+        );
+        assert!(!all.contains(secret), "{args:?}: {all}");
+        assert!(
+            all.contains("kino:***@127.0.0.1:1"),
+            "{args:?} names the ledger: {all}"
+        );
+    }
+}
+
+#[test]
 fn a_bad_import_file_imports_nothing_and_exits_2() {
     let f = Fleet::new(None);
     let file = f.t.work_path("bad.jsonl");
