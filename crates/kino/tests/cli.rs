@@ -709,6 +709,78 @@ fn the_api_key_appears_in_no_output_log_or_ledger_file() {
     }
 }
 
+/// Issue 8: every provider's credentials, through every kind of command, with trace logs on:
+/// not in stdout, stderr, any file kino wrote, or any request body or header a platform got
+/// (the xingyun3d secret only ever signs; keys go only in `Authorization`).
+#[test]
+fn no_credential_of_any_provider_leaks_through_any_command() {
+    let t = ctx();
+    let xy_secret = format!("secret-{}", kino_testkit::XY_APP_ID);
+    let secrets = ["9f8e7d6c5b4a", xy_secret.as_str()];
+    let mut outputs = Vec::new();
+    let look = [
+        "--param",
+        "look_name=AM054_Jap_9021_new",
+        "--param",
+        "tts_vcn_name=XMOV_HN_TTS__236",
+        "--param",
+        "studio_name=youling_2d_v",
+    ];
+    let mut xy = vec!["run", "xingyun3d", "--json", "--segment", "hello"];
+    xy.extend_from_slice(&look);
+    for args in [
+        vec![
+            "run",
+            "skillsvideo",
+            "--json",
+            "--model",
+            "google/veo-3.1",
+            "a dog",
+        ],
+        vec!["models", "skillsvideo", "--json"],
+        vec!["schema", "skillsvideo", "google/veo-3.1"],
+        vec!["credits", "skillsvideo", "--json"],
+        xy,
+        vec!["run", "xyq", "--json", "a film"],
+        vec!["run", "libtv", "--json", "a film"],
+        vec!["submit", "--json", "a kite"],
+        vec!["resume", "--json"],
+        vec!["list", "--json"],
+        vec!["ledger", "export"],
+        vec!["doctor", "--json"],
+        vec!["providers", "--json"],
+    ] {
+        let mut cmd = t.kino();
+        cmd.env("KINO_LOG", "trace").args(&args);
+        let r = run(cmd);
+        outputs.push((args.join(" "), format!("{}{}", r.stdout, r.stderr)));
+    }
+    for (args, o) in &outputs {
+        for s in secrets {
+            assert!(!o.contains(s), "`kino {args}` showed a secret: {o}");
+        }
+    }
+    for f in TestContext::files_under(t.home.path())
+        .into_iter()
+        .chain(TestContext::files_under(t.work.path()))
+    {
+        let bytes = std::fs::read(&f).unwrap();
+        let hay = String::from_utf8_lossy(&bytes);
+        for s in secrets {
+            assert!(!hay.contains(s), "a secret in {}", f.display());
+        }
+    }
+    let requests = t.sandbox.requests();
+    assert!(requests.len() >= 5, "a create on every platform was recorded");
+    for r in requests {
+        let seen = format!("{} {:?} {}", r.path, r.headers, r.body);
+        for s in secrets {
+            assert!(!seen.contains(s), "a secret sent to {}: {seen}", r.path);
+        }
+    }
+    assert_eq!(t.stats().auth_on_cdn, 0, "no credential to a CDN host");
+}
+
 #[test]
 fn providers_and_doctor_report_credential_status_only() {
     let t = ctx();
