@@ -14,6 +14,8 @@ use kino_testkit::{FAKE_KEY, Run, TestContext, eventually, fast_config, run, spa
 mod browser;
 #[path = "cli/conversations.rs"]
 mod conversations;
+#[path = "cli/faults.rs"]
+mod faults;
 #[path = "cli/fleet.rs"]
 mod fleet;
 #[path = "cli/mcp.rs"]
@@ -771,7 +773,10 @@ fn no_credential_of_any_provider_leaks_through_any_command() {
         }
     }
     let requests = t.sandbox.requests();
-    assert!(requests.len() >= 5, "a create on every platform was recorded");
+    assert!(
+        requests.len() >= 5,
+        "a create on every platform was recorded"
+    );
     for r in requests {
         let seen = format!("{} {:?} {}", r.path, r.headers, r.body);
         for s in secrets {
