@@ -36,7 +36,7 @@ bench_follow() {
   export KINO_HOME="$WORK/follow-home"
   start_sandbox 18790 --pending 10 --running 20
   echo "submitting $JOBS jobs…"
-  seq "$JOBS" | xargs -P 4 -I{} "$KINO" submit --json --quiet "bench job {}" > /dev/null
+  seq "$JOBS" | xargs -P 4 -I{} "$KINO" submit --json --quiet --out "$WORK/follow-out" "bench job {}" > /dev/null
   measure "follow $JOBS jobs (kino resume)" "$KINO" resume --json
   local done_count
   done_count=$(grep -o '"state":"succeeded"' "$WORK/out.json" | wc -l)
@@ -76,7 +76,7 @@ bench_startup() {
   if [ ! -f "$KINO_HOME/ledger.sqlite" ]; then
     export KINO_HOME="$WORK/startup-home"
     start_sandbox 18793 --pending 600 --running 600
-    seq "$JOBS" | xargs -P 4 -I{} "$KINO" submit --json --quiet "startup job {}" > /dev/null
+    seq "$JOBS" | xargs -P 4 -I{} "$KINO" submit --json --quiet --out "$WORK/startup-out" "startup job {}" > /dev/null
   fi
   echo "ledger holds $("$KINO" list --json | grep -o '"job_id"' | wc -l) jobs"
   hyperfine --warmup 3 --runs 30 -N --export-markdown "$WORK/startup.md" \
