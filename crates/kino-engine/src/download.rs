@@ -148,7 +148,12 @@ impl Engine {
                 source,
             })?;
         let base = match prefix {
-            Some(p) => p.to_string(),
+            // Checked again here, where the name is made: a prefix may come from the ledger,
+            // and an imported ledger is input like any other.
+            Some(p) => {
+                crate::engine::check_prefix(p)?;
+                p.to_string()
+            }
             None => format!("{}-{}-{}", job.provider, job.mode, job.id.short()),
         };
         let stem = if count > 1 {

@@ -477,7 +477,6 @@ impl Engine {
             {
                 Reconciled::Ambiguous(vec![handle])
             }
-            Reconciled::Matched(handle) => Reconciled::Found(handle),
             other => other,
         };
         match found {

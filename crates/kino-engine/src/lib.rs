@@ -15,7 +15,7 @@ pub mod view;
 mod worker;
 
 pub use config::EngineConfig;
-pub use engine::{Engine, Outcome};
+pub use engine::{Engine, Outcome, check_prefix};
 pub use error::EngineError;
 pub use owner::Owner;
 pub use worker::{WorkerConfig, Workers};

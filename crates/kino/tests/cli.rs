@@ -27,6 +27,16 @@ mod skillsvideo;
 #[path = "cli/xingyun3d.rs"]
 mod xingyun3d;
 
+/// The xingyun3d presenter every test renders with (look, voice and studio are required).
+pub(crate) const XY_LOOK: [&str; 6] = [
+    "--param",
+    "look_name=AM054_Jap_9021_new",
+    "--param",
+    "tts_vcn_name=XMOV_HN_TTS__236",
+    "--param",
+    "studio_name=youling_2d_v",
+];
+
 pub(crate) fn ctx() -> TestContext {
     TestContext::new(env!("CARGO_BIN_EXE_kino"))
 }
@@ -720,16 +730,8 @@ fn no_credential_of_any_provider_leaks_through_any_command() {
     let xy_secret = format!("secret-{}", kino_testkit::XY_APP_ID);
     let secrets = ["9f8e7d6c5b4a", xy_secret.as_str()];
     let mut outputs = Vec::new();
-    let look = [
-        "--param",
-        "look_name=AM054_Jap_9021_new",
-        "--param",
-        "tts_vcn_name=XMOV_HN_TTS__236",
-        "--param",
-        "studio_name=youling_2d_v",
-    ];
     let mut xy = vec!["run", "xingyun3d", "--json", "--segment", "hello"];
-    xy.extend_from_slice(&look);
+    xy.extend_from_slice(&XY_LOOK);
     for args in [
         vec![
             "run",

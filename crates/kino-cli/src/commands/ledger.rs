@@ -80,16 +80,19 @@ pub async fn import(ctx: &Context, file: &Path) -> Result<(), CommandError> {
         if line.trim().is_empty() {
             continue;
         }
-        let record: JobRecord = serde_json::from_str(&line).map_err(|e| {
+        let invalid = |why: String| {
             CommandError::new(
                 ErrorKind::Usage,
-                format!(
-                    "invalid `{}` line {}: not a job of `kino ledger export`: {e}",
-                    file.display(),
-                    n + 1
-                ),
+                format!("invalid `{}` line {}: {why}", file.display(), n + 1),
             )
-        })?;
+        };
+        let record: JobRecord = serde_json::from_str(&line)
+            .map_err(|e| invalid(format!("not a job of `kino ledger export`: {e}")))?;
+        // The prefix names result files: one that climbs out of the output directory is
+        // refused here, as `--prefix` is.
+        if let Some(prefix) = &record.job.prefix {
+            kino_engine::check_prefix(prefix).map_err(|e| invalid(e.to_string()))?;
+        }
         records.push(record);
     }
     let ledger = ctx.ledger().await?;

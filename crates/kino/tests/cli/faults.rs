@@ -16,15 +16,6 @@ struct Case {
     create_attempts: fn(&kino_sandbox::Stats) -> u64,
 }
 
-const LOOK: [&str; 6] = [
-    "--param",
-    "look_name=AM054_Jap_9021_new",
-    "--param",
-    "tts_vcn_name=XMOV_HN_TTS__236",
-    "--param",
-    "studio_name=youling_2d_v",
-];
-
 fn cases() -> Vec<Case> {
     vec![
         Case {
@@ -99,7 +90,7 @@ fn every_provider_survives_a_refused_create_and_a_throttled_failing_query() {
         let mut args = vec!["run", case.provider, "--json", "--timeout", "90s"];
         args.extend_from_slice(case.args);
         if case.provider == "xingyun3d" {
-            args.extend_from_slice(&LOOK);
+            args.extend_from_slice(&super::XY_LOOK);
         }
         let r = kino(&t, &args);
         let p = case.provider;

@@ -92,16 +92,10 @@ impl Fleet {
                     .collect();
                 match p {
                     "skillsvideo" => args.extend(["--model".into(), "google/veo-3.1".into(), text]),
-                    "xingyun3d" => args.extend([
-                        "--segment".into(),
-                        text,
-                        "--param".into(),
-                        "look_name=AM054_Jap_9021_new".into(),
-                        "--param".into(),
-                        "tts_vcn_name=XMOV_HN_TTS__236".into(),
-                        "--param".into(),
-                        "studio_name=youling_2d_v".into(),
-                    ]),
+                    "xingyun3d" => {
+                        args.extend(["--segment".into(), text]);
+                        args.extend(super::XY_LOOK.iter().map(|s| s.to_string()));
+                    }
                     _ => args.push(text),
                 }
                 commands.push(args);
@@ -489,6 +483,37 @@ fn the_password_of_a_postgres_ledger_never_shows() {
             "{args:?} names the ledger: {all}"
         );
     }
+}
+
+/// An imported job's prefix names its result files, so an export file is input like `--prefix`:
+/// one that climbs out of the output directory is refused (exit 2) and nothing is imported.
+#[test]
+fn an_imported_prefix_cannot_write_outside_the_output_directory() {
+    let f = Fleet::new(None);
+    let r = f
+        .kino()
+        .args(["submit", "--queue", "--json", "a kite"])
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(r.status.success());
+    let mut records = f.export();
+    records[0]["job"]["prefix"] = Value::String("../../escaped".into());
+    records[0]["job"]["job_id"] = Value::String("01a1fe00-0000-7000-8000-000000000001".into());
+    let file = f.t.work_path("hostile.jsonl");
+    std::fs::write(&file, format!("{}\n", records[0])).unwrap_or_else(|e| panic!("{e}"));
+    let r = f
+        .kino()
+        .args(["ledger", "import"])
+        .arg(&file)
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let stderr = String::from_utf8_lossy(&r.stderr);
+    assert_eq!(r.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("prefix") && stderr.contains("line 1"),
+        "{stderr}"
+    );
+    assert_eq!(f.export().len(), 1, "nothing imported");
 }
 
 #[test]

@@ -9,18 +9,9 @@ use kino_testkit::{TestContext, fast_config};
 
 use super::{ctx, ctx_with, kino, sha256_file};
 
-const LOOK: [&str; 6] = [
-    "--param",
-    "look_name=AM054_Jap_9021_new",
-    "--param",
-    "tts_vcn_name=XMOV_HN_TTS__236",
-    "--param",
-    "studio_name=youling_2d_v",
-];
-
 fn xy(t: &TestContext, extra: &[&str]) -> kino_testkit::Run {
     let mut args = vec!["run", "xingyun3d", "--json"];
-    args.extend_from_slice(&LOOK);
+    args.extend_from_slice(&super::XY_LOOK);
     args.extend_from_slice(extra);
     kino(t, &args)
 }
@@ -114,7 +105,7 @@ fn cancel_works_while_cancellable_and_says_why_afterwards() {
         ..fast_config()
     });
     let mut args = vec!["submit", "xingyun3d", "--json", "--segment", "cancel me"];
-    args.extend_from_slice(&LOOK);
+    args.extend_from_slice(&super::XY_LOOK);
     let id = kino(&t, &args).json()["job_id"]
         .as_str()
         .unwrap_or_default()
