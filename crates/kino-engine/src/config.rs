@@ -26,6 +26,9 @@ pub struct EngineConfig {
     /// Failed polls in a row before a foreground command reports the platform unavailable
     /// (the job itself stays followable).
     pub max_poll_failures: u32,
+    /// The least time failures in a row must span before a foreground command reports the
+    /// platform unavailable, however many there were.
+    pub min_outage: Duration,
     /// Task-list look-ups that find nothing before a lost create is declared never made.
     pub reconcile_attempts: u32,
     pub reconcile_interval: Duration,
@@ -43,6 +46,7 @@ impl Default for EngineConfig {
             download_backoff: Backoff::default(),
             submit_attempts: 4,
             max_poll_failures: 12,
+            min_outage: Duration::from_secs(60),
             reconcile_attempts: 3,
             reconcile_interval: Duration::from_secs(3),
             paces: HashMap::new(),

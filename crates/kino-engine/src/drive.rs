@@ -104,6 +104,15 @@ impl Engine {
             .unwrap_or(self.config.max_poll_failures)
     }
 
+    /// Whether `failures` in a row, the first at `since`, make the platform unavailable: as many
+    /// as the provider tolerates, over at least [`EngineConfig::min_outage`]. Regression: five
+    /// quick refusals in a row (a 5xx burst and two dropped connections, 1 s apart) ended a
+    /// `kino run` on LibTV with exit 7 although the platform answered again a second later
+    /// (`faults::dropped_slow_and_failing_answers_to_queries_and_downloads_are_asked_again`).
+    fn outage_lasted(&self, provider: &str, failures: u32, since: Instant) -> bool {
+        failures >= self.max_failures(provider) && since.elapsed() >= self.config.min_outage
+    }
+
     /// Expires a job older than its provider follows jobs for (Xiaoyunque: 48 h).
     async fn give_up_if_too_old(&self, job: &kino_core::Job) -> Result<bool, EngineError> {
         let limit = self.provider(&job.provider)?.follow_limits().give_up_after;
@@ -146,6 +155,9 @@ impl Engine {
     ) -> Result<Outcome, EngineError> {
         let mut polls: u32 = 0;
         let mut failures: u32 = 0;
+        // When the current run of failures began: a foreground command gives up only on an
+        // outage that lasts, not on a burst of quick refusals.
+        let mut failing_since: Option<Instant> = None;
         let mut reconciles: u32 = 0;
         let mut next = Instant::now();
         loop {
@@ -215,7 +227,8 @@ impl Engine {
                         Err(e @ EngineError::Ambiguous { .. }) => return Err(e),
                         Err(EngineError::Provider(e)) if e.is_retryable() => {
                             failures += 1;
-                            if failures >= self.max_failures(&job.provider) {
+                            let since = *failing_since.get_or_insert_with(Instant::now);
+                            if self.outage_lasted(&job.provider, failures, since) {
                                 return Err(e.into());
                             }
                             let pause = self.policy(&job.provider).delay(failures);
@@ -247,6 +260,7 @@ impl Engine {
                     match self.poll_once(&job).await {
                         Ok(()) => {
                             failures = 0;
+                            failing_since = None;
                             polls += 1;
                             next = Instant::now() + policy.delay(polls);
                             // Results that appear while the job still runs are fetched now:
@@ -259,6 +273,7 @@ impl Engine {
                         }
                         Err(EngineError::Provider(e)) if e.is_retryable() => {
                             failures += 1;
+                            let since = *failing_since.get_or_insert_with(Instant::now);
                             if failures == 1 || failures.is_multiple_of(5) {
                                 self.note(
                                     id,
@@ -269,7 +284,7 @@ impl Engine {
                                 )
                                 .await?;
                             }
-                            if failures >= self.max_failures(&job.provider) {
+                            if self.outage_lasted(&job.provider, failures, since) {
                                 return Err(e.into());
                             }
                             // A failed poll waits on the poll schedule itself (never hammering,

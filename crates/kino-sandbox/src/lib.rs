@@ -53,7 +53,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub use config::SandboxConfig;
-pub use faults::{Fault, FaultTarget};
+pub use faults::{Fault, FaultKind, FaultTarget};
 pub use stats::Stats;
 
 use state::{Shared, lock};
@@ -123,6 +123,7 @@ impl Sandbox {
 
         let serve = |listener: TcpListener, app: axum::Router, name: &'static str| {
             let mut rx = stop_rx.clone();
+            let app = app.layer(axum::middleware::from_fn(faults::transport));
             tokio::spawn(async move {
                 let stop = async move {
                     // Resolves on an explicit shutdown or when the last handle is dropped.
@@ -232,6 +233,11 @@ impl SandboxHandle {
         self.shared().stats()
     }
 
+    /// Faults queued and not yet used up (a test proves its faults were met by finding none).
+    pub fn pending_faults(&self) -> Vec<Fault> {
+        self.shared().faults.pending()
+    }
+
     /// Queue a fault.
     pub fn inject(&self, fault: Fault) {
         self.shared().faults.push(fault);
@@ -267,6 +273,12 @@ impl SandboxHandle {
     /// The prompt a DashScope task was created with.
     pub fn task_prompt(&self, task_id: &str) -> Option<String> {
         dashscope::task_prompt(self.shared(), task_id)
+    }
+
+    /// Forget a DashScope task now, as the platform does 24 h after its creation: its queries
+    /// answer `UNKNOWN` from then on. False when no such task was known.
+    pub fn forget_task(&self, task_id: &str) -> bool {
+        dashscope::forget_task(self.shared(), task_id)
     }
 
     /// The lowercase hex SHA-256 of exactly the bytes `url` serves, for result URLs handed out

@@ -3,7 +3,7 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
-use kino_sandbox::{Fault, FaultTarget, Sandbox, SandboxConfig, SandboxHandle};
+use kino_sandbox::{Fault, FaultKind, FaultTarget, Sandbox, SandboxConfig, SandboxHandle};
 use reqwest::StatusCode;
 use reqwest::multipart::{Form, Part};
 use serde_json::{Value, json};
@@ -586,6 +586,7 @@ async fn injected_faults() {
         status: 429,
         times: 1,
         retry_after_secs: Some(7),
+        kind: Default::default(),
     });
     let resp = api
         .http
@@ -631,6 +632,66 @@ async fn injected_faults() {
     assert_eq!(stats["create_attempts"], 2);
     assert_eq!(stats["throttled"], 1);
     assert_eq!(stats["queries"], 2);
+}
+
+#[tokio::test]
+async fn transport_faults_drop_delay_or_cut_answers() {
+    let api = Api::new(fast()).await;
+    let create = || {
+        api.http
+            .post(api.url(T2V))
+            .bearer_auth(KEY)
+            .header("X-DashScope-Async", "enable")
+            .json(&json!({"model":"wan2.6-t2v","input":{"prompt":"x"}}))
+            .send()
+    };
+    // A reset before acting: no answer, no task.
+    api.sb
+        .inject(Fault::transport(FaultTarget::Submit, FaultKind::Reset));
+    assert!(create().await.is_err(), "the connection closes unanswered");
+    assert_eq!(api.sb.stats().creates, 0);
+    // A reset after acting: no answer, but the task exists.
+    api.sb
+        .inject(Fault::transport(FaultTarget::Submit, FaultKind::ResetAfter));
+    assert!(create().await.is_err(), "the connection closes unanswered");
+    assert_eq!(api.sb.stats().creates, 1);
+    // A slow answer still comes, whole.
+    api.sb.inject(Fault::transport(
+        FaultTarget::Query,
+        FaultKind::Slow { ms: 300 },
+    ));
+    let id = api.t2v("wan2.6-t2v", "cat").await;
+    let started = Instant::now();
+    let (status, body) = api.get(&format!("/tasks/{id}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["output"]["task_id"], id.as_str());
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    // A truncated download announces the whole length and sends half of it.
+    let url = loop {
+        let (_, body) = api.get(&format!("/tasks/{id}")).await;
+        if let Some(url) = body["output"]["video_url"].as_str() {
+            break url.to_string();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let whole = download(&api.http, &url).await;
+    api.sb
+        .inject(Fault::transport(FaultTarget::Download, FaultKind::Truncate));
+    let resp = api.http.get(&url).send().await.expect("head arrives");
+    assert_eq!(resp.content_length(), Some(whole.len() as u64));
+    let mut got = 0usize;
+    let mut stream = resp;
+    let cut = loop {
+        match stream.chunk().await {
+            Ok(Some(chunk)) => got += chunk.len(),
+            Ok(None) => break false,
+            Err(_) => break true,
+        }
+    };
+    assert!(cut, "the body ends in an error, not a clean end");
+    assert_eq!(got, whole.len() / 2);
+    // The fault was used up: the next download is whole.
+    assert_eq!(download(&api.http, &url).await, whole);
 }
 
 #[tokio::test]
@@ -1389,6 +1450,7 @@ async fn xyq_errors_uploads_and_faults() {
         status: 503,
         times: 1,
         retry_after_secs: Some(3),
+        kind: Default::default(),
     });
     let resp = x
         .http
@@ -1410,6 +1472,7 @@ async fn xyq_errors_uploads_and_faults() {
         status: 429,
         times: 1,
         retry_after_secs: None,
+        kind: Default::default(),
     });
     let (status, body) = x
         .post("get_thread", json!({"thread_id": thread, "run_id": run}))
@@ -1423,6 +1486,7 @@ async fn xyq_errors_uploads_and_faults() {
         status: 500,
         times: 1,
         retry_after_secs: None,
+        kind: Default::default(),
     });
     let (status, body) = x.upload(file_part("a.png", "image/png", vec![1, 2])).await;
     assert_eq!(
@@ -1815,6 +1879,7 @@ async fn libtv_errors_projects_and_faults() {
         status: 503,
         times: 1,
         retry_after_secs: Some(2),
+        kind: Default::default(),
     });
     let resp = l
         .http
@@ -1844,6 +1909,7 @@ async fn libtv_errors_projects_and_faults() {
             status: 429,
             times: 1,
             retry_after_secs: None,
+            kind: Default::default(),
         });
         let (status, body) = match path {
             None => l.get(&format!("/openapi/session/{s1}")).await,
@@ -2803,6 +2869,7 @@ async fn sv_injected_faults() {
         status,
         times: 1,
         retry_after_secs,
+        kind: Default::default(),
     };
     sv.sb.inject(fault(FaultTarget::SvCreate, 429, Some(3)));
     let resp = sv
@@ -3533,6 +3600,7 @@ async fn xy_injected_faults() {
         status,
         times: 1,
         retry_after_secs,
+        kind: Default::default(),
     };
     xy.sb.inject(fault(FaultTarget::XyCreate, 503, Some(2)));
     let body = xy_create_body(json!([{"text": "x"}]));

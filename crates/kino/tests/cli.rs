@@ -445,18 +445,21 @@ fn a_429_with_retry_after_and_bursts_of_503_while_polling_are_survived() {
         status: 429,
         times: 2,
         retry_after_secs: Some(1),
+        kind: Default::default(),
     });
     t.sandbox.inject(Fault {
         target: FaultTarget::Query,
         status: 503,
         times: 4,
         retry_after_secs: None,
+        kind: Default::default(),
     });
     t.sandbox.inject(Fault {
         target: FaultTarget::Download,
         status: 503,
         times: 2,
         retry_after_secs: None,
+        kind: Default::default(),
     });
     let r = kino(&t, &["run", "--json", "survive"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
@@ -474,6 +477,7 @@ fn a_429_on_submit_is_retried_because_nothing_was_created() {
         status: 429,
         times: 1,
         retry_after_secs: Some(1),
+        kind: Default::default(),
     });
     let r = kino(&t, &["run", "--json", "throttled create"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
@@ -808,6 +812,7 @@ fn refused_creates_leave_the_job_pending_and_a_vanished_input_fails_it_unsent() 
         status: 503,
         times: 10,
         retry_after_secs: None,
+        kind: Default::default(),
     });
     let png = t.sample_png();
     let r = kino(
@@ -849,6 +854,7 @@ fn a_lost_create_answer_is_never_resent_and_a_missing_task_fails_the_job_uncharg
         status: 500,
         times: 1,
         retry_after_secs: None,
+        kind: Default::default(),
     });
     let r = kino(&t, &["run", "--json", "lost answer"]);
     assert_eq!(r.code, 4, "{}", r.stderr);
@@ -875,6 +881,7 @@ fn a_lost_create_answer_is_never_resent_and_a_missing_task_fails_the_job_uncharg
         status: 502,
         times: 1,
         retry_after_secs: None,
+        kind: Default::default(),
     });
     let r = kino(&t, &["run", "--json", "--timeout", "1s", "abandon me"]);
     assert_eq!(r.code, 5, "{}", r.stderr);

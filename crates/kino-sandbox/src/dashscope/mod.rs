@@ -106,6 +106,10 @@ pub(crate) fn task_prompt(shared: &Shared, task_id: &str) -> Option<String> {
     store.get(task_id, Instant::now())?.accepted.prompt.clone()
 }
 
+pub(crate) fn forget_task(shared: &Shared, task_id: &str) -> bool {
+    lock(&shared.dashscope.tasks).forget(task_id)
+}
+
 /// JSON 404 for unknown API-host paths.
 pub(crate) async fn api_not_found() -> axum::response::Response {
     use axum::response::IntoResponse;

@@ -220,6 +220,12 @@ impl TaskStore {
         }
     }
 
+    /// Forget a task as the retention period would: queries answer `UNKNOWN` from now on.
+    pub(crate) fn forget(&mut self, id: &str) -> bool {
+        self.order.retain(|o| o != id);
+        self.tasks.remove(id).is_some()
+    }
+
     /// A live (not expired) task.
     pub(crate) fn get(&self, id: &str, now: Instant) -> Option<&Task> {
         self.tasks

@@ -127,6 +127,7 @@ mod tests {
             status,
             times: 1,
             retry_after_secs: Some(2),
+            kind: Default::default(),
         };
         let e = SvError::from_fault(&fault(429), "VIDEO_GENERATION");
         assert_eq!(e.code, "VIDEO_GENERATION_RATE_LIMITED");

@@ -128,6 +128,10 @@ impl Stream {
             if let Some(json) = event {
                 if self.drop_after == Some(self.sent) {
                     self.phase = Phase::Done;
+                    // Let the server flush the events already sent: an abort right behind them
+                    // would discard them with the connection. Regression: behind a slow answer
+                    // every event was due at once, and the client never saw the first.
+                    tokio::time::sleep(Duration::from_millis(100)).await;
                     return Some(Err(abort()));
                 }
                 self.sent = self.sent.saturating_add(1);

@@ -347,6 +347,7 @@ fn a_question_left_unanswered_can_be_canceled_and_a_submit_fault_is_not_resent()
         status: 503,
         times: 1,
         retry_after_secs: None,
+        kind: Default::default(),
     });
     let r = kino(&t, &["run", "xyq", "busy?", "--json", "--timeout", "2s"]);
     assert_ne!(r.code, 0, "{}", r.stderr);

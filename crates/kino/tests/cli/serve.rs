@@ -358,6 +358,7 @@ fn a_job_that_cannot_be_followed_is_retried_with_backoff_not_every_scan() {
         status: 401,
         times: 1000,
         retry_after_secs: None,
+        kind: Default::default(),
     });
     let mut cmd = t.kino();
     cmd.env("KINO_LOG", "warn")
