@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # kino's benchmarks (figures for BENCHMARKS.md; nothing here asserts a time).
 #   bash bench/run.sh            all of them
-#   bash bench/run.sh follow     one of: follow download upload startup ledger fleet
+#   bash bench/run.sh follow     one of: follow download upload startup ledger fleet schedule
+# `schedule` is a simulation (kino's poll plan against the DashScope SDK's and the seed scripts'
+# schedules); it needs neither the release binary nor a sandbox.
 # `ledger` and `fleet` also measure PostgreSQL when KINO_TEST_POSTGRES names a server, e.g.
 #   WITH_POSTGRES_DURABLE=1 scripts/with-postgres bash bench/run.sh ledger fleet
 # Needs a release build (`cargo build --release -p kino`), curl, GNU time and hyperfine
@@ -9,7 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 KINO="$PWD/target/release/kino"
-[ -x "$KINO" ] || { echo "build first: cargo build --release -p kino" >&2; exit 2; }
+[ -x "$KINO" ] || [ "${1:-}" = schedule ] || { echo "build first: cargo build --release -p kino" >&2; exit 2; }
 WORK=$(mktemp -d /tmp/kino-bench.XXXXXX)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
 JOBS=${JOBS:-1000}
@@ -127,5 +129,11 @@ bench_fleet() {
   kill %1 2>/dev/null || true
 }
 
-echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(free -g | awk '/Mem:/{print $2}') GiB; $("$KINO" --version)"
+# Completion-detection delay and requests per job of four poll schedules over assumed run-time
+# distributions, with kino's own PollPlan (seeded: the same figures on every run).
+bench_schedule() {
+  cargo run --release -q -p kino-core --example poll_schedules -- "${SCHEDULE_JOBS:-10000}"
+}
+
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(free -g | awk '/Mem:/{print $2}') GiB; $("$KINO" --version 2>/dev/null || echo "kino at $(git rev-parse --short HEAD)")"
 for b in ${1:-follow download upload startup}; do "bench_$b"; done

@@ -7,6 +7,7 @@ mod error_kind;
 mod event;
 mod job;
 mod job_id;
+mod poll_plan;
 mod provider;
 mod redact;
 mod secret;
@@ -17,6 +18,7 @@ pub use error_kind::{Diagnostic, ErrorKind};
 pub use event::{Event, EventKind};
 pub use job::{Job, JobRequest, NewJob};
 pub use job_id::JobId;
+pub use poll_plan::{EARLY_POLLS, Expected, PollPlan, WINDOW_CADENCE_CAP, Window};
 pub use provider::{
     FollowLimits, Handle, LocalInput, LostCreate, ModeInfo, Plan, PollOutcome, PollPolicy,
     Provider, ProviderError, ProviderInfo, Reconciled, RemoteMessage, RemoteStatus, SubmitError,

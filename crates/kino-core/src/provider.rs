@@ -63,6 +63,13 @@ pub trait Provider: Send + Sync {
 
     fn poll_policy(&self) -> PollPolicy;
 
+    /// Whether jobs of one model and shape take alike times, so that the engine may plan when
+    /// to poll from how long recent ones took ([`crate::PollPlan`]). Not for agents that may
+    /// ask a question at any moment, nor for streams whose polls cost nothing.
+    fn learns_run_times(&self) -> bool {
+        false
+    }
+
     /// The request schema of a model, for platforms that publish one.
     fn request_schema(&self, model: &str) -> Option<Value> {
         let _ = model;

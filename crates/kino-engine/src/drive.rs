@@ -137,7 +137,7 @@ impl Engine {
         }
     }
 
-    fn policy(&self, provider: &str) -> PollPolicy {
+    pub(crate) fn policy(&self, provider: &str) -> PollPolicy {
         self.config
             .poll_override
             .or_else(|| self.provider(provider).ok().map(|p| p.poll_policy()))
@@ -185,8 +185,8 @@ impl Engine {
             }
             match job.state {
                 JobState::Pending => {
-                    self.submit(&job).await?;
-                    next = Instant::now() + self.policy(&job.provider).delay(0);
+                    let sent = self.submit(&job).await?;
+                    next = Instant::now() + self.poll_delay(&sent, 0).await;
                 }
                 JobState::Submitting => {
                     // Our own request still in flight: its answer is coming.
@@ -262,7 +262,7 @@ impl Engine {
                             failures = 0;
                             failing_since = None;
                             polls += 1;
-                            next = Instant::now() + policy.delay(polls);
+                            next = Instant::now() + self.poll_delay(&job, polls).await;
                             // Results that appear while the job still runs are fetched now:
                             // their URLs may expire before the job ends.
                             let pending = self.ledger.artifacts(id).await?;
@@ -402,6 +402,7 @@ impl Engine {
             artifacts: outcome.artifacts.clone(),
             transition,
         };
+        let succeeded = matches!(record.transition, Some((_, JobState::Succeeded, _)));
         let changed = !record.messages.is_empty()
             || record.cursor.is_some()
             || !record.artifacts.is_empty()
@@ -410,6 +411,9 @@ impl Engine {
             // Results, messages, the cursor past them and the state they imply land together.
             self.ledger.record_poll(job.id, record).await?;
             self.publish(job.id).await;
+        }
+        if succeeded {
+            self.learn(job).await;
         }
         if let Some(status) = progress {
             self.note(

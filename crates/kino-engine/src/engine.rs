@@ -84,6 +84,8 @@ pub struct Engine {
     published: Mutex<HashMap<JobId, i64>>,
     /// Jobs whose create (or reply) request this engine has in flight.
     sending: Mutex<std::collections::HashSet<JobId>>,
+    /// How long recent jobs took, for the poll plan.
+    pub(crate) history: crate::history::History,
 }
 
 /// Marks a job's request as in flight in this engine for as long as it lives.
@@ -126,6 +128,7 @@ impl Engine {
             events,
             published: Mutex::new(HashMap::new()),
             sending: Mutex::default(),
+            history: Default::default(),
         }
     }
 

@@ -10,6 +10,7 @@ mod download;
 mod drive;
 mod engine;
 mod error;
+mod history;
 mod owner;
 pub mod view;
 mod worker;

@@ -4,7 +4,7 @@ use kino_core::{Artifact, Event, EventKind, Job, JobId, JobState, Millis, NewJob
 
 use crate::{
     ArtifactRecord, Change, Claim, JobFilter, JobRecord, LedgerError, LedgerInfo, PollRecord,
-    UploadRecord, Wakeups,
+    RunTime, UploadRecord, Wakeups,
 };
 
 /// The storage every face and worker shares. Every method is one transaction.
@@ -129,4 +129,13 @@ pub trait Ledger: Send + Sync {
 
     /// Every handle the ledger knows for a provider (to tell reconciliation which tasks are taken).
     async fn handles(&self, provider: &str) -> Result<Vec<String>, LedgerError>;
+
+    /// How long the `limit` latest succeeded jobs of a provider and model took, newest first
+    /// (the poll plan learns when to look from them).
+    async fn run_times(
+        &self,
+        provider: &str,
+        model: &str,
+        limit: u32,
+    ) -> Result<Vec<RunTime>, LedgerError>;
 }

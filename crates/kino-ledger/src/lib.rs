@@ -22,7 +22,7 @@ pub use error::LedgerError;
 pub use filter::JobFilter;
 pub use ledger::Ledger;
 pub use postgres::PgLedger;
-pub use record::{ArtifactRecord, JobRecord, LedgerInfo};
+pub use record::{ArtifactRecord, JobRecord, LedgerInfo, RunTime};
 pub use sqlite::SqliteLedger;
 pub use upload::UploadRecord;
 pub use wake::Wakeups;

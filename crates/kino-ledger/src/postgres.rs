@@ -18,13 +18,27 @@ const CHANNEL: &str = "kino_work";
 const CLAIM_LOCK: i64 = 0x6b69_6e6f; // "kino"
 
 fn migrator() -> Migrator {
-    Migrator::with_migrations(vec![Migration::new(
-        1,
-        "init".into(),
-        MigrationType::Simple,
-        SqlStr::from_static(include_str!("../migrations/postgres/0001_init.sql")),
-        false,
-    )])
+    let step = |version: i64, description: &'static str, sql: &'static str| {
+        Migration::new(
+            version,
+            description.into(),
+            MigrationType::Simple,
+            SqlStr::from_static(sql),
+            false,
+        )
+    };
+    Migrator::with_migrations(vec![
+        step(
+            1,
+            "init",
+            include_str!("../migrations/postgres/0001_init.sql"),
+        ),
+        step(
+            2,
+            "run times",
+            include_str!("../migrations/postgres/0002_run_times.sql"),
+        ),
+    ])
 }
 
 /// The shared ledger: one PostgreSQL database for every `kino` on every machine of a fleet.

@@ -1,3 +1,5 @@
+use std::time::Duration;
+
 use serde::{Deserialize, Serialize};
 
 use kino_core::{Artifact, ArtifactKind, DownloadState, Event, Job, JobId};
@@ -65,4 +67,13 @@ pub struct LedgerInfo {
     pub location: String,
     /// The newest migration applied.
     pub schema_version: i64,
+}
+
+/// How long one succeeded job took: from its (last) create request to the poll that saw it
+/// succeed, so the figure includes that poll's lateness. The request tells similar jobs apart
+/// (a 10 s video takes longer than a 5 s one).
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunTime {
+    pub took: Duration,
+    pub request: serde_json::Value,
 }

@@ -898,6 +898,34 @@ macro_rules! sql_ledger {
                 .fetch_all(&self.pool)
                 .await?)
             }
+
+            async fn run_times(
+                &self,
+                provider: &str,
+                model: &str,
+                limit: u32,
+            ) -> Result<Vec<$crate::RunTime>, $crate::LedgerError> {
+                let rows: Vec<(i64, String)> = sqlx::query_as(
+                    "SELECT finished_at - submitted_at, request FROM jobs \
+                     WHERE provider = $1 AND model = $2 AND state = 'succeeded' \
+                     AND finished_at >= submitted_at \
+                     ORDER BY finished_at DESC, id DESC LIMIT $3",
+                )
+                .bind(provider)
+                .bind(model)
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?;
+                rows.into_iter()
+                    .map(|(took, request)| {
+                        Ok($crate::RunTime {
+                            took: std::time::Duration::from_millis(u64::try_from(took).unwrap_or(0)),
+                            request: parse_json("request", Some(request))?
+                                .unwrap_or(serde_json::Value::Null),
+                        })
+                    })
+                    .collect()
+            }
         }
     };
 }

@@ -38,6 +38,11 @@ fn migrator() -> Migrator {
             "fleet",
             include_str!("../migrations/sqlite/0003_fleet.sql"),
         ),
+        step(
+            4,
+            "run times",
+            include_str!("../migrations/sqlite/0004_run_times.sql"),
+        ),
     ])
 }
 

@@ -765,3 +765,81 @@ async fn a_job_recorded_under_a_lease_is_not_claimed_by_a_woken_worker() {
         );
     }
 }
+
+/// Takes a job through a create sent `ago_ms` ago to `end` (seen now).
+async fn finish(ledger: &dyn Ledger, job: NewJob, ago_ms: i64, end: JobState) -> JobId {
+    let id = ledger.insert_job(&job).await.unwrap().id;
+    let sent = Change {
+        wire: Some(json!({"model": job.model})),
+        submitted_at: Some(now_millis() - ago_ms),
+        count_attempt: true,
+        ..Change::default()
+    };
+    ledger
+        .transition(id, &[JobState::Pending], JobState::Submitting, sent)
+        .await
+        .unwrap();
+    let handle = Change {
+        handle: Some(format!("task-{id}")),
+        ..Change::default()
+    };
+    ledger
+        .transition(id, &[JobState::Submitting], JobState::Running, handle)
+        .await
+        .unwrap();
+    if end != JobState::Running {
+        ledger
+            .transition(id, &[JobState::Running], end, Change::default())
+            .await
+            .unwrap();
+    }
+    id
+}
+
+#[tokio::test]
+async fn run_times_are_the_latest_successes_of_one_provider_and_model() {
+    for (name, ledger, _keep) in backends().await {
+        let ledger = ledger.as_ref();
+        let mut five = new_job("five seconds");
+        five.request = json!({"prompt": "five seconds", "duration": 5});
+        finish(ledger, five, 90_000, JobState::Succeeded).await;
+        let mut ten = new_job("ten seconds");
+        ten.request = json!({"prompt": "ten seconds", "duration": 10});
+        finish(ledger, ten, 150_000, JobState::Succeeded).await;
+        // None of these says how long a success of this model takes.
+        finish(ledger, new_job("failed"), 30_000, JobState::Failed).await;
+        finish(ledger, new_job("running"), 20_000, JobState::Running).await;
+        ledger.insert_job(&new_job("never sent")).await.unwrap();
+        let mut other_model = new_job("other model");
+        other_model.model = "wan2.2-t2v-plus".into();
+        finish(ledger, other_model, 40_000, JobState::Succeeded).await;
+        let mut other_provider = new_job("other provider");
+        other_provider.provider = "sandbox".into();
+        finish(ledger, other_provider, 50_000, JobState::Succeeded).await;
+
+        let times = ledger
+            .run_times("dashscope", "wan2.6-t2v", 20)
+            .await
+            .unwrap();
+        let took: Vec<u64> = times.iter().map(|t| t.took.as_secs()).collect();
+        // Newest success first; each measured from its create to the poll that saw it.
+        assert_eq!(took.len(), 2, "{name}: {took:?}");
+        assert!((150..155).contains(&took[0]), "{name}: {took:?}");
+        assert!((90..95).contains(&took[1]), "{name}: {took:?}");
+        assert_eq!(times[0].request["duration"], 10, "{name}");
+        assert_eq!(times[1].request["duration"], 5, "{name}");
+        let newest = ledger
+            .run_times("dashscope", "wan2.6-t2v", 1)
+            .await
+            .unwrap();
+        assert_eq!(newest, times[..1], "{name}");
+        assert!(
+            ledger
+                .run_times("dashscope", "no-such-model", 20)
+                .await
+                .unwrap()
+                .is_empty(),
+            "{name}"
+        );
+    }
+}

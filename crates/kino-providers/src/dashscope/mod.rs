@@ -359,6 +359,11 @@ impl Provider for DashScope {
     fn poll_policy(&self) -> PollPolicy {
         self.config.poll_policy
     }
+
+    /// A task's time depends on its model, duration and size, which the plan matches on.
+    fn learns_run_times(&self) -> bool {
+        true
+    }
 }
 
 #[cfg(test)]

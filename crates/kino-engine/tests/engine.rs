@@ -1,0 +1,127 @@
+//! The engine against the embedded sandbox (DashScope), through the public `Engine` API.
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+
+use kino_core::{JobRequest, JobState, PollPolicy, Provider, Secret};
+use kino_engine::{Engine, EngineConfig};
+use kino_ledger::{Ledger, SqliteLedger};
+use kino_providers::dashscope::{DashScope, DashScopeConfig};
+use kino_sandbox::{Sandbox, SandboxConfig, SandboxHandle};
+
+/// DashScope's policy shape (growing to a cap), scaled down so that a test job of 3 s needs
+/// about ten polls on it alone.
+fn policy() -> PollPolicy {
+    PollPolicy {
+        initial: Duration::from_millis(150),
+        max: Duration::from_secs(1),
+        factor: 1.15,
+    }
+}
+
+fn engine(sandbox: &SandboxHandle, ledger: Arc<dyn Ledger>, out: &std::path::Path) -> Arc<Engine> {
+    engine_with(sandbox, ledger, out, None)
+}
+
+fn engine_with(
+    sandbox: &SandboxHandle,
+    ledger: Arc<dyn Ledger>,
+    out: &std::path::Path,
+    poll_override: Option<PollPolicy>,
+) -> Arc<Engine> {
+    let mut cfg = DashScopeConfig::new(sandbox.dashscope_base_url(), Secret::new("sk-engine-test"));
+    cfg.poll_policy = policy();
+    cfg.queries_per_second = 1000;
+    let providers: Vec<Arc<dyn Provider>> = vec![Arc::new(DashScope::new(cfg).unwrap())];
+    let config = EngineConfig {
+        default_out_dir: out.to_path_buf(),
+        poll_override,
+        ..EngineConfig::default()
+    };
+    let downloads = kino_http::download_client("kino-engine-test").unwrap();
+    Arc::new(Engine::new(ledger, providers, downloads, config))
+}
+
+/// Runs one job to its end; (task queries it cost, submit → success seen).
+async fn run(engine: &Engine, sandbox: &SandboxHandle, prompt: &str) -> (u64, Duration) {
+    let request = JobRequest {
+        fields: json!({"prompt": prompt}).as_object().unwrap().clone(),
+        ..JobRequest::default()
+    };
+    let before = sandbox.stats().queries;
+    let job = engine
+        .create("dashscope", &request, None, None)
+        .await
+        .unwrap();
+    let outcome = engine.drive(job.id, None).await.unwrap();
+    assert_eq!(outcome.job.state, JobState::Succeeded, "{prompt}");
+    let job = outcome.job;
+    let took = job.finished_at.unwrap() - job.submitted_at.unwrap();
+    (
+        sandbox.stats().queries - before,
+        Duration::from_millis(took as u64),
+    )
+}
+
+/// Issue 8: after a few jobs of a model, the next one of the same kind sleeps through the time
+/// in which none of them finished and polls where they did. Counts, not times, are asserted:
+/// the margins hold on a loaded machine.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_is_polled_where_similar_jobs_finished() {
+    let config = SandboxConfig {
+        pending: Duration::from_millis(500),
+        running: Duration::from_millis(2500),
+        tasks_qps: None,
+        ..SandboxConfig::default()
+    };
+    let sandbox = Sandbox::start([127, 0, 0, 1].into(), 0, config)
+        .await
+        .unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let ledger: Arc<dyn Ledger> = Arc::new(
+        SqliteLedger::open(&out.path().join("ledger.sqlite"))
+            .await
+            .unwrap(),
+    );
+    let first = engine(&sandbox, ledger.clone(), out.path());
+
+    // No history: the policy alone (0.15 s growing ×1.15) needs about ten polls for 3 s.
+    let (base_polls, base_took) = run(&first, &sandbox, "the first of its kind").await;
+    assert!(base_polls >= 7, "{base_polls} polls");
+    // Four more at once: five similar jobs in the ledger.
+    let mut warm = tokio::task::JoinSet::new();
+    for i in 0..4 {
+        let (engine, sandbox) = (first.clone(), sandbox.clone());
+        warm.spawn(async move { run(&engine, &sandbox, &format!("warm-up {i}")).await });
+    }
+    let mut slowest = base_took;
+    while let Some(done) = warm.join_next().await {
+        slowest = slowest.max(done.unwrap().1);
+    }
+
+    // The same engine (what it saw, kept in memory) and a fresh one on the same ledger (what
+    // the ledger says) both plan from the five: two early polls, a sleep to the window, and
+    // a poll or two in it.
+    let fresh = engine(&sandbox, ledger.clone(), out.path());
+    for (who, engine) in [("same engine", &first), ("fresh engine", &fresh)] {
+        let (polls, took) = run(engine, &sandbox, &format!("learned by the {who}")).await;
+        assert!(
+            polls <= 6 && polls + 3 <= base_polls,
+            "{who}: {polls} polls against {base_polls} without history"
+        );
+        // Seen no later than a policy interval (1 s) after the slowest of its kind could
+        // have been, with room for a busy machine.
+        assert!(
+            took <= slowest + Duration::from_secs(3),
+            "{who}: seen {took:?} after its create; the slowest before took {slowest:?}"
+        );
+    }
+
+    // A poll override (tests, impatient users) is followed as it always was, by count.
+    let overridden = engine_with(&sandbox, ledger, out.path(), Some(policy()));
+    let (polls, _) = run(&overridden, &sandbox, "overridden").await;
+    assert!(polls >= 7, "{polls} polls with the override");
+}
