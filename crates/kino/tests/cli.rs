@@ -14,6 +14,8 @@ use kino_testkit::{FAKE_KEY, Run, TestContext, eventually, fast_config, run, spa
 mod browser;
 #[path = "cli/conversations.rs"]
 mod conversations;
+#[path = "cli/crash.rs"]
+mod crash;
 #[path = "cli/faults.rs"]
 mod faults;
 #[path = "cli/fleet.rs"]

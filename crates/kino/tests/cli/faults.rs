@@ -18,19 +18,19 @@ use serde_json::Value;
 
 use super::{ctx, ctx_with, kino, sha256_file};
 
-struct Case {
-    provider: &'static str,
+pub(super) struct Case {
+    pub(super) provider: &'static str,
     args: &'static [&'static str],
     create: FaultTarget,
     query: FaultTarget,
-    creates: fn(&kino_sandbox::Stats) -> u64,
+    pub(super) creates: fn(&kino_sandbox::Stats) -> u64,
     create_attempts: fn(&kino_sandbox::Stats) -> u64,
     /// The platform lists tasks, so a create whose answer was lost can be found again
     /// (contracts §1, §2); the others cannot be looked up (§3–5).
-    listable: bool,
+    pub(super) listable: bool,
     /// The list is complete (DashScope's lists every task; skills.video's only running ones),
     /// so a task absent from it was never made.
-    proves_absence: bool,
+    pub(super) proves_absence: bool,
 }
 
 impl Case {
@@ -43,19 +43,24 @@ impl Case {
         }
     }
 
-    fn run(&self, t: &TestContext, extra: &[&str]) -> kino_testkit::Run {
+    /// `kino run` of this provider's job, with `extra` options.
+    pub(super) fn args<'a>(&'a self, extra: &[&'a str]) -> Vec<&'a str> {
         let mut args = vec!["run", self.provider, "--json"];
         args.extend_from_slice(extra);
         args.extend_from_slice(self.args);
         if self.provider == "xingyun3d" {
             args.extend_from_slice(&super::XY_LOOK);
         }
-        kino(t, &args)
+        args
+    }
+
+    fn run(&self, t: &TestContext, extra: &[&str]) -> kino_testkit::Run {
+        kino(t, &self.args(extra))
     }
 }
 
 /// The job succeeded and every result is on disk, byte for byte.
-fn assert_complete(p: &str, out: &Value) {
+pub(super) fn assert_complete(p: &str, out: &Value) {
     assert_eq!(out["state"], "succeeded", "{p}: {out}");
     let artifacts: Vec<&Value> = out["artifacts"].as_array().into_iter().flatten().collect();
     assert!(!artifacts.is_empty(), "{p}: {out}");
@@ -81,7 +86,7 @@ fn events_of(t: &TestContext, out: &Value) -> String {
     kino(t, &["events", id, "--json"]).stdout
 }
 
-fn cases() -> Vec<Case> {
+pub(super) fn cases() -> Vec<Case> {
     vec![
         Case {
             provider: "dashscope",

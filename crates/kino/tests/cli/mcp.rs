@@ -342,3 +342,179 @@ fn a_client_without_tasks_gets_a_plain_result() {
     let refused = mcp.request("tasks/get", json!({"taskId": outcome["job_id"]}));
     assert!(refused.get("error").is_some(), "{refused}");
 }
+
+/// Issue 8, secrets in long-lived sessions: `kino serve` (REST jobs on every platform, events,
+/// dashboard), `kino mcp` over stdio (a generate) and `kino worker` (a queued job), all with
+/// trace logs, show no credential in their output, logs or files, and send none to a platform
+/// body or to the CDN host.
+#[test]
+fn no_credential_leaks_from_serve_mcp_or_worker_sessions() {
+    use std::io::Read;
+
+    use super::serve::{post, wait_done};
+
+    let t = ctx();
+    let Some(mut py) = python_mcp() else { return };
+    let xy_secret = format!("secret-{}", kino_testkit::XY_APP_ID);
+    // Part of `FAKE_KEY`, so that a key cut or re-encoded in a message is caught too.
+    let secrets = ["9f8e7d6c5b4a", xy_secret.as_str()];
+    let trace = [("KINO_LOG", "trace")];
+    let mut outputs: Vec<(String, String)> = Vec::new();
+    // Pipes are read while the process runs: a trace log left unread fills the pipe and
+    // blocks the process.
+    let capture = |child: &mut std::process::Child| {
+        let pipes: Vec<Box<dyn Read + Send>> = [
+            child
+                .stdout
+                .take()
+                .map(|p| Box::new(p) as Box<dyn Read + Send>),
+            child
+                .stderr
+                .take()
+                .map(|p| Box::new(p) as Box<dyn Read + Send>),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        pipes
+            .into_iter()
+            .map(|mut pipe| {
+                std::thread::spawn(move || {
+                    let mut text = String::new();
+                    let _ = pipe.read_to_string(&mut text);
+                    text
+                })
+            })
+            .collect::<Vec<_>>()
+    };
+    let finish =
+        |mut child: std::process::Child, readers: Vec<std::thread::JoinHandle<String>>| -> String {
+            // SIGKILL: whatever the process wrote so far is all there is to scan.
+            let _ = child.kill();
+            let _ = child.wait();
+            readers
+                .into_iter()
+                .map(|r| r.join().unwrap_or_default())
+                .collect()
+        };
+
+    // serve: a job on every platform over REST, its events, the dashboard page.
+    let mut s = serve(&t, &trace);
+    let serve_logs = capture(&mut s.child);
+    let mut xy = json!({"provider": "xingyun3d", "request": {"segment": [{"text": "hello"}]}});
+    for pair in super::XY_LOOK.chunks(2) {
+        if let Some((k, v)) = pair[1].split_once('=') {
+            xy["request"][k] = json!(v);
+        }
+    }
+    for body in [
+        json!({"provider": "dashscope", "prompt": "a cat"}),
+        json!({"provider": "skillsvideo", "model": "google/veo-3.1", "prompt": "a dog"}),
+        json!({"provider": "xyq", "prompt": "a film"}),
+        json!({"provider": "libtv", "prompt": "a film"}),
+        xy,
+    ] {
+        let (status, job) = post(&t, &format!("{}/jobs", s.base), body.clone());
+        assert_eq!(status, 201, "{body}: {job}");
+        let id = job["job_id"].as_str().unwrap_or_default().to_string();
+        let done = wait_done(&t, &s.base, &id);
+        assert_eq!(done["state"], "succeeded", "{body}: {done}");
+        let events = t.block_on(async {
+            let client = kino_http::api_client("kino-test").unwrap_or_else(|e| panic!("{e}"));
+            let url = format!("{}/jobs/{id}/events", s.base);
+            let text = match client.get(url).send().await {
+                Ok(r) => r.text().await.unwrap_or_default(),
+                Err(e) => e.to_string(),
+            };
+            let page = s.base.trim_end_matches("/v1").to_string();
+            let page = match client.get(page).send().await {
+                Ok(r) => r.text().await.unwrap_or_default(),
+                Err(e) => e.to_string(),
+            };
+            format!("{text}{page}")
+        });
+        outputs.push((format!("serve: {body} (events, page)"), events));
+    }
+    let child = std::mem::replace(
+        &mut s.child,
+        std::process::Command::new("true")
+            .spawn()
+            .unwrap_or_else(|e| panic!("{e}")),
+    );
+    outputs.push(("serve (stdout, stderr)".into(), finish(child, serve_logs)));
+
+    // mcp over stdio: the client starts `kino mcp` with trace logs; its stderr is passed on.
+    for (k, v) in t.kino().get_envs() {
+        match v {
+            Some(v) => py.env(k, v),
+            None => py.env_remove(k),
+        };
+    }
+    py.env("KINO_LOG", "trace")
+        .current_dir(t.work.path())
+        .args([
+            "call",
+            env!("CARGO_BIN_EXE_kino"),
+            "generate",
+            &json!({"provider": "dashscope", "prompt": "over mcp"}).to_string(),
+        ]);
+    let out = run(py);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.contains("succeeded"), "{}", out.stdout);
+    outputs.push((
+        "mcp generate".into(),
+        format!("{}{}", out.stdout, out.stderr),
+    ));
+
+    // worker: a queued job taken and finished by `kino worker`.
+    let queued = super::kino(&t, &["submit", "--queue", "--json", "for the worker"]);
+    assert_eq!(queued.code, 0, "{}", queued.stderr);
+    let id = queued.json()["job_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let mut cmd = t.kino();
+    cmd.env("KINO_LOG", "trace").arg("worker");
+    let mut worker = kino_testkit::spawn(cmd);
+    let worker_logs = capture(&mut worker);
+    assert!(
+        eventually(Duration::from_secs(30), || {
+            super::kino(&t, &["status", &id, "--json"]).json()["state"] == "succeeded"
+        }),
+        "the worker finished the job"
+    );
+    outputs.push(("worker".into(), finish(worker, worker_logs)));
+
+    for (what, o) in &outputs {
+        assert!(!o.is_empty(), "{what}: nothing captured");
+        if !what.starts_with("serve: ") {
+            assert!(o.contains("TRACE"), "{what}: trace logs were on: {o}");
+        }
+        for s in secrets {
+            assert!(!o.contains(s), "{what} showed a secret: {o}");
+        }
+    }
+    for f in TestContext::files_under(t.home.path())
+        .into_iter()
+        .chain(TestContext::files_under(t.work.path()))
+    {
+        let bytes = std::fs::read(&f).unwrap_or_default();
+        let hay = String::from_utf8_lossy(&bytes);
+        for s in secrets {
+            assert!(!hay.contains(s), "a secret in {}", f.display());
+        }
+    }
+    for r in t.sandbox.requests() {
+        // The key belongs in `Authorization` only; anywhere else is a leak.
+        let headers: Vec<_> = r
+            .headers
+            .iter()
+            .filter(|(k, _)| !k.eq_ignore_ascii_case("authorization"))
+            .collect();
+        let seen = format!("{} {headers:?} {}", r.path, r.body);
+        for s in secrets {
+            assert!(!seen.contains(s), "a secret sent to {}: {seen}", r.path);
+        }
+    }
+    assert_eq!(t.stats().auth_on_cdn, 0, "no credential to a CDN host");
+}

@@ -57,7 +57,7 @@ fn get(t: &TestContext, url: &str) -> (u16, Value) {
     })
 }
 
-fn post(t: &TestContext, url: &str, body: Value) -> (u16, Value) {
+pub(crate) fn post(t: &TestContext, url: &str, body: Value) -> (u16, Value) {
     t.block_on(async {
         let r = client()
             .post(url)
@@ -70,7 +70,7 @@ fn post(t: &TestContext, url: &str, body: Value) -> (u16, Value) {
     })
 }
 
-fn wait_done(t: &TestContext, base: &str, id: &str) -> Value {
+pub(crate) fn wait_done(t: &TestContext, base: &str, id: &str) -> Value {
     let start = Instant::now();
     loop {
         let (_, job) = get(t, &format!("{base}/jobs/{id}"));
