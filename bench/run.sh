@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # kino's benchmarks (figures for BENCHMARKS.md; nothing here asserts a time).
 #   bash bench/run.sh            all of them
-#   bash bench/run.sh follow     one of: follow download upload startup ledger fleet schedule
+#   bash bench/run.sh follow     one of: follow download upload startup ledger fleet schedule scale
 # `schedule` is a simulation (kino's poll plan against the DashScope SDK's and the seed scripts'
 # schedules); it needs neither the release binary nor a sandbox.
 # `ledger` and `fleet` also measure PostgreSQL when KINO_TEST_POSTGRES names a server, e.g.
@@ -70,6 +70,17 @@ bench_upload() {
   head -c 6105 crates/kino-sandbox/assets/sample.mp4 > "$WORK/big.mp4"
   head -c $((200 * 1024 * 1024)) /dev/urandom >> "$WORK/big.mp4"
   measure "upload 200 MB (getPolicy + OSS)" "$KINO" upload dashscope "$WORK/big.mp4" --json
+  # The same upload by hand with curl: one getPolicy, then the same PostObject form.
+  curl -s -H "Authorization: Bearer $DASHSCOPE_API_KEY" \
+    "$DASHSCOPE_HTTP_BASE_URL/uploads?action=getPolicy&model=wan2.6-i2v" > "$WORK/policy.json"
+  pf() { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['data'][sys.argv[2]])" "$WORK/policy.json" "$1"; }
+  measure "curl: the same 200 MB PostObject" curl -sS -o /dev/null -w '%{http_code}' \
+    -F "OSSAccessKeyId=$(pf oss_access_key_id)" -F "Signature=$(pf signature)" \
+    -F "policy=$(pf policy)" -F "key=$(pf upload_dir)/curl-big.mp4" \
+    -F "x-oss-object-acl=$(pf x_oss_object_acl)" -F "x-oss-forbid-overwrite=$(pf x_oss_forbid_overwrite)" \
+    -F "success_action_status=200" -F "x-oss-content-type=video/mp4" \
+    -F "file=@$WORK/big.mp4;type=video/mp4" "$(pf upload_host)"
+  echo "  curl answered HTTP $(cat "$WORK/out.json")"
   kill %1 2>/dev/null || true
 }
 
@@ -126,6 +137,23 @@ bench_fleet() {
     done
   done
   unset KINO_LEDGER
+  kill %1 2>/dev/null || true
+}
+
+# SCALE_JOBS (default 10000) DashScope jobs queued with `kino submit --queue`, then created,
+# followed to the end and downloaded by one `kino resume`, with every job in flight at once
+# (each runs 60 s + 60 s on the sandbox). The pace and the sandbox's limit are off, so the
+# figures are kino's own cost per job, not DashScope's 20 queries per second (at which 10,000
+# jobs need at least 10,000 / 18 s for their last poll alone).
+bench_scale() {
+  local n=${SCALE_JOBS:-10000}
+  export KINO_HOME="$WORK/scale-home-$n"
+  start_sandbox 18795 --pending 60 --running 60 --tasks-qps 0
+  echo "queueing $n jobs…"
+  seq "$n" | xargs -P 8 -I{} "$KINO" submit --queue --json --quiet --out "$WORK/scale-out-$n" "scale job {}" > /dev/null
+  KINO_DASHSCOPE_QPS=0 measure "create + follow $n jobs (kino resume)" "$KINO" resume --json
+  echo "  $(grep -o '"state":"succeeded"' "$WORK/out.json" | wc -l) of $n jobs succeeded and downloaded"
+  echo "  sandbox counted: $(curl -s http://127.0.0.1:18795/_sandbox/stats)"
   kill %1 2>/dev/null || true
 }
 

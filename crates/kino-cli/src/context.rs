@@ -110,6 +110,9 @@ impl Context {
         if let Some(key) = &self.settings.dashscope_key {
             let mut cfg = DashScopeConfig::new(self.settings.dashscope_base.clone(), key.clone());
             cfg.workspace = self.settings.dashscope_workspace.clone();
+            // The process keeps the same rate as the fleet (KINO_DASHSCOPE_QPS): an account
+            // with a higher quota is not held to the default, and 0 lifts both bounds.
+            cfg.queries_per_second = per_second(self.settings.paces.get(DASHSCOPE));
             providers.push(Arc::new(DashScope::new(cfg).map_err(client_error)?));
         }
         if let Some(cfg) = &self.settings.xyq {
@@ -307,5 +310,27 @@ impl Context {
         CommandError::new(ErrorKind::Config, format!("no credentials for `{provider}`"))
             .hint(format!("set {var} in the environment or in .env"))
             .hint("or try kino offline: `kino run sandbox \"a prompt\"` (DashScope), or serve `kino sandbox` and point the base URL at it")
+    }
+}
+
+/// A pace (the least time between two requests) as whole requests per second; none is 0, no
+/// bound.
+fn per_second(pace: Option<&Duration>) -> u32 {
+    pace.map_or(0, |pace| (1.0 / pace.as_secs_f64()).round().max(1.0) as u32)
+}
+
+#[cfg(test)]
+mod per_second_tests {
+    use super::*;
+
+    #[test]
+    fn the_process_bound_follows_the_fleet_pace() {
+        let pace = |qps: u32| Duration::from_secs(1) / qps;
+        assert_eq!(per_second(Some(&pace(18))), 18);
+        // Regression: a pace above 18/s (an account with a higher quota, or none at all)
+        // was still held to 18 task queries per second by each process.
+        assert_eq!(per_second(Some(&pace(50))), 50);
+        assert_eq!(per_second(Some(&Duration::from_secs(2))), 1);
+        assert_eq!(per_second(None), 0);
     }
 }

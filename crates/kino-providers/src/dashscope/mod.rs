@@ -33,7 +33,8 @@ pub struct DashScopeConfig {
     pub base_url: String,
     pub api_key: Secret,
     pub workspace: Option<String>,
-    /// Task queries (poll, list, cancel) per second for this process; DashScope allows 20 per account.
+    /// Task queries (poll, list, cancel) per second for this process; DashScope allows 20 per
+    /// account. 0: no bound in this process (the ledger's shared pace may still apply).
     pub queries_per_second: u32,
     pub poll_policy: PollPolicy,
     pub user_agent: String,
@@ -66,7 +67,7 @@ pub struct DashScope {
     api: reqwest::Client,
     /// For the OSS upload host: never sees the API key.
     storage: reqwest::Client,
-    queries: RateLimiter,
+    queries: Option<RateLimiter>,
 }
 
 impl DashScope {
@@ -76,7 +77,8 @@ impl DashScope {
             base: config.base_url.trim_end_matches('/').to_string(),
             api: kino_http::api_client(&config.user_agent)?,
             storage: kino_http::download_client(&config.user_agent)?,
-            queries: RateLimiter::per_second(config.queries_per_second),
+            queries: (config.queries_per_second > 0)
+                .then(|| RateLimiter::per_second(config.queries_per_second)),
             config,
         })
     }
@@ -97,7 +99,9 @@ impl DashScope {
 
     /// A rate-limited query (poll, list, cancel) with its error mapping.
     async fn query(&self, req: reqwest::RequestBuilder) -> Result<Value, ProviderError> {
-        self.queries.acquire().await;
+        if let Some(queries) = &self.queries {
+            queries.acquire().await;
+        }
         let resp = self.authed(req).send().await.map_err(network)?;
         let status = resp.status();
         let retry_after = parse_retry_after(resp.headers());
