@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use kino_core::{Artifact, DownloadState, EventKind, Job, JobId, JobState};
-use kino_http::{fetch_resumable, finalize_no_overwrite, part_path};
+use kino_http::{fetch_resumable, finalize_no_overwrite, part_path, result_extension};
 
 use crate::{Engine, EngineError};
 
@@ -161,7 +161,8 @@ impl Engine {
         } else {
             base
         };
-        let ext = extension_of(&a.url).unwrap_or_else(|| a.kind.default_extension().to_string());
+        let ext =
+            result_extension(&a.url).unwrap_or_else(|| a.kind.default_extension().to_string());
         let part = part_path(dir, &stem, &ext, &format!("{}-{}", job.id.short(), a.index));
         let fetched =
             fetch_resumable(&self.downloads, &a.url, &part, self.config.download_backoff).await?;
@@ -180,55 +181,5 @@ impl Engine {
             error: None,
             ..a.clone()
         })
-    }
-}
-
-/// A short alphanumeric extension from the URL's path, if it has one.
-fn extension_of(url: &str) -> Option<String> {
-    let path = url::Url::parse(url).ok()?.path().to_string();
-    let name = path.rsplit('/').next()?;
-    let (_, ext) = name.rsplit_once('.')?;
-    (1..=5)
-        .contains(&ext.len())
-        .then(|| ext.to_ascii_lowercase())
-        .filter(|e| e.chars().all(|c| c.is_ascii_alphanumeric()))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn extensions_come_from_the_path_not_the_query() {
-        assert_eq!(
-            extension_of("https://h/a/b.MP4?Expires=1&x=y.png").as_deref(),
-            Some("mp4")
-        );
-        assert_eq!(extension_of("https://h/a/b"), None);
-        assert_eq!(extension_of("https://h/a/b.toolongext"), None);
-    }
-
-    /// A platform names nothing on disk but the extension, and that only as 1–5 ASCII letters
-    /// or digits: no separator, dot, NUL or encoded traversal gets through.
-    #[test]
-    fn a_hostile_result_url_cannot_shape_the_file_name() {
-        for url in [
-            "https://h/x/..%2F..%2Fetc%2Fpasswd",
-            "https://h/x/v.mp4%2F..%2F..%2Fx",
-            "https://h/x/v.mp4%00.sh",
-            "https://h/x/v.%2e%2e",
-            "https://h/x/v.m/p4",
-            "https://h/x/v.mp4\\..\\x",
-            "https://h/x/CON.",
-            "not a url/../../x.sh",
-        ] {
-            let ext = extension_of(url);
-            assert!(
-                ext.as_deref()
-                    .is_none_or(|e| (1..=5).contains(&e.len())
-                        && e.chars().all(|c| c.is_ascii_alphanumeric())),
-                "{url}: {ext:?}"
-            );
-        }
     }
 }

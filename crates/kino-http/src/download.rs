@@ -72,6 +72,28 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> DownloadError + '_ {
     }
 }
 
+/// A result's file extension, taken from its URL's path (never its query): 1–5 ASCII letters
+/// or digits, lower-cased. A platform names nothing on disk but this, so no separator, dot, NUL
+/// or encoded traversal in a URL can shape a file name.
+pub fn result_extension(url: &str) -> Option<String> {
+    let path = url::Url::parse(url).ok()?.path().to_string();
+    let name = path.rsplit('/').next()?;
+    let (_, ext) = name.rsplit_once('.')?;
+    (1..=5)
+        .contains(&ext.len())
+        .then(|| ext.to_ascii_lowercase())
+        .filter(|e| e.chars().all(|c| c.is_ascii_alphanumeric()))
+}
+
+/// The `n`th candidate name of a result: `stem.ext`, then `stem_1.ext`, `stem_2.ext`, …
+pub(crate) fn final_name(stem: &str, ext: &str, n: u32) -> String {
+    if n == 0 {
+        format!("{stem}.{ext}")
+    } else {
+        format!("{stem}_{n}.{ext}")
+    }
+}
+
 /// Where the bytes of `stem.ext` collect until they are complete. `owner` (a job and artifact)
 /// keeps two results that want the same name from ever sharing, or splicing, a part file.
 pub fn part_path(dir: &Path, stem: &str, ext: &str, owner: &str) -> PathBuf {
@@ -234,12 +256,7 @@ pub fn finalize_no_overwrite(
     ext: &str,
 ) -> std::io::Result<PathBuf> {
     for n in 0u32..10_000 {
-        let name = if n == 0 {
-            format!("{stem}.{ext}")
-        } else {
-            format!("{stem}_{n}.{ext}")
-        };
-        let candidate = dir.join(name);
+        let candidate = dir.join(final_name(stem, ext, n));
         match std::fs::hard_link(part, &candidate) {
             Ok(()) => {
                 std::fs::remove_file(part)?;
@@ -335,6 +352,40 @@ fn unsatisfied_total(headers: &reqwest::header::HeaderMap) -> Option<u64> {
 mod tests {
     use super::*;
     use reqwest::header::{HeaderMap, HeaderValue};
+
+    #[test]
+    fn extensions_come_from_the_path_not_the_query() {
+        assert_eq!(
+            result_extension("https://h/a/b.MP4?Expires=1&x=y.png").as_deref(),
+            Some("mp4")
+        );
+        assert_eq!(result_extension("https://h/a/b"), None);
+        assert_eq!(result_extension("https://h/a/b.toolongext"), None);
+    }
+
+    /// A platform names nothing on disk but the extension, and that only as 1–5 ASCII letters
+    /// or digits: no separator, dot, NUL or encoded traversal gets through.
+    #[test]
+    fn a_hostile_result_url_cannot_shape_the_file_name() {
+        for url in [
+            "https://h/x/..%2F..%2Fetc%2Fpasswd",
+            "https://h/x/v.mp4%2F..%2F..%2Fx",
+            "https://h/x/v.mp4%00.sh",
+            "https://h/x/v.%2e%2e",
+            "https://h/x/v.m/p4",
+            "https://h/x/v.mp4\\..\\x",
+            "https://h/x/CON.",
+            "not a url/../../x.sh",
+        ] {
+            let ext = result_extension(url);
+            assert!(
+                ext.as_deref()
+                    .is_none_or(|e| (1..=5).contains(&e.len())
+                        && e.chars().all(|c| c.is_ascii_alphanumeric())),
+                "{url}: {ext:?}"
+            );
+        }
+    }
 
     #[tokio::test]
     async fn only_http_and_https_results_are_fetched() {

@@ -6,6 +6,8 @@ mod backoff;
 mod client;
 mod download;
 mod file_part;
+#[doc(hidden)]
+pub mod fuzz;
 mod rate_limiter;
 mod sse;
 
@@ -13,6 +15,7 @@ pub use backoff::{Backoff, parse_retry_after};
 pub use client::{ClientError, api_client, download_client};
 pub use download::{
     DownloadError, Fetched, describe_error, fetch_resumable, finalize_no_overwrite, part_path,
+    result_extension,
 };
 pub use file_part::file_part;
 pub use rate_limiter::RateLimiter;

@@ -3,6 +3,8 @@
 
 mod conversation;
 pub mod dashscope;
+#[doc(hidden)]
+pub mod fuzz;
 #[cfg(test)]
 mod hostile_tests;
 pub mod libtv;

@@ -39,7 +39,7 @@ pub(crate) async fn json_body(
     Ok(parse_answer(&bytes))
 }
 
-fn parse_answer(bytes: &[u8]) -> serde_json::Value {
+pub(crate) fn parse_answer(bytes: &[u8]) -> serde_json::Value {
     if bytes.is_empty() {
         return serde_json::Value::Null;
     }

@@ -55,8 +55,22 @@ fn model_of(path: &str) -> Option<(String, bool)> {
     }
 }
 
-/// Inlines `#/components/…` references (a depth guard stops cycles).
-fn inline_refs(v: &Value, root: &Value, depth: usize) -> Value {
+/// How much one request schema may grow to once its `$ref`s are inlined, counted as values plus
+/// the bytes of their keys and strings. A whole operation of the shipped snapshot costs about
+/// 3,500; a hostile document whose references fan out (`A` holding four `$ref`s to `A`, cut
+/// only by the depth guard) would otherwise expand to billions of values from 341 bytes.
+const MAX_INLINED: usize = 256 << 10;
+
+/// Inlines `#/components/…` references (a depth guard stops cycles). Each value taken out of
+/// `budget` costs one, and its key and string bytes; when the budget runs out the rest is left
+/// out and `budget` is zero, which the caller refuses.
+fn inline_refs(v: &Value, root: &Value, depth: usize, budget: &mut usize) -> Value {
+    let cost = 1 + v.as_str().map_or(0, str::len);
+    if *budget < cost {
+        *budget = 0;
+        return Value::Null;
+    }
+    *budget -= cost;
     if depth > 32 {
         return Value::Object(Map::new());
     }
@@ -66,28 +80,52 @@ fn inline_refs(v: &Value, root: &Value, depth: usize) -> Value {
                 && let Some(pointer) = r.strip_prefix('#')
                 && let Some(target) = root.pointer(pointer)
             {
-                let mut resolved = inline_refs(target, root, depth + 1);
+                let mut resolved = inline_refs(target, root, depth + 1, budget);
                 // Siblings of $ref (3.1 allows them: description, default…) are kept.
                 if let Value::Object(out) = &mut resolved {
-                    for (k, val) in map.iter().filter(|(k, _)| k.as_str() != "$ref") {
-                        out.insert(k.clone(), inline_refs(val, root, depth + 1));
-                    }
+                    inline_entries(
+                        map.iter().filter(|(k, _)| k.as_str() != "$ref"),
+                        out,
+                        root,
+                        depth,
+                        budget,
+                    );
                 }
                 return resolved;
             }
-            Value::Object(
-                map.iter()
-                    .map(|(k, val)| (k.clone(), inline_refs(val, root, depth + 1)))
-                    .collect(),
-            )
+            let mut out = Map::new();
+            inline_entries(map.iter(), &mut out, root, depth, budget);
+            Value::Object(out)
         }
-        Value::Array(items) => Value::Array(
-            items
-                .iter()
-                .map(|i| inline_refs(i, root, depth + 1))
-                .collect(),
-        ),
+        Value::Array(items) => {
+            let mut out = Vec::new();
+            for item in items {
+                if *budget == 0 {
+                    break;
+                }
+                out.push(inline_refs(item, root, depth + 1, budget));
+            }
+            Value::Array(out)
+        }
         other => other.clone(),
+    }
+}
+
+/// The entries of an object of `inline_refs`, each key paid for out of `budget`.
+fn inline_entries<'a>(
+    entries: impl Iterator<Item = (&'a String, &'a Value)>,
+    out: &mut Map<String, Value>,
+    root: &Value,
+    depth: usize,
+    budget: &mut usize,
+) {
+    for (k, val) in entries {
+        if *budget <= k.len() {
+            *budget = 0;
+            return;
+        }
+        *budget -= k.len();
+        out.insert(k.clone(), inline_refs(val, root, depth + 1, budget));
     }
 }
 
@@ -168,7 +206,15 @@ impl Catalog {
             }) else {
                 continue;
             };
-            let schema = inline_refs(schema, openapi, 0);
+            let mut budget = MAX_INLINED;
+            let schema = inline_refs(schema, openapi, 0, &mut budget);
+            if budget == 0 {
+                return Err(CatalogError(format!(
+                    "the request schema of `{model}` grows beyond {} KiB once its `$ref`s are \
+                     inlined",
+                    MAX_INLINED >> 10
+                )));
+            }
             let kind = kinds
                 .get(&model)
                 .copied()
@@ -255,6 +301,51 @@ mod tests {
             c.get("kling-ai/v3/image").map(|e| e.kind),
             Some(Kind::Image)
         );
+    }
+
+    /// Found with the `openapi` fuzz target (issue 8), which timed out on it: a 341-byte
+    /// document whose schema `A` holds four `$ref`s to itself expanded to 4^16 values (minutes
+    /// of CPU, gigabytes) before the depth guard stopped it, hanging every command that loads
+    /// the skills.video catalog. Now the inlining is bounded and the document refused, so kino
+    /// falls back to its snapshot. The input is in the fuzz corpus
+    /// (`fuzz/corpus/openapi/regression-fanning-ref-cycle.json`).
+    #[test]
+    fn a_fanning_ref_cycle_is_refused_not_expanded() {
+        let a: Map<String, Value> = ["a", "b", "c", "d"]
+            .iter()
+            .map(|k| (k.to_string(), json!({"$ref": "#/components/schemas/A"})))
+            .collect();
+        let openapi = json!({"paths": {"/generation/a/b": {"post": {"requestBody": {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/A"}}}}}}},
+            "components": {"schemas": {"A": a}}});
+        let started = std::time::Instant::now();
+        let got = Catalog::from_documents(&openapi, None);
+        assert!(
+            got.as_ref()
+                .is_err_and(|e| e.0.contains("`a/b`") && e.0.contains("$ref")),
+            "{got:?}"
+        );
+        assert!(started.elapsed() < std::time::Duration::from_secs(20));
+        // The same budget in strings: one 64 KiB string referenced five times.
+        let long = "x".repeat(64 << 10);
+        let openapi = json!({"paths": {"/generation/a/b": {"post": {"requestBody": {"content": {"application/json": {"schema": {"type": "object", "properties": {
+                "p1": {"$ref": "#/components/schemas/S"}, "p2": {"$ref": "#/components/schemas/S"},
+                "p3": {"$ref": "#/components/schemas/S"}, "p4": {"$ref": "#/components/schemas/S"},
+                "p5": {"$ref": "#/components/schemas/S"}}}}}}}}},
+            "components": {"schemas": {"S": {"type": "string", "description": long}}}});
+        assert!(Catalog::from_documents(&openapi, None).is_err());
+    }
+
+    #[test]
+    fn the_shipped_snapshot_fits_the_inlining_budget() {
+        let openapi: Value =
+            serde_json::from_str(include_str!("snapshot/openapi.json")).unwrap_or_default();
+        let paths = openapi["paths"].as_object().map_or(0, Map::len);
+        assert!(paths > 0);
+        for (path, item) in openapi["paths"].as_object().into_iter().flatten() {
+            let mut budget = MAX_INLINED;
+            let _ = inline_refs(item, &openapi, 0, &mut budget);
+            assert!(MAX_INLINED - budget < MAX_INLINED / 16, "{path}");
+        }
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! on its stream, falling back to `GET /generation/{id}` when the stream ends or stalls.
 
 mod catalog;
-mod schema;
+pub(crate) mod schema;
 mod stream;
 pub(crate) mod wire;
 
