@@ -111,13 +111,20 @@ fn paces() -> Result<HashMap<String, Duration>, CommandError> {
         let name = format!("KINO_{}_QPS", provider.to_ascii_uppercase());
         let Some(v) = var(&name) else { continue };
         match v.parse::<f64>() {
-            // 0 turns the pace off; a pace needs a positive, finite rate.
-            Ok(qps) if qps.is_finite() && qps >= 0.0 => {
-                if qps > 0.0 {
-                    paces.insert(provider.to_string(), Duration::from_secs_f64(1.0 / qps));
-                } else {
-                    paces.remove(*provider);
-                }
+            // 0 turns the pace off; a pace needs a positive, finite rate whose interval a
+            // Duration holds. Regression: `1e-300` panicked in `Duration::from_secs_f64`.
+            Ok(0.0) => {
+                paces.remove(*provider);
+            }
+            Ok(qps) if qps.is_finite() && qps > 0.0 => {
+                let Ok(pace) = Duration::try_from_secs_f64(1.0 / qps) else {
+                    return Err(CommandError::new(
+                        ErrorKind::Config,
+                        format!("invalid `{name}`: `{v}` requests per second is too slow a pace"),
+                    )
+                    .hint(format!("`{name}=0` turns the shared pace off")));
+                };
+                paces.insert(provider.to_string(), pace);
             }
             _ => {
                 return Err(CommandError::new(

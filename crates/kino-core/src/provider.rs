@@ -266,6 +266,9 @@ pub struct PollOutcome {
     pub messages: Vec<RemoteMessage>,
     /// The cursor for the next poll; `None` keeps the current one.
     pub cursor: Option<String>,
+    /// How long the job ran by the platform's own clock (create to end), when it says: the
+    /// poll plan learns from it, not from when kino happened to see the end.
+    pub ran_for: Option<Duration>,
 }
 
 impl PollOutcome {
@@ -278,6 +281,7 @@ impl PollOutcome {
             usage: None,
             messages: Vec::new(),
             cursor: None,
+            ran_for: None,
         }
     }
 }

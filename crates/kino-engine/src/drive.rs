@@ -223,7 +223,12 @@ impl Engine {
                     reconciles += 1;
                     let found = self.reconcile(&job, reconciles).await;
                     match found {
-                        Ok(()) => next = Instant::now() + self.config.reconcile_interval,
+                        Ok(()) => {
+                            // The platform answered: an earlier run of failures is over.
+                            failures = 0;
+                            failing_since = None;
+                            next = Instant::now() + self.config.reconcile_interval;
+                        }
                         Err(e @ EngineError::Ambiguous { .. }) => return Err(e),
                         Err(EngineError::Provider(e)) if e.is_retryable() => {
                             failures += 1;
@@ -365,6 +370,9 @@ impl Engine {
                 JobState::Succeeded,
                 Change {
                     usage: outcome.usage.clone(),
+                    ran_ms: outcome
+                        .ran_for
+                        .and_then(|d| i64::try_from(d.as_millis()).ok()),
                     ..Change::default()
                 },
             ),
@@ -412,8 +420,8 @@ impl Engine {
             self.ledger.record_poll(job.id, record).await?;
             self.publish(job.id).await;
         }
-        if succeeded {
-            self.learn(job).await;
+        if succeeded && let Some(ran_for) = outcome.ran_for {
+            self.learn(job, ran_for).await;
         }
         if let Some(status) = progress {
             self.note(

@@ -131,12 +131,10 @@ impl Engine {
     }
 
     /// Adds a success this engine saw to what it knows, so the next job of its kind plans with
-    /// it at once (the ledger holds it too, for other processes).
-    pub(crate) async fn learn(&self, job: &Job) {
-        let Some(sent) = job.submitted_at else {
-            return;
-        };
-        let took = Duration::from_millis(u64::try_from(now_millis() - sent).unwrap_or(0));
+    /// it at once (the ledger holds it too, for other processes). `ran_for` is the platform's own
+    /// measure: the time until kino saw the end is no measure at all for a job resumed hours
+    /// later, and taught the plan to sleep for hours before polling similar jobs.
+    pub(crate) async fn learn(&self, job: &Job, took: Duration) {
         let pair = self.history.pair(&job.provider, &job.model);
         let mut pair = pair.lock().await;
         // Not read yet: the first plan reads the ledger, this success included.

@@ -23,6 +23,8 @@ pub struct Change {
     /// Start the conversation cursor here (a reused conversation's earlier messages are not
     /// this job's).
     pub cursor: Option<String>,
+    /// How long the job ran by the platform's own clock, learned with its success.
+    pub ran_ms: Option<Millis>,
 }
 
 /// Everything one poll learned, written at once (see [`crate::Ledger::record_poll`]).

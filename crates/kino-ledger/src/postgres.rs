@@ -27,7 +27,7 @@ fn migrator() -> Migrator {
             false,
         )
     };
-    Migrator::with_migrations(vec![
+    let mut migrator = Migrator::with_migrations(vec![
         step(
             1,
             "init",
@@ -38,7 +38,16 @@ fn migrator() -> Migrator {
             "run times",
             include_str!("../migrations/postgres/0002_run_times.sql"),
         ),
-    ])
+        step(
+            3,
+            "ran_ms",
+            include_str!("../migrations/postgres/0003_ran_ms.sql"),
+        ),
+    ]);
+    // Every migration only adds (columns, indexes, tables), so a kino one release behind may
+    // open a ledger a newer one has migrated: machines of a fleet upgrade one at a time.
+    migrator.set_ignore_missing(true);
+    migrator
 }
 
 /// The shared ledger: one PostgreSQL database for every `kino` on every machine of a fleet.

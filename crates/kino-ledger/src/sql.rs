@@ -176,7 +176,8 @@ macro_rules! sql_ledger {
                    wire = COALESCE($6, wire), submitted_at = COALESCE($7, submitted_at), \
                    attempts = attempts + $8, finished_at = COALESCE($9, finished_at), next_poll_at = $10, \
                    web_link = COALESCE($12, web_link), \
-                   cursor = CASE WHEN $13 THEN NULL ELSE COALESCE($14, cursor) END \
+                   cursor = CASE WHEN $13 THEN NULL ELSE COALESCE($14, cursor) END, \
+                   ran_ms = COALESCE($15, ran_ms) \
                  WHERE id = $11 AND state IN ({}) RETURNING state",
                 state_list(from)
             );
@@ -195,6 +196,7 @@ macro_rules! sql_ledger {
                 .bind(&change.web_link)
                 .bind(change.reset_cursor)
                 .bind(&change.cursor)
+                .bind(change.ran_ms)
                 .fetch_optional(&mut *tx)
                 .await?;
             if updated.is_none() {
@@ -906,9 +908,9 @@ macro_rules! sql_ledger {
                 limit: u32,
             ) -> Result<Vec<$crate::RunTime>, $crate::LedgerError> {
                 let rows: Vec<(i64, String)> = sqlx::query_as(
-                    "SELECT finished_at - submitted_at, request FROM jobs \
+                    "SELECT ran_ms, request FROM jobs \
                      WHERE provider = $1 AND model = $2 AND state = 'succeeded' \
-                     AND finished_at >= submitted_at \
+                     AND ran_ms IS NOT NULL AND ran_ms >= 0 \
                      ORDER BY finished_at DESC, id DESC LIMIT $3",
                 )
                 .bind(provider)

@@ -22,7 +22,7 @@ fn migrator() -> Migrator {
             false,
         )
     };
-    Migrator::with_migrations(vec![
+    let mut migrator = Migrator::with_migrations(vec![
         step(
             1,
             "init",
@@ -43,7 +43,16 @@ fn migrator() -> Migrator {
             "run times",
             include_str!("../migrations/sqlite/0004_run_times.sql"),
         ),
-    ])
+        step(
+            5,
+            "ran_ms",
+            include_str!("../migrations/sqlite/0005_ran_ms.sql"),
+        ),
+    ]);
+    // Every migration only adds (columns, indexes, tables), so a kino one release behind may
+    // open a ledger a newer one has migrated: machines of a fleet upgrade one at a time.
+    migrator.set_ignore_missing(true);
+    migrator
 }
 
 /// The embedded ledger: one SQLite file in KINO_HOME, in WAL mode so that readers (`kino list`)

@@ -766,8 +766,20 @@ async fn a_job_recorded_under_a_lease_is_not_claimed_by_a_woken_worker() {
     }
 }
 
-/// Takes a job through a create sent `ago_ms` ago to `end` (seen now).
+/// Takes a job through a create sent `ago_ms` ago to `end` (seen now; the platform says it ran
+/// all that time).
 async fn finish(ledger: &dyn Ledger, job: NewJob, ago_ms: i64, end: JobState) -> JobId {
+    finish_seen_late(ledger, job, ago_ms, Some(ago_ms), end).await
+}
+
+/// As [`finish`], with the platform's own run time `ran_ms` (none: it did not say).
+async fn finish_seen_late(
+    ledger: &dyn Ledger,
+    job: NewJob,
+    ago_ms: i64,
+    ran_ms: Option<i64>,
+    end: JobState,
+) -> JobId {
     let id = ledger.insert_job(&job).await.unwrap().id;
     let sent = Change {
         wire: Some(json!({"model": job.model})),
@@ -788,8 +800,12 @@ async fn finish(ledger: &dyn Ledger, job: NewJob, ago_ms: i64, end: JobState) ->
         .await
         .unwrap();
     if end != JobState::Running {
+        let ended = Change {
+            ran_ms,
+            ..Change::default()
+        };
         ledger
-            .transition(id, &[JobState::Running], end, Change::default())
+            .transition(id, &[JobState::Running], end, ended)
             .await
             .unwrap();
     }
@@ -817,22 +833,34 @@ async fn run_times_are_the_latest_successes_of_one_provider_and_model() {
         other_provider.provider = "sandbox".into();
         finish(ledger, other_provider, 50_000, JobState::Succeeded).await;
 
-        let times = ledger
+        // Regression: a job seen ten hours after its create (resumed the next morning) was
+        // learned as taking ten hours, and the poll plan then slept that long before polling
+        // similar jobs. Its platform run time counts; a success without one is not learned.
+        let mut late = new_job("seen late");
+        late.request = json!({"prompt": "seen late", "duration": 5});
+        finish_seen_late(ledger, late, 36_000_000, Some(95_000), JobState::Succeeded).await;
+        let mut unsaid = new_job("no run time");
+        unsaid.request = json!({"prompt": "no run time", "duration": 5});
+        finish_seen_late(ledger, unsaid, 36_000_000, None, JobState::Succeeded).await;
+        let learned = ledger
             .run_times("dashscope", "wan2.6-t2v", 20)
             .await
             .unwrap();
+        let late: Vec<u64> = learned.iter().map(|t| t.took.as_secs()).collect();
+        assert_eq!(late.len(), 3, "{name}: {late:?}");
+        assert_eq!(late[0], 95, "{name}: the platform's run time: {late:?}");
+        let times = learned[1..].to_vec();
         let took: Vec<u64> = times.iter().map(|t| t.took.as_secs()).collect();
-        // Newest success first; each measured from its create to the poll that saw it.
+        // Newest success first; each the platform's own run time.
         assert_eq!(took.len(), 2, "{name}: {took:?}");
-        assert!((150..155).contains(&took[0]), "{name}: {took:?}");
-        assert!((90..95).contains(&took[1]), "{name}: {took:?}");
+        assert_eq!(took, [150, 90], "{name}");
         assert_eq!(times[0].request["duration"], 10, "{name}");
         assert_eq!(times[1].request["duration"], 5, "{name}");
         let newest = ledger
             .run_times("dashscope", "wan2.6-t2v", 1)
             .await
             .unwrap();
-        assert_eq!(newest, times[..1], "{name}");
+        assert_eq!(newest, learned[..1], "{name}");
         assert!(
             ledger
                 .run_times("dashscope", "no-such-model", 20)

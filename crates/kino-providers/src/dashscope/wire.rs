@@ -103,11 +103,25 @@ pub fn poll_outcome(body: &Value) -> Result<PollOutcome, ProviderError> {
             });
         }
     };
+    let ran_for = matches!(status, RemoteStatus::Succeeded)
+        .then(|| ran_for(output))
+        .flatten();
     Ok(PollOutcome {
         artifacts,
         usage: body.get("usage").cloned(),
+        ran_for,
         ..PollOutcome::status(status, raw)
     })
+}
+
+/// `end_time − submit_time` of a task: both in the platform's clock and zone, so the difference
+/// holds whichever zone that is. Implausible spans (negative, beyond two days) are dropped.
+fn ran_for(output: &Value) -> Option<std::time::Duration> {
+    let at = |key| text(output, key).and_then(|t| instants(t).first().copied());
+    let span = at("end_time")? - at("submit_time")?;
+    (0..=48 * 3600 * 1000)
+        .contains(&span)
+        .then(|| std::time::Duration::from_millis(span.unsigned_abs()))
 }
 
 /// A task of a task-list page.
@@ -196,6 +210,27 @@ fn instants(s: &str) -> Vec<Millis> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_success_says_how_long_it_ran_by_the_platform_clock() {
+        let body = json!({"output":{"task_id":"t","task_status":"SUCCEEDED",
+            "submit_time":"2025-09-25 11:07:28.590","scheduled_time":"2025-09-25 11:07:35.349",
+            "end_time":"2025-09-25 11:17:11.650","video_url":"https://a/v.mp4"}});
+        let out = poll_outcome(&body).ok();
+        assert_eq!(
+            out.and_then(|o| o.ran_for),
+            Some(std::time::Duration::from_millis(583_060))
+        );
+        // No end, a running task, or an end before the start: nothing is learned.
+        for output in [
+            json!({"task_id":"t","task_status":"SUCCEEDED","submit_time":"2025-09-25 11:07:28.590","video_url":"https://a/v.mp4"}),
+            json!({"task_id":"t","task_status":"RUNNING","submit_time":"2025-09-25 11:07:28.590","end_time":"2025-09-25 11:17:11.650"}),
+            json!({"task_id":"t","task_status":"SUCCEEDED","submit_time":"2025-09-25 11:17:28.590","end_time":"2025-09-25 11:07:11.650","video_url":"https://a/v.mp4"}),
+        ] {
+            let out = poll_outcome(&json!({ "output": output })).ok();
+            assert_eq!(out.and_then(|o| o.ran_for), None, "{output}");
+        }
+    }
 
     #[test]
     fn video_url_in_either_place() {

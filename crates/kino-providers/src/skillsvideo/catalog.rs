@@ -61,6 +61,11 @@ fn model_of(path: &str) -> Option<(String, bool)> {
 /// only by the depth guard) would otherwise expand to billions of values from 341 bytes.
 const MAX_INLINED: usize = 256 << 10;
 
+/// The same for all of a document's request schemas together: thousands of operations each
+/// just under [`MAX_INLINED`] would otherwise hold gigabytes. The shipped snapshot costs about a
+/// tenth of it.
+const MAX_DOCUMENT_INLINED: usize = 4 << 20;
+
 /// Inlines `#/components/…` references (a depth guard stops cycles). Each value taken out of
 /// `budget` costs one, and its key and string bytes; when the budget runs out the rest is left
 /// out and `budget` is zero, which the caller refuses.
@@ -185,6 +190,7 @@ impl Catalog {
         }
         let mut endpoints: BTreeMap<String, Endpoint> = BTreeMap::new();
         let mut sse_twins = Vec::new();
+        let mut document_left = MAX_DOCUMENT_INLINED;
         for (path, item) in paths {
             let Some((model, is_sse)) = model_of(path) else {
                 continue;
@@ -206,15 +212,23 @@ impl Catalog {
             }) else {
                 continue;
             };
-            let mut budget = MAX_INLINED;
+            let allowed = MAX_INLINED.min(document_left);
+            let mut budget = allowed;
             let schema = inline_refs(schema, openapi, 0, &mut budget);
             if budget == 0 {
+                let what = if allowed < MAX_INLINED {
+                    "the document's request schemas grow beyond their budget".to_string()
+                } else {
+                    format!(
+                        "the request schema of `{model}` grows beyond {} KiB",
+                        MAX_INLINED >> 10
+                    )
+                };
                 return Err(CatalogError(format!(
-                    "the request schema of `{model}` grows beyond {} KiB once its `$ref`s are \
-                     inlined",
-                    MAX_INLINED >> 10
+                    "{what} once their `$ref`s are inlined"
                 )));
             }
+            document_left -= allowed - budget;
             let kind = kinds
                 .get(&model)
                 .copied()
@@ -341,11 +355,38 @@ mod tests {
             serde_json::from_str(include_str!("snapshot/openapi.json")).unwrap_or_default();
         let paths = openapi["paths"].as_object().map_or(0, Map::len);
         assert!(paths > 0);
+        let mut total = 0;
         for (path, item) in openapi["paths"].as_object().into_iter().flatten() {
             let mut budget = MAX_INLINED;
             let _ = inline_refs(item, &openapi, 0, &mut budget);
             assert!(MAX_INLINED - budget < MAX_INLINED / 16, "{path}");
+            total += MAX_INLINED - budget;
         }
+        assert!(total < MAX_DOCUMENT_INLINED / 4, "{total}");
+        assert!(Catalog::from_documents(&openapi, None).is_ok());
+    }
+
+    #[test]
+    fn many_operations_each_within_budget_are_refused_together() {
+        // Review finding: the budget was per schema, so a document of many operations, each
+        // just within it, could still hold gigabytes.
+        let long = "x".repeat(200 << 10);
+        let paths: Map<String, Value> = (0..40)
+            .map(|i| {
+                let schema = json!({"type": "object", "properties": {"p": {"$ref": "#/components/schemas/S"}}});
+                (
+                    format!("/generation/vendor/m{i}"),
+                    json!({"post": {"requestBody": {"content": {"application/json": {"schema": schema}}}}}),
+                )
+            })
+            .collect();
+        let openapi = json!({"paths": paths,
+            "components": {"schemas": {"S": {"type": "string", "description": long}}}});
+        let got = Catalog::from_documents(&openapi, None);
+        assert!(
+            got.as_ref().is_err_and(|e| e.0.contains("document")),
+            "{got:?}"
+        );
     }
 
     #[test]

@@ -436,6 +436,8 @@ fn a_bad_pace_or_cap_is_refused_naming_the_variable_before_anything_is_recorded(
     for (var, value) in [
         ("KINO_DASHSCOPE_QPS", "fast"),
         ("KINO_DASHSCOPE_QPS", "-3"),
+        // Regression: a pace too slow for a Duration panicked instead.
+        ("KINO_DASHSCOPE_QPS", "1e-300"),
         ("KINO_XYQ_CONCURRENCY", "0"),
     ] {
         let r = f

@@ -356,7 +356,7 @@ fn no_credential_leaks_from_serve_mcp_or_worker_sessions() {
     let t = ctx();
     let Some(mut py) = python_mcp() else { return };
     let xy_secret = format!("secret-{}", kino_testkit::XY_APP_ID);
-    // Part of `FAKE_KEY`, so that a key cut or re-encoded in a message is caught too.
+    // Part of `FAKE_KEY`, so that a key cut short in a message is caught too.
     let secrets = ["9f8e7d6c5b4a", xy_secret.as_str()];
     let trace = [("KINO_LOG", "trace")];
     let mut outputs: Vec<(String, String)> = Vec::new();
