@@ -9,6 +9,7 @@ mod claim;
 mod error;
 mod filter;
 mod ledger;
+mod migrations;
 mod postgres;
 mod record;
 mod sql;

@@ -1,9 +1,9 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions, PgRow};
-use sqlx::{PgConnection, PgPool, SqlStr};
+use sqlx::{PgConnection, PgPool};
 
 use crate::LedgerError;
 use crate::sql::sql_ledger;
@@ -18,36 +18,23 @@ const CHANNEL: &str = "kino_work";
 const CLAIM_LOCK: i64 = 0x6b69_6e6f; // "kino"
 
 fn migrator() -> Migrator {
-    let step = |version: i64, description: &'static str, sql: &'static str| {
-        Migration::new(
-            version,
-            description.into(),
-            MigrationType::Simple,
-            SqlStr::from_static(sql),
-            false,
-        )
-    };
-    let mut migrator = Migrator::with_migrations(vec![
-        step(
+    crate::migrations::migrator(&[
+        (
             1,
             "init",
             include_str!("../migrations/postgres/0001_init.sql"),
         ),
-        step(
+        (
             2,
             "run times",
             include_str!("../migrations/postgres/0002_run_times.sql"),
         ),
-        step(
+        (
             3,
             "ran_ms",
             include_str!("../migrations/postgres/0003_ran_ms.sql"),
         ),
-    ]);
-    // Every migration only adds (columns, indexes, tables), so a kino one release behind may
-    // open a ledger a newer one has migrated: machines of a fleet upgrade one at a time.
-    migrator.set_ignore_missing(true);
-    migrator
+    ])
 }
 
 /// The shared ledger: one PostgreSQL database for every `kino` on every machine of a fleet.

@@ -2,57 +2,44 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::migrate::Migrator;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
-use sqlx::{SqlStr, SqliteConnection, SqlitePool};
+use sqlx::{SqliteConnection, SqlitePool};
 
 use crate::LedgerError;
 use crate::sql::sql_ledger;
 use crate::wake::{self, Signal, Wakeups};
 
 fn migrator() -> Migrator {
-    let step = |version: i64, description: &'static str, sql: &'static str| {
-        Migration::new(
-            version,
-            description.into(),
-            MigrationType::Simple,
-            SqlStr::from_static(sql),
-            false,
-        )
-    };
-    let mut migrator = Migrator::with_migrations(vec![
-        step(
+    crate::migrations::migrator(&[
+        (
             1,
             "init",
             include_str!("../migrations/sqlite/0001_init.sql"),
         ),
-        step(
+        (
             2,
             "conversations",
             include_str!("../migrations/sqlite/0002_conversations.sql"),
         ),
-        step(
+        (
             3,
             "fleet",
             include_str!("../migrations/sqlite/0003_fleet.sql"),
         ),
-        step(
+        (
             4,
             "run times",
             include_str!("../migrations/sqlite/0004_run_times.sql"),
         ),
-        step(
+        (
             5,
             "ran_ms",
             include_str!("../migrations/sqlite/0005_ran_ms.sql"),
         ),
-    ]);
-    // Every migration only adds (columns, indexes, tables), so a kino one release behind may
-    // open a ledger a newer one has migrated: machines of a fleet upgrade one at a time.
-    migrator.set_ignore_missing(true);
-    migrator
+    ])
 }
 
 /// The embedded ledger: one SQLite file in KINO_HOME, in WAL mode so that readers (`kino list`)

@@ -494,27 +494,5 @@ fn no_credential_leaks_from_serve_mcp_or_worker_sessions() {
             assert!(!o.contains(s), "{what} showed a secret: {o}");
         }
     }
-    for f in TestContext::files_under(t.home.path())
-        .into_iter()
-        .chain(TestContext::files_under(t.work.path()))
-    {
-        let bytes = std::fs::read(&f).unwrap_or_default();
-        let hay = String::from_utf8_lossy(&bytes);
-        for s in secrets {
-            assert!(!hay.contains(s), "a secret in {}", f.display());
-        }
-    }
-    for r in t.sandbox.requests() {
-        // The key belongs in `Authorization` only; anywhere else is a leak.
-        let headers: Vec<_> = r
-            .headers
-            .iter()
-            .filter(|(k, _)| !k.eq_ignore_ascii_case("authorization"))
-            .collect();
-        let seen = format!("{} {headers:?} {}", r.path, r.body);
-        for s in secrets {
-            assert!(!seen.contains(s), "a secret sent to {}: {seen}", r.path);
-        }
-    }
-    assert_eq!(t.stats().auth_on_cdn, 0, "no credential to a CDN host");
+    super::assert_no_secret_left_behind(&t, &secrets);
 }
