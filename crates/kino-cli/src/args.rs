@@ -67,6 +67,9 @@ pub enum Command {
     Ledger(LedgerCommand),
     /// Serve the local platform emulator.
     Sandbox(SandboxArgs),
+    /// Media tools over ffmpeg and ffprobe: probe, join, cut, lay audio over video.
+    #[command(subcommand)]
+    Media(MediaCommand),
 }
 
 #[derive(Debug, Args)]
@@ -281,6 +284,70 @@ pub struct SandboxArgs {
     /// DashScope task queries allowed per key per second (beyond: 429); 0 for no limit.
     #[arg(long, default_value_t = 20)]
     pub tasks_qps: u32,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MediaCommand {
+    /// ffprobe's view of a file: container, duration, size, and each stream's codec, size, rate.
+    Probe { file: PathBuf },
+    /// Join clips in order: copied when their streams agree, encoded again otherwise.
+    Concat(ConcatArgs),
+    /// Cut a clip: --start and --end (or --duration); times in seconds or [HH:]MM:SS[.fff].
+    Trim(TrimArgs),
+    /// Lay an audio track over a video (mixed with its own sound, or replacing it).
+    Overlay(OverlayArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct OutputArgs {
+    /// The file to write; its extension names the container (.mp4, .mov, .mkv, …).
+    #[arg(short = 'o', long = "out", value_name = "OUT")]
+    pub out: PathBuf,
+    /// Replace OUT if it exists.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ConcatArgs {
+    /// The clips, in order (at least two).
+    #[arg(required = true, num_args = 2.., value_name = "CLIP")]
+    pub inputs: Vec<PathBuf>,
+    #[command(flatten)]
+    pub output: OutputArgs,
+    /// Encode again even when the clips could be joined by copying.
+    #[arg(long)]
+    pub reencode: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct TrimArgs {
+    pub input: PathBuf,
+    /// Where the cut starts (default: the beginning).
+    #[arg(long, value_name = "TIME")]
+    pub start: Option<String>,
+    /// Where it ends (default: the end).
+    #[arg(long, value_name = "TIME", conflicts_with = "duration")]
+    pub end: Option<String>,
+    /// How long the cut lasts.
+    #[arg(long, value_name = "TIME")]
+    pub duration: Option<String>,
+    #[command(flatten)]
+    pub output: OutputArgs,
+    /// Cut at key frames without encoding again (fast, not exact to the frame).
+    #[arg(long)]
+    pub copy: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct OverlayArgs {
+    pub video: PathBuf,
+    pub audio: PathBuf,
+    #[command(flatten)]
+    pub output: OutputArgs,
+    /// Drop the video's own sound instead of mixing the track with it.
+    #[arg(long)]
+    pub replace: bool,
 }
 
 /// `--segment-media` belongs to the `--segment` just before it; clap keeps each option's values

@@ -45,6 +45,8 @@ pub struct Settings {
     pub poll_override: Option<PollPolicy>,
     /// KINO_SERVE_TOKEN: the bearer token `kino serve` requires (mandatory off loopback).
     pub serve_token: Option<Secret>,
+    /// KINO_FFMPEG, KINO_FFPROBE: the media tools' binaries (default: looked up on PATH).
+    pub media_tools: kino_engine::media::Tools,
     pub cwd: PathBuf,
 }
 
@@ -259,6 +261,10 @@ impl Settings {
             skillsvideo_stall: number("KINO_SKILLSVIDEO_STALL_SECS")?
                 .map(|s| Duration::from_secs(s.clamp(1, 3600))),
             poll_override,
+            media_tools: kino_engine::media::Tools {
+                ffmpeg: var("KINO_FFMPEG").map_or_else(|| "ffmpeg".into(), PathBuf::from),
+                ffprobe: var("KINO_FFPROBE").map_or_else(|| "ffprobe".into(), PathBuf::from),
+            },
             cwd,
         };
         settings.load_toml()?;

@@ -11,6 +11,7 @@ mod drive;
 mod engine;
 mod error;
 mod history;
+pub mod media;
 mod owner;
 pub mod view;
 mod worker;

@@ -22,6 +22,8 @@ mod faults;
 mod fleet;
 #[path = "cli/mcp.rs"]
 mod mcp;
+#[path = "cli/media.rs"]
+mod media;
 #[path = "cli/serve.rs"]
 mod serve;
 #[path = "cli/skillsvideo.rs"]

@@ -90,11 +90,20 @@ pub async fn doctor(ctx: &Context) -> Result<(), CommandError> {
     let base = ctx.settings.dashscope_base.clone();
     let reach = reachable(&base).await;
     checks.push(json!({"check": "dashscope reachable", "ok": reach.is_ok(), "detail": match &reach { Ok(s) => format!("{base} answered HTTP {s}"), Err(e) => format!("{base}: {e}") }}));
-    let ffprobe = std::process::Command::new("ffprobe")
-        .arg("-version")
-        .output();
-    let ff_ok = ffprobe.as_ref().is_ok_and(|o| o.status.success());
-    checks.push(json!({"check": "ffmpeg", "ok": ff_ok, "detail": if ff_ok { "ffprobe found" } else { "ffprobe not found (optional: media probing)" }}));
+    let tools = &ctx.settings.media_tools;
+    let (ffmpeg, ffprobe) = tools.versions();
+    for (name, bin, found) in [
+        ("ffmpeg", &tools.ffmpeg, ffmpeg),
+        ("ffprobe", &tools.ffprobe, ffprobe),
+    ] {
+        let detail = match &found {
+            Ok(version) => format!("{} found: {version}", bin.display()),
+            Err(e) => format!(
+                "{e} (optional, for `kino media`: apt-get install ffmpeg, or KINO_FFMPEG / KINO_FFPROBE)"
+            ),
+        };
+        checks.push(json!({"check": name, "ok": found.is_ok(), "detail": detail}));
+    }
     let ledger = match ctx.ledger().await {
         Ok(l) => match (
             l.describe().await,

@@ -4,6 +4,7 @@ mod inspect;
 mod jobs;
 mod ledger;
 mod manage;
+mod media;
 mod sandbox;
 mod serve;
 
@@ -42,5 +43,6 @@ pub async fn dispatch(command: Command, printer: Printer) -> Result<(), CommandE
         Command::Ledger(LedgerCommand::Migrate) => ledger::migrate(&ctx).await,
         Command::Ledger(LedgerCommand::Export { out }) => ledger::export(&ctx, out).await,
         Command::Ledger(LedgerCommand::Import { file }) => ledger::import(&ctx, &file).await,
+        Command::Media(cmd) => media::run(&ctx, cmd),
     }
 }

@@ -1,0 +1,561 @@
+//! Issue 9, media tools: `kino media probe|concat|trim|overlay` over the ffmpeg and ffprobe
+//! binaries. The tests that run ffmpeg skip (saying so) where it is not installed; under CI they
+//! fail instead (`.ci/run` installs it).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+use kino_testkit::{Run, TestContext, run};
+
+use super::{ctx, kino};
+
+/// ffmpeg and ffprobe answer on PATH; outside CI their absence skips the test.
+fn ffmpeg_present() -> bool {
+    let ok = |bin: &str| {
+        Command::new(bin)
+            .arg("-version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if ok("ffmpeg") && ok("ffprobe") {
+        return true;
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "CI must install ffmpeg (see .ci/run)"
+    );
+    eprintln!("skipping: apt-get install ffmpeg to run this test");
+    false
+}
+
+fn media(t: &TestContext, args: &[&str]) -> Run {
+    let mut all = vec!["media"];
+    all.extend_from_slice(args);
+    all.push("--json");
+    kino(t, &all)
+}
+
+fn ok(r: &Run) -> Value {
+    assert_eq!(r.code, 0, "stdout: {}\nstderr: {}", r.stdout, r.stderr);
+    r.json()
+}
+
+fn duration(doc: &Value) -> f64 {
+    doc["duration"].as_f64().unwrap()
+}
+
+/// The names in the work directory, sorted: what a refused command must leave unchanged.
+fn listing(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+fn s(p: &Path) -> String {
+    p.display().to_string()
+}
+
+/// A video made by a `kino run` job on the sandbox.
+fn sandbox_video(t: &TestContext, n: usize) -> PathBuf {
+    let prefix = format!("clip{n}");
+    let r = kino(
+        t,
+        &[
+            "run",
+            "--json",
+            "--prefix",
+            &prefix,
+            &format!("shot {n}: a red kite over the sea"),
+        ],
+    );
+    let out = ok(&r);
+    assert_eq!(out["state"], "succeeded");
+    PathBuf::from(out["artifacts"][0]["path"].as_str().unwrap())
+}
+
+#[test]
+fn three_sandbox_videos_concatenate_into_a_playable_file_of_their_summed_duration() {
+    if !ffmpeg_present() {
+        return;
+    }
+    let t = ctx();
+    let clips: Vec<PathBuf> = (1..=3).map(|n| sandbox_video(&t, n)).collect();
+    let mut sum = 0.0;
+    let mut fps = 0.0;
+    for c in &clips {
+        let p = ok(&media(&t, &["probe", &s(c)]));
+        sum += duration(&p);
+        fps = p["streams"][0]["fps"].as_f64().unwrap();
+    }
+    assert!(sum > 0.0 && fps > 0.0);
+    let out = t.work_path("joined.mp4");
+    let args: Vec<String> = clips
+        .iter()
+        .map(|c| s(c))
+        .chain(["-o".into(), s(&out)])
+        .collect();
+    let mut concat = vec!["concat"];
+    concat.extend(args.iter().map(String::as_str));
+    let written = ok(&media(&t, &concat));
+    assert_eq!(written["method"], "copy");
+
+    // Playable: ffprobe itself reads it, every frame decodes, and kino's probe agrees.
+    let decode = Command::new("ffmpeg")
+        .args(["-v", "error", "-i", &s(&out), "-f", "null", "-"])
+        .output()
+        .unwrap();
+    assert!(decode.status.success(), "{decode:?}");
+    assert!(
+        decode.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&decode.stderr)
+    );
+    let probed = ok(&media(&t, &["probe", &s(&out)]));
+    let frame = 1.0 / fps;
+    assert!(
+        (duration(&probed) - sum).abs() <= frame,
+        "{} vs {sum}",
+        duration(&probed)
+    );
+    assert_eq!(probed["streams"][0]["type"], "video");
+    assert_eq!(probed["streams"][0]["codec"], "h264");
+    assert_eq!(
+        probed["size"].as_u64(),
+        Some(std::fs::metadata(&out).unwrap().len())
+    );
+    // No temporary file is left beside the output.
+    assert!(
+        listing(&t.work_path(""))
+            .iter()
+            .all(|n| !n.starts_with('.')),
+        "{:?}",
+        listing(&t.work_path(""))
+    );
+}
+
+#[test]
+fn probe_reports_the_container_and_streams() {
+    if !ffmpeg_present() {
+        return;
+    }
+    let t = ctx();
+    let mp4 = t.sample_mp4();
+    let p = ok(&media(&t, &["probe", &s(&mp4)]));
+    assert_eq!(p["duration"], 2.0);
+    assert_eq!(
+        p["size"].as_u64(),
+        Some(std::fs::metadata(&mp4).unwrap().len())
+    );
+    assert!(p["format"].as_str().unwrap().contains("mp4"));
+    let v = &p["streams"][0];
+    assert_eq!(
+        (
+            &v["type"],
+            &v["codec"],
+            &v["width"],
+            &v["height"],
+            &v["fps"]
+        ),
+        (
+            &Value::from("video"),
+            &Value::from("h264"),
+            &Value::from(320),
+            &Value::from(180),
+            &Value::from(12.0)
+        )
+    );
+    // Not a media file: a usage error naming it, with ffprobe's own words.
+    let junk = t.work_path("junk.mp4");
+    std::fs::write(&junk, b"not a video").unwrap();
+    let r = media(&t, &["probe", &s(&junk)]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("invalid `FILE`"), "{}", r.stderr);
+    assert!(r.stderr.contains("Invalid data"), "{}", r.stderr);
+}
+
+#[test]
+fn clips_that_differ_are_joined_by_encoding_again() {
+    if !ffmpeg_present() {
+        return;
+    }
+    let t = ctx();
+    let mp4 = t.sample_mp4();
+    // A clip of another size, with sound.
+    let other = t.work_path("other.mp4");
+    let made = Command::new("ffmpeg")
+        .args([
+            "-v",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=640x360:rate=24:duration=1",
+        ])
+        .args([
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:duration=1",
+            "-shortest",
+        ])
+        .arg(&other)
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{made:?}");
+    let out = t.work_path("mixed.mp4");
+    let w = ok(&media(
+        &t,
+        &["concat", &s(&mp4), &s(&other), "-o", &s(&out)],
+    ));
+    assert_eq!(w["method"], "reencode");
+    let v = w["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["type"] == "video")
+        .unwrap();
+    assert_eq!(
+        (v["width"].as_u64(), v["height"].as_u64()),
+        (Some(320), Some(180))
+    );
+    assert!(
+        w["streams"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["type"] == "audio")
+    );
+    assert!((duration(&w) - 3.0).abs() <= 0.1, "{w}");
+}
+
+#[test]
+fn trim_cuts_the_asked_span() {
+    if !ffmpeg_present() {
+        return;
+    }
+    let t = ctx();
+    let mp4 = t.sample_mp4();
+    let a = t.work_path("a.mp4");
+    let w = ok(&media(
+        &t,
+        &[
+            "trim",
+            &s(&mp4),
+            "--start",
+            "0.5",
+            "--end",
+            "00:01.5",
+            "-o",
+            &s(&a),
+        ],
+    ));
+    assert!((duration(&w) - 1.0).abs() <= 1.0 / 12.0, "{w}");
+    let b = t.work_path("b.mp4");
+    let w = ok(&media(
+        &t,
+        &["trim", &s(&mp4), "--duration", "1.25", "-o", &s(&b)],
+    ));
+    assert!((duration(&w) - 1.25).abs() <= 1.0 / 12.0, "{w}");
+    // A start past the end is refused before ffmpeg runs.
+    let c = t.work_path("c.mp4");
+    let r = media(&t, &["trim", &s(&mp4), "--start", "5", "-o", &s(&c)]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("invalid `--start`"), "{}", r.stderr);
+    assert!(!c.exists());
+}
+
+#[test]
+fn overlay_lays_a_track_over_the_video_for_its_whole_length() {
+    if !ffmpeg_present() {
+        return;
+    }
+    let t = ctx();
+    let mp4 = t.sample_mp4();
+    let tone = t.work_path("tone.m4a");
+    let made = Command::new("ffmpeg")
+        .args([
+            "-v",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:duration=5",
+        ])
+        .arg(&tone)
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{made:?}");
+    let with_sound = t.work_path("with_sound.mp4");
+    let w = ok(&media(
+        &t,
+        &["overlay", &s(&mp4), &s(&tone), "-o", &s(&with_sound)],
+    ));
+    // The sample has no sound of its own: nothing to mix, the track is laid on.
+    assert_eq!(w["method"], "replace");
+    let kinds: Vec<&Value> = w["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| &s["type"])
+        .collect();
+    assert_eq!(kinds, ["video", "audio"]);
+    assert!((duration(&w) - 2.0).abs() <= 0.1, "{w}");
+    // A video with sound: mixed by default, replaced on request.
+    let mixed = t.work_path("mixed.mp4");
+    let m = ok(&media(
+        &t,
+        &["overlay", &s(&with_sound), &s(&tone), "-o", &s(&mixed)],
+    ));
+    assert_eq!(m["method"], "mix");
+    let replaced = t.work_path("replaced.mp4");
+    let r = ok(&media(
+        &t,
+        &[
+            "overlay",
+            &s(&with_sound),
+            &s(&tone),
+            "-o",
+            &s(&replaced),
+            "--replace",
+        ],
+    ));
+    assert_eq!(r["method"], "replace");
+    // A video as the track is refused, naming the field.
+    let bad = media(
+        &t,
+        &[
+            "overlay",
+            &s(&mp4),
+            &s(&mp4),
+            "-o",
+            &s(&t.work_path("x.mp4")),
+        ],
+    );
+    assert_eq!(bad.code, 2, "{}", bad.stderr);
+    assert!(bad.stderr.contains("invalid `AUDIO`"), "{}", bad.stderr);
+}
+
+#[test]
+fn bad_input_is_refused_naming_the_field_and_nothing_is_written() {
+    // These are refused before ffmpeg is looked for: they run everywhere.
+    let t = ctx();
+    let mp4 = t.sample_mp4();
+    let existing = t.work_path("existing.mp4");
+    std::fs::write(&existing, b"keep me").unwrap();
+    let missing = t.work_path("missing.mp4");
+    let new = t.work_path("new.mp4");
+    let before = listing(&t.work_path(""));
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (
+            vec!["concat".into(), s(&mp4), s(&missing), "-o".into(), s(&new)],
+            "invalid `CLIP[2]`: ",
+        ),
+        (
+            vec![
+                "trim".into(),
+                s(&mp4),
+                "--start".into(),
+                "soon".into(),
+                "-o".into(),
+                s(&new),
+            ],
+            "invalid `--start`: `soon` is not a time",
+        ),
+        (
+            vec![
+                "trim".into(),
+                s(&mp4),
+                "--start".into(),
+                "2".into(),
+                "--end".into(),
+                "1".into(),
+                "-o".into(),
+                s(&new),
+            ],
+            "invalid `--end`: 1.000 must be after --start",
+        ),
+        (
+            vec!["concat".into(), s(&mp4), s(&mp4), "-o".into(), s(&existing)],
+            "pass --force to replace it",
+        ),
+        (
+            vec![
+                "concat".into(),
+                s(&mp4),
+                s(&mp4),
+                "-o".into(),
+                s(&mp4),
+                "--force".into(),
+            ],
+            "is one of the inputs",
+        ),
+        (
+            vec![
+                "trim".into(),
+                s(&mp4),
+                "--start".into(),
+                "1".into(),
+                "-o".into(),
+                s(&t.work_path("noext")),
+            ],
+            "needs an extension",
+        ),
+        (vec!["probe".into(), s(&missing)], "invalid `FILE`: "),
+    ];
+    for (args, expected) in cases {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let r = media(&t, &args);
+        assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
+        assert!(r.stderr.contains(expected), "{args:?}: {}", r.stderr);
+        let doc = r.json();
+        assert_eq!(doc["error"]["kind"], "usage");
+        assert_eq!(listing(&t.work_path("")), before, "{args:?}");
+    }
+    assert_eq!(std::fs::read(&existing).unwrap(), b"keep me");
+}
+
+#[test]
+fn missing_ffmpeg_is_a_configuration_error_with_the_fix() {
+    let t = ctx();
+    let mp4 = t.sample_mp4();
+    let out = t.work_path("out.mp4");
+    let before = listing(&t.work_path(""));
+    let nowhere = t.work_path("no-such-dir");
+    // Named by the overrides, or not on PATH at all.
+    let mut by_env = t.kino();
+    by_env
+        .env("KINO_FFMPEG", nowhere.join("ffmpeg"))
+        .env("KINO_FFPROBE", nowhere.join("ffprobe"));
+    let mut by_path = t.kino();
+    by_path
+        .env_remove("KINO_FFMPEG")
+        .env_remove("KINO_FFPROBE")
+        .env("PATH", &nowhere);
+    for mut cmd in [by_env, by_path] {
+        cmd.args([
+            "media",
+            "concat",
+            &s(&mp4),
+            &s(&mp4),
+            "-o",
+            &s(&out),
+            "--json",
+        ]);
+        let r = run(cmd);
+        assert_eq!(r.code, 3, "{}", r.stderr);
+        assert!(r.stderr.contains("ffmpeg not found"), "{}", r.stderr);
+        assert!(r.stderr.contains("apt-get install ffmpeg"), "{}", r.stderr);
+        assert!(r.stderr.contains("KINO_FFMPEG"), "{}", r.stderr);
+        assert_eq!(r.json()["error"]["kind"], "config");
+        assert_eq!(listing(&t.work_path("")), before);
+    }
+    let mut probe = t.kino();
+    probe
+        .env("KINO_FFPROBE", nowhere.join("ffprobe"))
+        .args(["media", "probe", &s(&mp4)]);
+    let r = run(probe);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(r.stderr.contains("ffprobe not found"), "{}", r.stderr);
+
+    // doctor says which is missing, and still succeeds.
+    let mut doctor = t.kino();
+    doctor
+        .env("KINO_FFMPEG", nowhere.join("ffmpeg"))
+        .args(["doctor", "--json"]);
+    let d = run(doctor);
+    assert_eq!(d.code, 0, "{}", d.stderr);
+    let checks = d.json();
+    let ffmpeg = checks
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["check"] == "ffmpeg")
+        .unwrap();
+    assert_eq!(ffmpeg["ok"], false);
+    assert!(
+        ffmpeg["detail"]
+            .as_str()
+            .unwrap()
+            .contains("apt-get install ffmpeg")
+    );
+}
+
+#[test]
+fn doctor_reports_ffmpeg_and_ffprobe_found() {
+    if !ffmpeg_present() {
+        return;
+    }
+    let t = ctx();
+    let d = kino(&t, &["doctor", "--json"]);
+    assert_eq!(d.code, 0, "{}", d.stderr);
+    let checks = d.json();
+    for tool in ["ffmpeg", "ffprobe"] {
+        let c = checks
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["check"] == tool)
+            .unwrap_or_else(|| panic!("no {tool} check: {checks}"));
+        assert_eq!(c["ok"], true, "{c}");
+        assert!(c["detail"].as_str().unwrap().contains("version"), "{c}");
+    }
+}
+
+#[test]
+fn a_failing_ffmpeg_shows_its_last_words_and_leaves_no_half_file() {
+    if !ffmpeg_present() {
+        return;
+    }
+    let t = ctx();
+    let mp4 = t.sample_mp4();
+    // An ffmpeg that writes half a file to its output, complains and fails.
+    let fake = t.work_path("fake-ffmpeg");
+    std::fs::write(
+        &fake,
+        "#!/bin/sh\n\
+         if [ \"$1\" = -version ]; then echo 'ffmpeg version fake'; exit 0; fi\n\
+         for last in \"$@\"; do :; done\n\
+         printf 'half' > \"$last\"\n\
+         i=0; while [ $i -lt 30 ]; do echo \"noise $i\" >&2; i=$((i+1)); done\n\
+         echo 'Conversion failed: disk on fire' >&2\n\
+         exit 1\n",
+    )
+    .unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let before = listing(&t.work_path(""));
+    let out = t.work_path("out.mp4");
+    let mut cmd = t.kino();
+    cmd.env("KINO_FFMPEG", &fake).args([
+        "media",
+        "concat",
+        &s(&mp4),
+        &s(&mp4),
+        "-o",
+        &s(&out),
+        "--json",
+    ]);
+    let r = run(cmd);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("ffmpeg failed"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("Conversion failed: disk on fire"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("noise 29"), "{}", r.stderr);
+    assert!(
+        !r.stderr.contains("noise 3\n"),
+        "only the last lines: {}",
+        r.stderr
+    );
+    assert!(!out.exists());
+    assert_eq!(listing(&t.work_path("")), before);
+}
