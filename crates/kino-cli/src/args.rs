@@ -38,6 +38,9 @@ pub enum Command {
     Cancel { job: String },
     /// Answer the question a conversational job (xyq, libtv) waits on, then follow it.
     Reply(ReplyArgs),
+    /// Adopt a job another tool submitted (a seed script's task_id …): record it, follow it,
+    /// download its results. Sends no create request.
+    Attach(AttachArgs),
     /// LibTV commands.
     #[command(subcommand)]
     Libtv(LibtvCommand),
@@ -168,6 +171,27 @@ pub struct ReplyArgs {
     #[arg(long)]
     pub no_wait: bool,
     /// Stop following after this long (exit 5).
+    #[arg(long, value_name = "DURATION")]
+    pub timeout: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct AttachArgs {
+    /// dashscope, skillsvideo, xyq, libtv or xingyun3d.
+    pub provider: String,
+    /// The platform's id of the job: a DashScope task_id, a skills.video generation id, a
+    /// Xiaoyunque THREAD_ID/RUN_ID, a LibTV sessionId, a xingyun3d task_id.
+    pub handle: String,
+    /// Directory for the results (default: the current directory).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// File name stem for the results.
+    #[arg(long)]
+    pub prefix: Option<String>,
+    /// Return once the job is recorded, without following it (`kino wait` follows it).
+    #[arg(long, conflicts_with = "timeout")]
+    pub no_wait: bool,
+    /// Stop following after this long (exit 5; `kino wait` or `kino resume` continue).
     #[arg(long, value_name = "DURATION")]
     pub timeout: Option<String>,
 }

@@ -26,6 +26,9 @@ pub enum EventKind {
         handle: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         web_link: Option<String>,
+        /// Submitted by another tool and attached (`kino attach`): kino sent no create request.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        attached: bool,
     },
     Progress {
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -90,11 +93,20 @@ impl EventKind {
             }
             EventKind::Submitted {
                 handle,
+                attached: true,
+                ..
+            } => format!(
+                "attached to platform handle {handle}, submitted by another tool (kino sent no create request)"
+            ),
+            EventKind::Submitted {
+                handle,
                 web_link: None,
+                ..
             } => format!("submitted, platform handle {handle}"),
             EventKind::Submitted {
                 handle,
                 web_link: Some(link),
+                ..
             } => {
                 format!("submitted, platform handle {handle}; watch it at {link}")
             }

@@ -603,9 +603,11 @@ impl Engine {
         let mut fields = serde_json::Map::new();
         fields.insert("message".into(), Value::String(message.to_string()));
         fields.insert("inputs".into(), Value::from(inputs.to_vec()));
+        // An attached job's mode and model are not the platform's words: the platform's own
+        // defaults stand for them.
         let request = JobRequest {
-            mode: Some(job.mode.clone()),
-            model: Some(job.model.clone()),
+            mode: (job.mode != crate::ATTACHED_MODE).then(|| job.mode.clone()),
+            model: (job.model != crate::UNKNOWN_MODEL).then(|| job.model.clone()),
             fields,
         };
         let plan = provider.prepare(&request)?;

@@ -5,6 +5,7 @@
 //! recorded before the next, so a crash anywhere loses at most the step in flight and a 48-hour
 //! job never holds anything but a lease.
 
+mod attach;
 mod config;
 mod download;
 mod drive;
@@ -16,6 +17,7 @@ mod owner;
 pub mod view;
 mod worker;
 
+pub use attach::{ATTACHED_MODE, UNKNOWN_MODEL, check_handle};
 pub use config::EngineConfig;
 pub use engine::{Engine, Outcome, check_prefix};
 pub use error::EngineError;

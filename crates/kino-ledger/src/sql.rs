@@ -206,6 +206,7 @@ macro_rules! sql_ledger {
                 let submitted = kino_core::EventKind::Submitted {
                     handle: handle.clone(),
                     web_link: change.web_link.clone(),
+                    attached: false,
                 };
                 insert_event(tx, id, now, &submitted).await?;
             }

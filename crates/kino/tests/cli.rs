@@ -10,6 +10,8 @@ use sha2::{Digest, Sha256};
 use kino_sandbox::{Fault, FaultTarget, SandboxConfig};
 use kino_testkit::{FAKE_KEY, Run, TestContext, eventually, fast_config, run, spawn};
 
+#[path = "cli/attach.rs"]
+mod attach;
 #[path = "cli/browser.rs"]
 mod browser;
 #[path = "cli/conversations.rs"]

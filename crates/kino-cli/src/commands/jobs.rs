@@ -139,7 +139,7 @@ fn verdict(o: &Outcome) -> Result<(), CommandError> {
     Err(CommandError::new(kind, msg).hint(hint))
 }
 
-fn deadline(text: Option<&str>, field: &str) -> Result<Option<Instant>, CommandError> {
+pub(super) fn deadline(text: Option<&str>, field: &str) -> Result<Option<Instant>, CommandError> {
     text.map(|t| parse_duration(field, t).map(|d| Instant::now() + d))
         .transpose()
 }
@@ -198,7 +198,7 @@ pub async fn reply(ctx: &mut Context, args: ReplyArgs) -> Result<(), CommandErro
     follow_one(ctx, &engine, job.id, until).await
 }
 
-async fn follow_one(
+pub(super) async fn follow_one(
     ctx: &Context,
     engine: &Arc<Engine>,
     id: JobId,

@@ -1,3 +1,4 @@
+mod attach;
 mod catalog;
 mod info;
 mod inspect;
@@ -29,6 +30,7 @@ pub async fn dispatch(command: Command, printer: Printer) -> Result<(), CommandE
         Command::List(args) => inspect::list(&ctx, args).await,
         Command::Cancel { job } => manage::cancel(&mut ctx, &job).await,
         Command::Reply(args) => jobs::reply(&mut ctx, args).await,
+        Command::Attach(args) => attach::attach(&mut ctx, args).await,
         Command::Libtv(LibtvCommand::SwitchProject) => manage::libtv_switch_project(&ctx).await,
         Command::Models(args) => catalog::models(&ctx, args).await,
         Command::Schema { provider, model } => catalog::schema(&ctx, &provider, &model).await,
