@@ -83,6 +83,7 @@ pub fn router(
         .route("/v1/health", get(|| async { Json(json!({"ok": true})) }))
         .route("/v1/providers", get(providers))
         .route("/v1/jobs", post(create).get(list))
+        .route("/v1/attach", post(attach))
         .route("/v1/jobs/{id}", get(status))
         .route("/v1/jobs/{id}/events", get(events))
         .route("/v1/jobs/{id}/cancel", post(cancel))
@@ -222,6 +223,30 @@ async fn create(
     let job = app
         .engine
         .create(&body.provider, &request, body.out_dir, body.prefix)
+        .await?;
+    app.workers.follow(job.id).await;
+    let o = app.engine.outcome(job.id).await?;
+    Ok((StatusCode::CREATED, Json(outcome_json(&o))))
+}
+
+#[derive(Deserialize)]
+struct AttachBody {
+    provider: String,
+    handle: String,
+    out_dir: Option<std::path::PathBuf>,
+    prefix: Option<String>,
+}
+
+/// Adopts a job another tool submitted (`kino attach`); the workers follow it.
+async fn attach(
+    State(app): State<App>,
+    body: Result<Json<AttachBody>, axum::extract::rejection::JsonRejection>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let Json(body) = body
+        .map_err(|e| ApiError::bad_request(format!("invalid request body: {}", e.body_text())))?;
+    let job = app
+        .engine
+        .attach(&body.provider, &body.handle, body.out_dir, body.prefix)
         .await?;
     app.workers.follow(job.id).await;
     let o = app.engine.outcome(job.id).await?;

@@ -380,3 +380,42 @@ fn an_attached_conversation_that_asks_takes_a_reply() {
         assert_eq!(paid(&t), before + 1, "the reply is the one paid request");
     }
 }
+
+#[test]
+fn a_task_is_attached_over_rest_and_followed_by_the_service_workers() {
+    use super::serve::{post, serve, wait_done};
+    let t = ctx();
+    let other = other_home(&t);
+    let handle = submitted_elsewhere(
+        &t,
+        &other,
+        &["submit", "dashscope", "a kite over REST", "--json"],
+    );
+    let s = serve(&t, &[]);
+    let (status, job) = post(
+        &t,
+        &format!("{}/attach", s.base),
+        json!({"provider": "dashscope", "handle": handle}),
+    );
+    assert_eq!(status, 201, "{job}");
+    assert_eq!(job["attempts"], 0);
+    let id = job["job_id"].as_str().unwrap_or_default().to_string();
+    let done = wait_done(&t, &s.base, &id);
+    assert_eq!(done["state"], "succeeded", "{done}");
+    let path = Path::new(done["artifacts"][0]["path"].as_str().unwrap_or_default());
+    assert_eq!(Some(sha256_file(path)), t.sandbox.result_sha256(&handle));
+    let (status, again) = post(
+        &t,
+        &format!("{}/attach", s.base),
+        json!({"provider": "dashscope", "handle": handle}),
+    );
+    assert_eq!(status, 400, "{again}");
+    assert!(again.to_string().contains(&id), "{again}");
+    let (status, unknown) = post(
+        &t,
+        &format!("{}/attach", s.base),
+        json!({"provider": "dashscope", "handle": "no-such-task"}),
+    );
+    assert_eq!(status, 400, "{unknown}");
+    assert_eq!(paid(&t), 1);
+}
