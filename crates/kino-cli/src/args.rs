@@ -73,6 +73,14 @@ pub enum Command {
     /// Media tools over ffmpeg and ffprobe: probe, join, cut, lay audio over video.
     #[command(subcommand)]
     Media(MediaCommand),
+    /// The effective configuration: every setting kino reads, its value and where it came from
+    /// (default, environment, .env, kino.toml). Credentials show only as set / not set.
+    Config,
+    /// A shell completion script on stdout (`kino completions bash > …/completions/kino`).
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -48,6 +48,11 @@ pub struct Settings {
     /// KINO_FFMPEG, KINO_FFPROBE: the media tools' binaries (default: looked up on PATH).
     pub media_tools: kino_engine::media::Tools,
     pub cwd: PathBuf,
+    /// The variables `.env` supplied (set there, not in the real environment): `kino config`
+    /// names them as their source.
+    pub dotenv_keys: Vec<String>,
+    /// The kino.toml each `[xingyun3d]` default came from.
+    pub xingyun3d_sources: HashMap<String, PathBuf>,
 }
 
 fn var(name: &str) -> Option<String> {
@@ -160,6 +165,18 @@ fn caps() -> Result<Vec<(String, u32)>, CommandError> {
     Ok(caps)
 }
 
+/// The keys of the `.env` file at `path` that the real environment does not set: the ones
+/// loading it will supply.
+fn dotenv_only_keys(path: &Path) -> Vec<String> {
+    let Ok(iter) = dotenvy::from_path_iter(path) else {
+        return Vec::new();
+    };
+    iter.filter_map(Result::ok)
+        .map(|(k, _)| k)
+        .filter(|k| std::env::var_os(k).is_none())
+        .collect()
+}
+
 fn default_home() -> PathBuf {
     if let Some(x) = var("XDG_DATA_HOME") {
         return Path::new(&x).join("kino");
@@ -174,6 +191,7 @@ impl Settings {
     pub fn from_env() -> Result<Self, CommandError> {
         let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
         // `.env` in the current directory, as the seed scripts read it; real variables win.
+        let dotenv_keys = dotenv_only_keys(&cwd.join(".env"));
         let _ = dotenvy::from_path(cwd.join(".env"));
         let dashscope_key = secret(&["DASHSCOPE_API_KEY", "QIANWEN_API_KEY"])?;
         let xyq = match secret(&["XYQ_ACCESS_KEY"])? {
@@ -266,6 +284,8 @@ impl Settings {
                 ffprobe: var("KINO_FFPROBE").map_or_else(|| "ffprobe".into(), PathBuf::from),
             },
             cwd,
+            dotenv_keys,
+            xingyun3d_sources: HashMap::new(),
         };
         settings.load_toml()?;
         Ok(settings)
@@ -292,6 +312,7 @@ impl Settings {
                         )
                     })?;
                     self.xingyun3d_defaults.insert(k.clone(), json);
+                    self.xingyun3d_sources.insert(k.clone(), path.clone());
                 }
             }
         }

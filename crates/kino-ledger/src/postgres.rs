@@ -51,6 +51,11 @@ impl PgLedger {
         location.starts_with("postgres://") || location.starts_with("postgresql://")
     }
 
+    /// The URL as kino shows it (`kino doctor`, `kino config`): its password masked.
+    pub fn masked(url: &str) -> String {
+        mask_password(url)
+    }
+
     /// Connects and brings the schema up to date (sqlx's migrator holds an advisory lock, so
     /// workers starting together migrate once).
     pub async fn connect(url: &str) -> Result<Self, LedgerError> {

@@ -1,5 +1,6 @@
 mod attach;
 mod catalog;
+mod config;
 mod info;
 mod inspect;
 mod jobs;
@@ -16,6 +17,10 @@ use crate::printer::Printer;
 use crate::settings::Settings;
 
 pub async fn dispatch(command: Command, printer: Printer) -> Result<(), CommandError> {
+    // Completions need no settings: a bad one must not keep the script from the shell.
+    if let Command::Completions { shell } = command {
+        return config::completions(shell);
+    }
     let settings = Settings::from_env()?;
     let mut ctx = Context::new(settings, printer);
     match command {
@@ -46,5 +51,7 @@ pub async fn dispatch(command: Command, printer: Printer) -> Result<(), CommandE
         Command::Ledger(LedgerCommand::Export { out }) => ledger::export(&ctx, out).await,
         Command::Ledger(LedgerCommand::Import { file }) => ledger::import(&ctx, &file).await,
         Command::Media(cmd) => media::run(&ctx, cmd),
+        Command::Config => config::show(&ctx.settings, &ctx.printer),
+        Command::Completions { shell } => config::completions(shell),
     }
 }
