@@ -41,6 +41,16 @@ pub enum EventKind {
         reference: String,
         bytes: u64,
     },
+    /// An input that named another job's result (`job:ID#N`) and what it was sent as: the
+    /// result's platform URL (redacted) while valid, else the local copy, uploaded.
+    Chained {
+        field: String,
+        source: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        url: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        file: Option<String>,
+    },
     Artifact {
         index: i64,
         url: String,
@@ -73,6 +83,7 @@ impl EventKind {
             EventKind::Submitted { .. } => "submitted",
             EventKind::Progress { .. } => "progress",
             EventKind::Uploaded { .. } => "uploaded",
+            EventKind::Chained { .. } => "chained",
             EventKind::Artifact { .. } => "artifact",
             EventKind::Downloaded { .. } => "downloaded",
             EventKind::Message { .. } => "message",
@@ -123,6 +134,18 @@ impl EventKind {
             } => {
                 format!("uploaded {file} ({bytes} bytes) as {reference}")
             }
+            EventKind::Chained {
+                field,
+                source,
+                url,
+                file,
+            } => match (url, file) {
+                (Some(url), _) => format!("{field}: {source} sent as its URL {url}"),
+                (None, Some(file)) => {
+                    format!("{field}: {source} has expired; its local copy {file} is uploaded")
+                }
+                (None, None) => format!("{field}: {source}"),
+            },
             EventKind::Artifact { index, url, kind } => {
                 format!("{kind} #{} ready: {url}", index + 1)
             }

@@ -35,6 +35,9 @@ pub struct EngineConfig {
     /// The least time between two requests to a provider, across every process of the ledger
     /// (a platform's rate limit), by provider id.
     pub paces: HashMap<String, Duration>,
+    /// How long another job's result URL must stay valid beyond a submit to be sent as an input
+    /// (`job:ID#N`); a URL expiring sooner is replaced by an upload of the local copy.
+    pub chain_url_margin: Duration,
 }
 
 impl Default for EngineConfig {
@@ -50,6 +53,7 @@ impl Default for EngineConfig {
             reconcile_attempts: 3,
             reconcile_interval: Duration::from_secs(3),
             paces: HashMap::new(),
+            chain_url_margin: Duration::from_secs(3600),
         }
     }
 }

@@ -253,6 +253,22 @@ impl Engine {
         Ok(job)
     }
 
+    /// The request with its references to other jobs' results (`job:ID#N`) replaced by what they
+    /// would be sent as now (`--dry-run`). Sends and records nothing.
+    pub async fn resolve_chain(&self, request: &JobRequest) -> Result<JobRequest, EngineError> {
+        let (fields, _) = crate::chain::resolve(
+            self.ledger.as_ref(),
+            &request.fields,
+            now_millis(),
+            self.config.chain_url_margin,
+        )
+        .await?;
+        Ok(JobRequest {
+            fields,
+            ..request.clone()
+        })
+    }
+
     /// Validates a request and records it as a `pending` job. Nothing is uploaded or sent; an
     /// invalid request leaves no trace.
     pub async fn create(
@@ -263,7 +279,18 @@ impl Engine {
         prefix: Option<String>,
     ) -> Result<Job, EngineError> {
         let p = self.provider(provider)?;
-        let plan = p.prepare(request)?;
+        let (fields, links) = crate::chain::resolve(
+            self.ledger.as_ref(),
+            &request.fields,
+            now_millis(),
+            self.config.chain_url_margin,
+        )
+        .await?;
+        let resolved = JobRequest {
+            fields,
+            ..request.clone()
+        };
+        let plan = p.prepare(&resolved)?;
         if let Some(prefix) = &prefix {
             check_prefix(prefix)?;
         }
@@ -277,12 +304,18 @@ impl Engine {
                 *slot = Value::String(local.path.display().to_string());
             }
         }
+        // The request records what was asked (`job:ID#N`); the submit resolves it again and
+        // records what it was sent as.
+        let mut stored = Value::Object(stored);
+        for link in &links {
+            crate::chain::replace(&mut stored, &link.target.value(), &link.source);
+        }
         let job = NewJob {
             id: JobId::new(),
             provider: provider.to_string(),
             mode: plan.mode.clone(),
             model: plan.model.clone(),
-            request: Value::Object(stored),
+            request: stored,
             out_dir: Some(out.display().to_string()),
             prefix,
             // Ours until we send it or let it go (`Engine::hand_over`).
@@ -296,16 +329,27 @@ impl Engine {
         Ok(job)
     }
 
-    /// The plan of a recorded job, validated again (its local files must still be there).
-    pub(crate) fn plan_of(&self, job: &Job) -> Result<(Arc<dyn Provider>, Plan), EngineError> {
+    /// The plan of a recorded job, validated again (its local files must still be there), with
+    /// its references to other jobs' results resolved as of now.
+    pub(crate) async fn plan_of(
+        &self,
+        job: &Job,
+    ) -> Result<(Arc<dyn Provider>, Plan, Vec<crate::chain::Link>), EngineError> {
         let p = self.provider(&job.provider)?.clone();
+        let (fields, links) = crate::chain::resolve(
+            self.ledger.as_ref(),
+            &job.fields(),
+            now_millis(),
+            self.config.chain_url_margin,
+        )
+        .await?;
         let request = JobRequest {
             mode: Some(job.mode.clone()),
             model: Some(job.model.clone()),
-            fields: job.fields(),
+            fields,
         };
         let plan = p.prepare(&request)?;
-        Ok((p, plan))
+        Ok((p, plan, links))
     }
 
     /// Uploads (or reuses) the job's local inputs, records the exact body, marks the job
@@ -313,12 +357,28 @@ impl Engine {
     /// step that learns it. Refusals that certainly created nothing (429, 503, no connection)
     /// are retried a few times; a lost answer is never resent (the job goes to `unknown`).
     pub(crate) async fn submit(&self, job: &Job) -> Result<Job, EngineError> {
-        let (provider, plan) = match self.plan_of(job) {
+        let (provider, plan, links) = match self.plan_of(job).await {
             Ok(p) => p,
             // Valid when recorded, invalid now (a local file was moved): nothing was spent.
             Err(e @ EngineError::Validation(_)) => return self.fail_unsent(job, e).await,
             Err(e) => return Err(e),
         };
+        for link in links {
+            let (url, file) = match link.target {
+                crate::chain::Target::Url(u) => (Some(kino_core::redact_url(&u)), None),
+                crate::chain::Target::File(p) => (None, Some(p.display().to_string())),
+            };
+            self.note(
+                job.id,
+                EventKind::Chained {
+                    field: link.field,
+                    source: link.source,
+                    url,
+                    file,
+                },
+            )
+            .await?;
+        }
         let mut references = Vec::new();
         for local in &plan.local_inputs {
             match self

@@ -28,6 +28,9 @@ pub struct SandboxConfig {
     /// Upload policy lifetime (expire_in_seconds) and size limit (max_file_size_mb).
     pub policy_ttl: Duration,
     pub max_file_size_mb: u64,
+    /// DashScope: how long a result URL stays valid (its `Expires=`; the real one: 24 h).
+    /// Captured when a task is created.
+    pub url_validity: Duration,
     /// Xiaoyunque / LibTV: delay between successive entries (messages, artifacts) the scripted
     /// backend agent appends. Captured when a run (or LibTV turn) starts.
     pub conversation_step: Duration,
@@ -84,6 +87,7 @@ impl Default for SandboxConfig {
             tasks_qps: Some(20),
             policy_ttl: Duration::from_secs(300),
             max_file_size_mb: 100,
+            url_validity: Duration::from_secs(24 * 3600),
             conversation_step: Duration::from_millis(300),
             xyq_legacy_asset_id: false,
             xyq_max_upload_mb: 200,
@@ -109,7 +113,7 @@ pub(crate) struct ConfigPatchError(String);
 
 impl SandboxConfig {
     /// Apply the admin endpoint's partial JSON: `pending_ms`, `running_ms`, `submit_delay_ms`,
-    /// `video_size`, `download_rate` (plus `tasks_qps`, `policy_ttl_secs`, `max_file_size_mb`,
+    /// `video_size`, `download_rate` (plus `tasks_qps`, `policy_ttl_secs`, `url_validity_secs`, `max_file_size_mb`,
     /// `api_keys`, `conversation_step_ms`, `xyq_legacy_asset_id`, `xyq_max_upload_mb`,
     /// `libtv_max_upload_mb`, `sv_keepalive_ms`, `sv_drop_stream_after`, `sv_stall_after`,
     /// `sv_legacy_status`, `sv_credits`, `sv_v1_paths`, `sv_openapi_31`, `xy_step_ms`,
@@ -134,6 +138,9 @@ impl SandboxConfig {
                         opt_u64(key, value)?.map(|v| u32::try_from(v).unwrap_or(u32::MAX));
                 }
                 "policy_ttl_secs" => next.policy_ttl = Duration::from_secs(req_u64(key, value)?),
+                "url_validity_secs" => {
+                    next.url_validity = Duration::from_secs(req_u64(key, value)?)
+                }
                 "max_file_size_mb" => next.max_file_size_mb = req_u64(key, value)?,
                 "conversation_step_ms" => {
                     next.conversation_step = Duration::from_millis(req_u64(key, value)?)

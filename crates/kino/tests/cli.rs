@@ -14,6 +14,8 @@ use kino_testkit::{FAKE_KEY, Run, TestContext, eventually, fast_config, run, spa
 mod attach;
 #[path = "cli/browser.rs"]
 mod browser;
+#[path = "cli/chain.rs"]
+mod chain;
 #[path = "cli/config.rs"]
 mod config;
 #[path = "cli/conversations.rs"]

@@ -34,9 +34,9 @@ async fn prepare(
 }
 
 /// `--dry-run`: the validated request and the body that would be sent.
-fn dry_run(ctx: &Context, engine: &Engine, r: &Resolved) -> Result<(), CommandError> {
+async fn dry_run(ctx: &Context, engine: &Engine, r: &Resolved) -> Result<(), CommandError> {
     let provider = engine.provider(&r.provider)?;
-    let plan = provider.prepare(&r.request)?;
+    let plan = provider.prepare(&engine.resolve_chain(&r.request).await?)?;
     let placeholders: Vec<(String, String)> = plan
         .local_inputs
         .iter()
@@ -152,7 +152,7 @@ async fn record(
 ) -> Result<Option<(Arc<Engine>, kino_core::Job)>, CommandError> {
     let (resolved, engine) = prepare(ctx, args).await?;
     if args.dry_run {
-        dry_run(ctx, &engine, &resolved)?;
+        dry_run(ctx, &engine, &resolved).await?;
         return Ok(None);
     }
     let job = engine

@@ -195,6 +195,7 @@ fn create(
         pending: config.pending,
         running: config.running,
         video_size: config.video_size,
+        url_validity: config.url_validity,
         canceled_at: None,
         signature: ids::token(28),
     };

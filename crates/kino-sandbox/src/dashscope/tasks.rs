@@ -20,8 +20,6 @@ use super::rules;
 
 /// Task data retention (contract §1.6).
 pub(crate) const RETENTION: Duration = Duration::from_secs(24 * 3600);
-/// Result URL validity.
-const URL_VALIDITY_SECS: i64 = 24 * 3600;
 /// The substring that makes a task fail.
 pub(crate) const FAIL_MARKER: &str = "sandbox:fail";
 
@@ -58,6 +56,8 @@ pub(crate) struct Task {
     pub pending: Duration,
     pub running: Duration,
     pub video_size: Option<u64>,
+    /// How long the result URL stays valid after the task ends (`Expires=`).
+    pub url_validity: Duration,
     pub canceled_at: Option<DateTime<Utc>>,
     /// Random signature baked into the result URL.
     pub signature: String,
@@ -101,7 +101,7 @@ impl Task {
             .end_time(Status::Succeeded)
             .unwrap_or(self.submit_time)
             .timestamp()
-            + URL_VALIDITY_SECS;
+            + i64::try_from(self.url_validity.as_secs()).unwrap_or(i64::MAX / 2);
         format!(
             "http://{cdn}/results/{}.mp4?Expires={expires}&OSSAccessKeyId=sandbox&Signature={}",
             self.id, self.signature
@@ -279,6 +279,7 @@ mod tests {
             pending: Duration::from_millis(pending_ms),
             running: Duration::from_millis(running_ms),
             video_size: None,
+            url_validity: Duration::from_secs(24 * 3600),
             canceled_at: None,
             signature: "sig".into(),
         }
