@@ -56,6 +56,17 @@ fn listing(dir: &Path) -> Vec<String> {
     names
 }
 
+/// Runs ffmpeg quietly with `args` and asserts it succeeded; what it said on stderr.
+fn ffmpeg(args: &[&str]) -> String {
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error"])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "ffmpeg {args:?}: {out:?}");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 fn s(p: &Path) -> String {
     p.display().to_string()
 }
@@ -105,16 +116,8 @@ fn three_sandbox_videos_concatenate_into_a_playable_file_of_their_summed_duratio
     assert_eq!(written["method"], "copy");
 
     // Playable: ffprobe itself reads it, every frame decodes, and kino's probe agrees.
-    let decode = Command::new("ffmpeg")
-        .args(["-v", "error", "-i", &s(&out), "-f", "null", "-"])
-        .output()
-        .unwrap();
-    assert!(decode.status.success(), "{decode:?}");
-    assert!(
-        decode.stderr.is_empty(),
-        "{}",
-        String::from_utf8_lossy(&decode.stderr)
-    );
+    let decoded = ffmpeg(&["-i", &s(&out), "-f", "null", "-"]);
+    assert!(decoded.is_empty(), "{decoded}");
     let probed = ok(&media(&t, &["probe", &s(&out)]));
     let frame = 1.0 / fps;
     assert!(
@@ -187,26 +190,18 @@ fn clips_that_differ_are_joined_by_encoding_again() {
     let mp4 = t.sample_mp4();
     // A clip of another size, with sound.
     let other = t.work_path("other.mp4");
-    let made = Command::new("ffmpeg")
-        .args([
-            "-v",
-            "error",
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc=size=640x360:rate=24:duration=1",
-        ])
-        .args([
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=frequency=440:duration=1",
-            "-shortest",
-        ])
-        .arg(&other)
-        .output()
-        .unwrap();
-    assert!(made.status.success(), "{made:?}");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc=size=640x360:rate=24:duration=1",
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=frequency=440:duration=1",
+        "-shortest",
+        &s(&other),
+    ]);
     let out = t.work_path("mixed.mp4");
     let w = ok(&media(
         &t,
@@ -277,19 +272,13 @@ fn overlay_lays_a_track_over_the_video_for_its_whole_length() {
     let t = ctx();
     let mp4 = t.sample_mp4();
     let tone = t.work_path("tone.m4a");
-    let made = Command::new("ffmpeg")
-        .args([
-            "-v",
-            "error",
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=frequency=440:duration=5",
-        ])
-        .arg(&tone)
-        .output()
-        .unwrap();
-    assert!(made.status.success(), "{made:?}");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=frequency=440:duration=5",
+        &s(&tone),
+    ]);
     let with_sound = t.work_path("with_sound.mp4");
     let w = ok(&media(
         &t,
