@@ -128,9 +128,24 @@ pub struct JobArgs {
     /// File name stem for the results.
     #[arg(long)]
     pub prefix: Option<String>,
-    /// Validate and show the request that would be sent; spends and records nothing.
+    /// Validate and show the request that would be sent and its expected cost; spends and
+    /// records nothing.
     #[arg(long)]
     pub dry_run: bool,
+    #[command(flatten)]
+    pub budget: BudgetArgs,
+}
+
+/// Spending limits checked against the expected cost before anything is sent.
+#[derive(Clone, Debug, Default, Args)]
+pub struct BudgetArgs {
+    /// Refuse (exit 2, nothing sent) what would cost more than AMOUNT: "5 CNY", "200 credits".
+    /// Repeatable, one per unit; a profile's `max_cost` applies as well.
+    #[arg(long = "max-cost", value_name = "AMOUNT")]
+    pub max_cost: Vec<String>,
+    /// Under a limit, let a request whose cost is unknown go ahead (it is refused otherwise).
+    #[arg(long)]
+    pub allow_unknown_cost: bool,
 }
 
 #[derive(Debug, Args)]

@@ -147,6 +147,7 @@ impl Context {
             poll_override,
             paces: self.settings.paces.clone(),
             lease: self.settings.lease.unwrap_or(defaults.lease),
+            prices: kino_core::cost::PriceTable::with_rules(self.settings.prices.clone()),
             ..defaults
         };
         let downloads = kino_http::download_client(concat!("kino/", env!("CARGO_PKG_VERSION")))

@@ -3,10 +3,12 @@
 //! library crates.
 
 mod args;
+mod budget;
 mod commands;
 mod context;
 mod duration;
 mod error;
+mod prices;
 mod printer;
 mod progress;
 mod render;

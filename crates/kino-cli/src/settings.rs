@@ -53,6 +53,8 @@ pub struct Settings {
     pub dotenv_keys: Vec<String>,
     /// The kino.toml each `[xingyun3d]` default came from.
     pub xingyun3d_sources: HashMap<String, PathBuf>,
+    /// kino.toml `[[prices]]`: the current directory's first, then KINO_HOME's.
+    pub prices: Vec<kino_core::cost::PriceRule>,
 }
 
 fn var(name: &str) -> Option<String> {
@@ -286,6 +288,7 @@ impl Settings {
             cwd,
             dotenv_keys,
             xingyun3d_sources: HashMap::new(),
+            prices: Vec::new(),
         };
         settings.load_toml()?;
         Ok(settings)
@@ -303,6 +306,12 @@ impl Settings {
                     format!("{} is not valid TOML: {e}", path.display()),
                 )
             })?;
+            if let Some(prices) = doc.get("prices") {
+                // The directory's file is read last and wins, so its lines go first.
+                let mut rules = crate::prices::parse(prices, &path)?;
+                rules.append(&mut self.prices);
+                self.prices = rules;
+            }
             if let Some(toml::Value::Table(t)) = doc.get("xingyun3d") {
                 for (k, v) in t {
                     let json = serde_json::to_value(v).map_err(|e| {

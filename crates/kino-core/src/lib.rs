@@ -3,6 +3,7 @@
 //! CLI, the service and the tests all share one vocabulary.
 
 mod artifact;
+pub mod cost;
 mod error_kind;
 mod event;
 mod job;

@@ -76,6 +76,19 @@ pub trait Provider: Send + Sync {
         None
     }
 
+    /// What a validated request would be billed on (resolution, seconds, results), for the
+    /// price table. By default: one result of its model, nothing more known.
+    fn quantity(&self, plan: &Plan) -> crate::cost::Quantity {
+        crate::cost::Quantity::job(&plan.mode, &plan.model)
+    }
+
+    /// What a finished job was billed, from the `usage` its platform reported; `None` when the
+    /// platform reports nothing billable.
+    fn billed(&self, mode: &str, model: &str, usage: &Value) -> Option<crate::cost::Billed> {
+        let _ = (mode, model, usage);
+        None
+    }
+
     fn follow_limits(&self) -> FollowLimits {
         FollowLimits {
             give_up_after: None,

@@ -38,6 +38,9 @@ pub struct EngineConfig {
     /// How long another job's result URL must stay valid beyond a submit to be sent as an input
     /// (`job:ID#N`); a URL expiring sooner is replaced by an upload of the local copy.
     pub chain_url_margin: Duration,
+    /// Prices by provider, model, mode, resolution and duration (the user's under kino.toml
+    /// `[[prices]]`, then the published ones).
+    pub prices: kino_core::cost::PriceTable,
 }
 
 impl Default for EngineConfig {
@@ -54,6 +57,7 @@ impl Default for EngineConfig {
             reconcile_interval: Duration::from_secs(3),
             paces: HashMap::new(),
             chain_url_margin: Duration::from_secs(3600),
+            prices: kino_core::cost::PriceTable::builtin(),
         }
     }
 }

@@ -420,6 +420,9 @@ impl Engine {
             self.ledger.record_poll(job.id, record).await?;
             self.publish(job.id).await;
         }
+        if succeeded {
+            self.record_charge(job, outcome.usage.as_ref()).await;
+        }
         if succeeded && let Some(ran_for) = outcome.ran_for {
             self.learn(job, ran_for).await;
         }

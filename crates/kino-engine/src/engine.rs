@@ -325,6 +325,8 @@ impl Engine {
             )),
         };
         let job = self.ledger.insert_job(&job).await?;
+        let estimate = self.price(provider, p.as_ref(), &plan).await;
+        self.record_estimate(&job, &estimate).await;
         self.publish(job.id).await;
         Ok(job)
     }

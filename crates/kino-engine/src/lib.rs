@@ -8,6 +8,7 @@
 mod attach;
 pub mod chain;
 mod config;
+mod cost;
 mod download;
 mod drive;
 mod engine;

@@ -1,10 +1,11 @@
 use async_trait::async_trait;
 
+use kino_core::cost::Estimate;
 use kino_core::{Artifact, Event, EventKind, Job, JobId, JobState, Millis, NewJob};
 
 use crate::{
-    ArtifactRecord, Change, Claim, JobFilter, JobRecord, LedgerError, LedgerInfo, PollRecord,
-    RunTime, UploadRecord, Wakeups,
+    ArtifactRecord, Change, Claim, CostRow, JobFilter, JobRecord, LedgerError, LedgerInfo,
+    PollRecord, RunTime, UploadRecord, Wakeups,
 };
 
 /// The storage every face and worker shares. Every method is one transaction.
@@ -138,4 +139,14 @@ pub trait Ledger: Send + Sync {
         model: &str,
         limit: u32,
     ) -> Result<Vec<RunTime>, LedgerError>;
+
+    /// Writes what a job is expected to cost (when it is recorded).
+    async fn set_estimate(&self, id: JobId, estimate: &Estimate) -> Result<(), LedgerError>;
+
+    /// Writes what a finished job cost, by what its platform reported.
+    async fn set_charged(&self, id: JobId, charged: &Estimate) -> Result<(), LedgerError>;
+
+    /// Every job created at or after `since` with its cost figures (none when it has none),
+    /// oldest first.
+    async fn costs(&self, since: Millis) -> Result<Vec<CostRow>, LedgerError>;
 }

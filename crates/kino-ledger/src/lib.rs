@@ -6,6 +6,7 @@
 
 mod change;
 mod claim;
+mod cost;
 mod error;
 mod filter;
 mod ledger;
@@ -19,6 +20,7 @@ mod wake;
 
 pub use change::{Change, PollRecord};
 pub use claim::Claim;
+pub use cost::CostRow;
 pub use error::LedgerError;
 pub use filter::JobFilter;
 pub use ledger::Ledger;

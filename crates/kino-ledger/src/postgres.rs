@@ -34,6 +34,11 @@ fn migrator() -> Migrator {
             "ran_ms",
             include_str!("../migrations/postgres/0003_ran_ms.sql"),
         ),
+        (
+            4,
+            "costs",
+            include_str!("../migrations/postgres/0004_costs.sql"),
+        ),
     ])
 }
 

@@ -929,6 +929,94 @@ macro_rules! sql_ledger {
                     })
                     .collect()
             }
+
+            async fn set_estimate(
+                &self,
+                id: kino_core::JobId,
+                estimate: &kino_core::cost::Estimate,
+            ) -> Result<(), $crate::LedgerError> {
+                let (micros, unit, basis) = $crate::cost::columns(estimate);
+                sqlx::query(
+                    "INSERT INTO job_costs (job_id, estimate_micros, estimate_unit, estimate_basis, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (job_id) DO UPDATE SET \
+                     estimate_micros = $2, estimate_unit = $3, estimate_basis = $4, updated_at = $5",
+                )
+                .bind(id.to_string())
+                .bind(micros)
+                .bind(unit)
+                .bind(basis)
+                .bind(kino_core::now_millis())
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn set_charged(
+                &self,
+                id: kino_core::JobId,
+                charged: &kino_core::cost::Estimate,
+            ) -> Result<(), $crate::LedgerError> {
+                let (micros, unit, basis) = $crate::cost::columns(charged);
+                sqlx::query(
+                    "INSERT INTO job_costs (job_id, charged_micros, charged_unit, charged_basis, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (job_id) DO UPDATE SET \
+                     charged_micros = $2, charged_unit = $3, charged_basis = $4, updated_at = $5",
+                )
+                .bind(id.to_string())
+                .bind(micros)
+                .bind(unit)
+                .bind(basis)
+                .bind(kino_core::now_millis())
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn costs(
+                &self,
+                since: kino_core::Millis,
+            ) -> Result<Vec<$crate::CostRow>, $crate::LedgerError> {
+                type Row = (
+                    String,
+                    String,
+                    String,
+                    String,
+                    String,
+                    i64,
+                    Option<i64>,
+                    Option<String>,
+                    Option<String>,
+                    Option<i64>,
+                    Option<String>,
+                    Option<String>,
+                );
+                let rows: Vec<Row> = sqlx::query_as(
+                    "SELECT j.id, j.provider, j.mode, j.model, j.state, j.created_at, \
+                     c.estimate_micros, c.estimate_unit, c.estimate_basis, \
+                     c.charged_micros, c.charged_unit, c.charged_basis \
+                     FROM jobs j LEFT JOIN job_costs c ON c.job_id = j.id \
+                     WHERE j.created_at >= $1 ORDER BY j.created_at, j.id",
+                )
+                .bind(since)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.into_iter()
+                    .map(|(id, provider, mode, model, state, created_at, em, eu, eb, cm, cu, cb)| {
+                        Ok($crate::CostRow {
+                            job_id: parse_id("id", &id)?,
+                            provider,
+                            mode,
+                            model,
+                            state: state.parse().map_err(|e: kino_core::UnknownState| {
+                                corrupt("state")(e.to_string())
+                            })?,
+                            created_at,
+                            estimate: $crate::cost::estimate(em, eu, eb),
+                            charged: $crate::cost::estimate(cm, cu, cb),
+                        })
+                    })
+                    .collect()
+            }
         }
     };
 }

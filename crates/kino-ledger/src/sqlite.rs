@@ -39,6 +39,11 @@ fn migrator() -> Migrator {
             "ran_ms",
             include_str!("../migrations/sqlite/0005_ran_ms.sql"),
         ),
+        (
+            6,
+            "costs",
+            include_str!("../migrations/sqlite/0006_costs.sql"),
+        ),
     ])
 }
 

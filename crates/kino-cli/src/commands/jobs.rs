@@ -5,6 +5,7 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
+use kino_core::cost::Tally;
 use kino_core::{ErrorKind, JobId, JobState};
 use kino_engine::{Engine, Outcome};
 
@@ -48,13 +49,16 @@ async fn dry_run(ctx: &Context, engine: &Engine, r: &Resolved) -> Result<(), Com
         .iter()
         .map(|l| json!({"field": l.pointer.trim_start_matches('/'), "path": l.path, "bytes": l.bytes, "mime": l.mime}))
         .collect();
-    let doc = json!({"provider": r.provider, "mode": plan.mode, "model": plan.model, "uploads": uploads, "body": body, "dry_run": true});
+    let estimate = engine.estimate(&r.provider, &r.request).await?;
+    let doc = json!({"provider": r.provider, "mode": plan.mode, "model": plan.model, "uploads": uploads, "body": body, "estimate": estimate, "dry_run": true});
     ctx.printer.data(&doc, || {
         format!(
-            "dry run: {} {} ({}) — nothing sent, nothing recorded\n{}",
+            "dry run: {} {} ({}) — nothing sent, nothing recorded\nexpected cost: {} ({})\n{}",
             r.provider,
             plan.mode,
             plan.model,
+            estimate.text(),
+            estimate.basis,
             serde_json::to_string_pretty(&body).unwrap_or_default()
         )
     });
@@ -154,6 +158,13 @@ async fn record(
     if args.dry_run {
         dry_run(ctx, &engine, &resolved).await?;
         return Ok(None);
+    }
+    let budget = crate::budget::budget(&args.budget, &[])?;
+    if budget.is_limited() {
+        let estimate = engine
+            .estimate(&resolved.provider, &resolved.request)
+            .await?;
+        budget.admit("the job", &mut Tally::default(), &estimate)?;
     }
     let job = engine
         .create(

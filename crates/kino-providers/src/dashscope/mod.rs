@@ -1,6 +1,7 @@
 //! Alibaba DashScope Wan video synthesis (seed 001; shared/contracts.md §1).
 
 mod body;
+mod cost;
 mod models;
 mod plan;
 mod upload;
@@ -196,6 +197,14 @@ impl Provider for DashScope {
 
     fn prepare(&self, request: &JobRequest) -> Result<Plan, ValidationError> {
         plan(request)
+    }
+
+    fn quantity(&self, plan: &Plan) -> kino_core::cost::Quantity {
+        cost::quantity(plan)
+    }
+
+    fn billed(&self, mode: &str, model: &str, usage: &Value) -> Option<kino_core::cost::Billed> {
+        cost::billed(mode, model, usage)
     }
 
     fn upload_input(&self, path: &std::path::Path) -> Result<LocalInput, ValidationError> {

@@ -3,6 +3,7 @@
 //! on its stream, falling back to `GET /generation/{id}` when the stream ends or stalls.
 
 mod catalog;
+mod cost;
 pub(crate) mod schema;
 mod stream;
 pub(crate) mod wire;
@@ -283,6 +284,14 @@ impl Provider for SkillsVideo {
             ],
             credential_env: vec!["SKILLS_VIDEO_API_KEY"],
         }
+    }
+
+    fn quantity(&self, plan: &Plan) -> kino_core::cost::Quantity {
+        cost::quantity(plan)
+    }
+
+    fn billed(&self, _mode: &str, _model: &str, usage: &Value) -> Option<kino_core::cost::Billed> {
+        cost::billed(usage)
     }
 
     fn prepare(&self, request: &JobRequest) -> Result<Plan, ValidationError> {

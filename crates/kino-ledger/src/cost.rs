@@ -1,0 +1,37 @@
+use kino_core::cost::{Amount, Estimate, Unit};
+use kino_core::{JobId, JobState, Millis};
+
+/// One job's figures for `kino cost`: what it was expected to cost and what it cost.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CostRow {
+    pub job_id: JobId,
+    pub provider: String,
+    pub mode: String,
+    pub model: String,
+    pub state: JobState,
+    pub created_at: Millis,
+    pub estimate: Option<Estimate>,
+    pub charged: Option<Estimate>,
+}
+
+/// An estimate as stored: amount and unit (both null when unknown) and its basis.
+pub(crate) fn columns(e: &Estimate) -> (Option<i64>, Option<String>, String) {
+    (
+        e.cost.as_ref().map(Amount::micros),
+        e.cost.as_ref().map(|c| c.unit().as_str().to_string()),
+        e.basis.clone(),
+    )
+}
+
+pub(crate) fn estimate(
+    micros: Option<i64>,
+    unit: Option<String>,
+    basis: Option<String>,
+) -> Option<Estimate> {
+    let basis = basis?;
+    let cost = match (micros, unit.as_deref().and_then(Unit::parse)) {
+        (Some(m), Some(u)) => Some(Amount::new(m, u)),
+        _ => None,
+    };
+    Some(Estimate { cost, basis })
+}
