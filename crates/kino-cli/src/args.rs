@@ -65,6 +65,9 @@ pub enum Command {
     /// Follow the ledger's jobs without serving HTTP: many workers, on many machines sharing a
     /// PostgreSQL ledger (KINO_LEDGER=postgres://…), divide the work.
     Worker(WorkerArgs),
+    /// What jobs cost: charged (as the platforms reported), estimated, and still in flight, by
+    /// day, provider and model.
+    Cost(CostArgs),
     /// The ledger itself: schema, and moving job history between ledgers.
     #[command(subcommand)]
     Ledger(LedgerCommand),
@@ -242,6 +245,24 @@ pub struct EventsArgs {
     /// Only events after this sequence number.
     #[arg(long, default_value_t = 0)]
     pub since: i64,
+}
+
+#[derive(Debug, Args)]
+pub struct CostArgs {
+    /// How far back: a duration (7d, 24h) or a date (2026-11-01, UTC).
+    #[arg(long, default_value = "30d", value_name = "DURATION|DATE")]
+    pub since: String,
+    /// Group by any of day, provider and model, comma-separated; `--by none` gives one total.
+    #[arg(long, value_delimiter = ',', default_value = "day,provider,model")]
+    pub by: Vec<CostBy>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum CostBy {
+    Day,
+    Provider,
+    Model,
+    None,
 }
 
 #[derive(Debug, Args)]

@@ -93,3 +93,178 @@ impl Engine {
         }
     }
 }
+
+/// What `kino cost` groups by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CostKey {
+    Day,
+    Provider,
+    Model,
+}
+
+/// The figures of one group of jobs.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct CostGroup {
+    /// UTC date (`2026-11-21`), when grouped by day.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub day: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    pub jobs: u64,
+    pub succeeded: u64,
+    /// Charged, by the platform's report (or its usage priced by the table).
+    pub charged: Vec<Amount>,
+    /// Succeeded jobs whose platform reported nothing to price: their estimates.
+    pub estimated: Vec<Amount>,
+    /// Jobs not finished yet: what they are expected to cost.
+    pub in_flight: Vec<Amount>,
+    /// Jobs counted in none of the sums because their cost is unknown.
+    pub unknown: u64,
+}
+
+/// Groups cost rows by `keys` (in that order), in the order groups first appear. Failed,
+/// canceled and expired jobs count as jobs and cost nothing: the platforms do not bill them.
+pub fn summarize(rows: &[kino_ledger::CostRow], keys: &[CostKey]) -> Vec<CostGroup> {
+    use kino_core::JobState;
+    use kino_core::cost::Tally;
+    let mut groups: Vec<(CostGroup, [Tally; 3])> = Vec::new();
+    for row in rows {
+        let key = |k| keys.contains(&k);
+        let day = key(CostKey::Day).then(|| {
+            chrono::DateTime::from_timestamp_millis(row.created_at)
+                .map(|t| t.format("%Y-%m-%d").to_string())
+                .unwrap_or_default()
+        });
+        let provider = key(CostKey::Provider).then(|| row.provider.clone());
+        let model = key(CostKey::Model).then(|| row.model.clone());
+        let at = match groups
+            .iter()
+            .position(|(g, _)| g.day == day && g.provider == provider && g.model == model)
+        {
+            Some(i) => i,
+            None => {
+                groups.push((
+                    CostGroup {
+                        day,
+                        provider,
+                        model,
+                        ..CostGroup::default()
+                    },
+                    Default::default(),
+                ));
+                groups.len() - 1
+            }
+        };
+        let (g, [charged, estimated, in_flight]) = &mut groups[at];
+        g.jobs += 1;
+        let estimate = row.estimate.as_ref().and_then(|e| e.cost.as_ref());
+        match row.state {
+            JobState::Failed | JobState::Canceled | JobState::Expired => {}
+            JobState::Succeeded => {
+                g.succeeded += 1;
+                match (row.charged.as_ref().and_then(|c| c.cost.as_ref()), estimate) {
+                    (Some(c), _) => charged.add(c),
+                    (None, Some(e)) => estimated.add(e),
+                    (None, None) => g.unknown += 1,
+                }
+            }
+            _ => match estimate {
+                Some(e) => in_flight.add(e),
+                None => g.unknown += 1,
+            },
+        }
+    }
+    groups
+        .into_iter()
+        .map(|(mut g, [charged, estimated, in_flight])| {
+            g.charged = charged.amounts();
+            g.estimated = estimated.amounts();
+            g.in_flight = in_flight.amounts();
+            g
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use kino_core::cost::Estimate;
+    use kino_core::{JobId, JobState};
+    use kino_ledger::CostRow;
+
+    fn row(
+        day: i64,
+        model: &str,
+        state: JobState,
+        est: Option<&str>,
+        charged: Option<&str>,
+    ) -> CostRow {
+        let e = |t: Option<&str>| {
+            t.map(|t| match t {
+                "unknown" => Estimate::unknown("no price"),
+                t => Estimate::known(Amount::parse(t).unwrap(), "test"),
+            })
+        };
+        CostRow {
+            job_id: JobId::new(),
+            provider: "dashscope".into(),
+            mode: "t2v".into(),
+            model: model.into(),
+            state,
+            created_at: 1_763_683_200_000 + day * 86_400_000,
+            estimate: e(est),
+            charged: e(charged),
+        }
+    }
+
+    #[test]
+    fn jobs_are_summed_by_what_is_known_of_them() {
+        let rows = [
+            row(
+                0,
+                "a",
+                JobState::Succeeded,
+                Some("0.70 CNY"),
+                Some("1.40 CNY"),
+            ),
+            row(
+                0,
+                "a",
+                JobState::Succeeded,
+                Some("0.70 CNY"),
+                Some("unknown"),
+            ),
+            row(0, "a", JobState::Running, Some("0.70 CNY"), None),
+            row(0, "a", JobState::Failed, Some("0.70 CNY"), None),
+            row(
+                0,
+                "b",
+                JobState::Succeeded,
+                Some("unknown"),
+                Some("unknown"),
+            ),
+            row(1, "a", JobState::Succeeded, None, Some("20 credits")),
+        ];
+        let by_day_model = summarize(&rows, &[CostKey::Day, CostKey::Model]);
+        assert_eq!(by_day_model.len(), 3);
+        let a = &by_day_model[0];
+        assert_eq!(
+            (a.day.as_deref(), a.model.as_deref()),
+            (Some("2025-11-21"), Some("a"))
+        );
+        assert_eq!((a.jobs, a.succeeded, a.unknown), (4, 2, 0));
+        let text = |v: &[Amount]| v.iter().map(Amount::to_string).collect::<Vec<_>>();
+        assert_eq!(text(&a.charged), ["1.40 CNY"]);
+        assert_eq!(text(&a.estimated), ["0.70 CNY"]);
+        assert_eq!(text(&a.in_flight), ["0.70 CNY"]);
+        assert_eq!(by_day_model[1].unknown, 1);
+        // One group for everything: units stay apart.
+        let all = summarize(&rows, &[]);
+        assert_eq!(all.len(), 1);
+        assert_eq!(text(&all[0].charged), ["1.40 CNY", "20 credits"]);
+        assert!(all[0].provider.is_none());
+    }
+}

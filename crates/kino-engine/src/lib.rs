@@ -21,6 +21,7 @@ mod worker;
 
 pub use attach::{ATTACHED_MODE, UNKNOWN_MODEL, check_handle};
 pub use config::EngineConfig;
+pub use cost::{CostGroup, CostKey, summarize};
 pub use engine::{Engine, Outcome, check_prefix};
 pub use error::EngineError;
 pub use owner::Owner;

@@ -871,3 +871,114 @@ async fn run_times_are_the_latest_successes_of_one_provider_and_model() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_jobs_estimate_and_charge_are_kept_beside_it_and_listed_from_a_date() {
+    use kino_core::cost::{Amount, Estimate};
+    for (name, ledger, _keep) in backends().await {
+        let old = ledger.insert_job(&new_job("old")).await.unwrap();
+        let since = now_millis() + 1;
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        let priced = ledger.insert_job(&new_job("priced")).await.unwrap();
+        let unknown = ledger.insert_job(&new_job("unknown")).await.unwrap();
+        let bare = ledger.insert_job(&new_job("bare")).await.unwrap();
+        let est = Estimate::known(Amount::parse("0.70 CNY").unwrap(), "5 s × 0.14 CNY/s");
+        ledger.set_estimate(old.id, &est).await.unwrap();
+        ledger.set_estimate(priced.id, &est).await.unwrap();
+        // Written twice: the later figure wins, the estimate stays.
+        let charged = Estimate::known(Amount::parse("20 credits").unwrap(), "charged");
+        ledger
+            .set_charged(priced.id, &Estimate::unknown("first"))
+            .await
+            .unwrap();
+        ledger.set_charged(priced.id, &charged).await.unwrap();
+        ledger
+            .set_estimate(unknown.id, &Estimate::unknown("no price known"))
+            .await
+            .unwrap();
+        let rows = ledger.costs(since).await.unwrap();
+        let ids: Vec<JobId> = rows.iter().map(|r| r.job_id).collect();
+        assert_eq!(
+            ids,
+            [priced.id, unknown.id, bare.id],
+            "{name}: oldest first, from `since`"
+        );
+        assert_eq!(rows[0].estimate.as_ref(), Some(&est), "{name}");
+        assert_eq!(rows[0].charged.as_ref(), Some(&charged), "{name}");
+        assert_eq!(rows[0].state, JobState::Pending, "{name}");
+        let u = rows[1].estimate.as_ref().unwrap();
+        assert_eq!(
+            (u.cost.as_ref(), u.basis.as_str()),
+            (None, "no price known"),
+            "{name}"
+        );
+        assert_eq!(rows[1].charged, None, "{name}");
+        assert_eq!(
+            (rows[2].estimate.as_ref(), rows[2].charged.as_ref()),
+            (None, None),
+            "{name}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_job_keeps_the_profile_it_was_recorded_under_through_every_step_and_an_export() {
+    let mut all = backends().await;
+    for (name, ledger, _keep) in &all {
+        let work = ledger
+            .insert_job(&NewJob {
+                profile: Some("work".into()),
+                ..new_job("billed to work")
+            })
+            .await
+            .unwrap();
+        let env = ledger.insert_job(&new_job("billed to the environment")).await.unwrap();
+        assert_eq!(work.profile.as_deref(), Some("work"), "{name}");
+        assert_eq!(env.profile, None, "{name}");
+        let sent = Change {
+            handle: Some("task-w".into()),
+            ..Change::default()
+        };
+        let moved = ledger
+            .transition(work.id, &[JobState::Pending], JobState::Queued, sent)
+            .await
+            .unwrap();
+        assert_eq!(moved.profile.as_deref(), Some("work"), "{name}");
+        // Every way of reading a job gives the profile back: by id, by prefix, listed,
+        // unfinished and claimed by a worker.
+        assert_eq!(ledger.job(work.id).await.unwrap().profile.as_deref(), Some("work"));
+        let found = ledger.find_job(&work.id.short()).await.unwrap();
+        assert_eq!(found.profile.as_deref(), Some("work"), "{name}");
+        let listed = ledger.jobs(&JobFilter::default()).await.unwrap();
+        let profiles: Vec<Option<&str>> = listed.iter().map(|j| j.profile.as_deref()).collect();
+        assert_eq!(profiles, [None, Some("work")], "{name}: newest first");
+        let unfinished = ledger.unfinished().await.unwrap();
+        assert!(
+            unfinished
+                .iter()
+                .any(|j| j.id == work.id && j.profile.as_deref() == Some("work")),
+            "{name}"
+        );
+        let claimed = ledger.claim_due(&claim("w1", 16)).await.unwrap();
+        assert!(
+            claimed
+                .iter()
+                .any(|j| j.id == work.id && j.profile.as_deref() == Some("work")),
+            "{name}: {claimed:?}"
+        );
+    }
+    // An export carries the profile to another ledger.
+    let (from_name, from, _k) = all.remove(0);
+    let listed = from.jobs(&JobFilter::default()).await.unwrap();
+    let work = listed.iter().find(|j| j.profile.is_some()).unwrap();
+    let record = from.export_job(work.id).await.unwrap();
+    let text = serde_json::to_string(&record).unwrap();
+    assert!(text.contains("\"profile\":\"work\""), "{from_name}: {text}");
+    let record: kino_ledger::JobRecord = serde_json::from_str(&text).unwrap();
+    let fresh = SqliteLedger::in_memory().await.unwrap();
+    assert!(fresh.import_job(&record).await.unwrap());
+    assert_eq!(
+        fresh.job(work.id).await.unwrap().profile.as_deref(),
+        Some("work")
+    );
+}

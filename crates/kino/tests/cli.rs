@@ -20,6 +20,8 @@ mod chain;
 mod config;
 #[path = "cli/conversations.rs"]
 mod conversations;
+#[path = "cli/cost.rs"]
+mod cost;
 #[path = "cli/crash.rs"]
 mod crash;
 #[path = "cli/faults.rs"]

@@ -1,6 +1,7 @@
 mod attach;
 mod catalog;
 mod config;
+mod cost;
 mod info;
 mod inspect;
 mod jobs;
@@ -51,6 +52,7 @@ pub async fn dispatch(command: Command, printer: Printer) -> Result<(), CommandE
         Command::Ledger(LedgerCommand::Export { out }) => ledger::export(&ctx, out).await,
         Command::Ledger(LedgerCommand::Import { file }) => ledger::import(&ctx, &file).await,
         Command::Media(cmd) => media::run(&ctx, cmd),
+        Command::Cost(args) => cost::cost(&ctx, args).await,
         Command::Config => config::show(&ctx.settings, &ctx.printer),
         Command::Completions { shell } => config::completions(shell),
     }
