@@ -12,6 +12,10 @@ pub struct Cli {
     /// Less on stderr: no progress display.
     #[arg(long, short, global = true)]
     pub quiet: bool,
+    /// Use the accounts and defaults of this kino.toml profile (default: KINO_PROFILE, else
+    /// kino.toml's `profile`, else the credentials in the environment).
+    #[arg(long, global = true, value_name = "NAME")]
+    pub profile: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }

@@ -18,7 +18,7 @@ use kino_sandbox::{Sandbox, SandboxConfig, SandboxHandle};
 
 use crate::error::CommandError;
 use crate::printer::Printer;
-use crate::settings::Settings;
+use crate::settings::{Accounts, Settings};
 
 pub const SANDBOX: &str = "sandbox";
 pub const DASHSCOPE: &str = "dashscope";
@@ -74,7 +74,7 @@ impl Context {
 
     /// The provider jobs go to when none is named.
     pub fn default_provider(&self) -> &'static str {
-        if self.settings.dashscope_key.is_some() {
+        if self.settings.selected_accounts().dashscope.is_some() {
             DASHSCOPE
         } else {
             SANDBOX
@@ -103,44 +103,54 @@ impl Context {
         Ok(url)
     }
 
-    /// An engine with DashScope (when a key is set) and, if `with_sandbox`, the embedded sandbox.
-    pub async fn engine(&mut self, with_sandbox: bool) -> Result<Arc<Engine>, CommandError> {
-        let ledger = self.ledger().await?;
+    /// The adapters of one set of accounts (the environment's or a profile's).
+    async fn adapters(&self, accounts: &Accounts) -> Result<Vec<Arc<dyn Provider>>, CommandError> {
         let mut providers: Vec<Arc<dyn Provider>> = Vec::new();
-        if let Some(key) = &self.settings.dashscope_key {
-            let mut cfg = DashScopeConfig::new(self.settings.dashscope_base.clone(), key.clone());
-            cfg.workspace = self.settings.dashscope_workspace.clone();
+        if let Some(a) = &accounts.dashscope {
+            let mut cfg = DashScopeConfig::new(a.base.clone(), a.key.clone());
+            cfg.workspace = a.workspace.clone();
             // The process keeps the same rate as the fleet (KINO_DASHSCOPE_QPS): an account
             // with a higher quota is not held to the default, and 0 lifts both bounds.
             cfg.queries_per_second = per_second(self.settings.paces.get(DASHSCOPE));
             providers.push(Arc::new(DashScope::new(cfg).map_err(client_error)?));
         }
-        if let Some(cfg) = &self.settings.xyq {
+        if let Some(cfg) = &accounts.xyq {
             providers.push(Arc::new(Xyq::new(cfg.clone()).map_err(client_error)?));
         }
-        if let Some(cfg) = &self.settings.libtv {
+        if let Some(cfg) = &accounts.libtv {
             providers.push(Arc::new(LibTv::new(cfg.clone()).map_err(client_error)?));
         }
-        if let Some(sv) = self.skillsvideo().await? {
-            providers.push(Arc::new(sv));
+        if let Some((key, base)) = &accounts.skillsvideo {
+            providers.push(Arc::new(self.skillsvideo_with(key.clone(), base).await?));
         }
-        if let Some(xy) = self.xingyun3d()? {
-            providers.push(Arc::new(xy));
+        if let Some(cfg) = &accounts.xingyun3d {
+            providers.push(Arc::new(Xingyun3d::new(cfg.clone()).map_err(client_error)?));
         }
         let mut poll_override = self.settings.poll_override;
         if with_sandbox {
             let base = self.embedded_sandbox().await?;
             let cfg = DashScopeConfig::new(base, Secret::new("sk-kino-embedded-sandbox"));
-            providers.push(Arc::new(
-                DashScope::new(cfg).map_err(client_error)?.with_id(SANDBOX),
-            ));
+            let adapter: Arc<dyn Provider> =
+                Arc::new(DashScope::new(cfg).map_err(client_error)?.with_id(SANDBOX));
+            providers.push(adapter.clone());
+            sandbox = Some(adapter);
             // A local emulator answers at once: poll it briskly.
             poll_override = poll_override.or(Some(PollPolicy {
                 initial: Duration::from_millis(300),
                 max: Duration::from_secs(1),
                 factor: 1.5,
             }));
+        Ok(providers)
+    }
+
+    /// An engine with the environment's accounts, every kino.toml profile's (a job is followed
+    /// with the account that made it, whichever profile is selected now) and, if `with_sandbox`,
+    /// the embedded sandbox.
+    pub async fn engine(&mut self, with_sandbox: bool) -> Result<Arc<Engine>, CommandError> {
+        let ledger = self.ledger().await?;
+        let mut providers = self.adapters(&self.settings.env_accounts()).await?;
         }
+        let mut sandbox: Option<Arc<dyn Provider>> = None;
         let defaults = EngineConfig::default();
         let config = EngineConfig {
             default_out_dir: self.settings.cwd.clone(),
@@ -152,7 +162,14 @@ impl Context {
         };
         let downloads = kino_http::download_client(concat!("kino/", env!("CARGO_PKG_VERSION")))
             .map_err(client_error)?;
-        Ok(Arc::new(Engine::new(ledger, providers, downloads, config)))
+        let mut engine = Engine::new(ledger, providers, downloads, config);
+        for (name, accounts) in &self.settings.profile_accounts {
+            let mut adapters = self.adapters(accounts).await?;
+            // The sandbox needs no account: it is the same under every profile.
+            adapters.extend(sandbox.clone());
+            engine = engine.with_profile(name, adapters);
+        }
+        Ok(Arc::new(engine))
     }
 
     /// An engine that can follow the given providers' jobs.
@@ -164,35 +181,44 @@ impl Context {
         self.engine(needs_sandbox).await
     }
 
-    /// xingyun3d, when its app id and secret are set.
-    pub fn xingyun3d(&self) -> Result<Option<Xingyun3d>, CommandError> {
-        match &self.settings.xingyun3d {
+    /// xingyun3d with the account of `profile` (`None`: the environment's), when it has one.
+    pub fn xingyun3d(&self, profile: Option<&str>) -> Result<Option<Xingyun3d>, CommandError> {
+        match &self.settings.accounts(profile).xingyun3d {
             Some(cfg) => Ok(Some(Xingyun3d::new(cfg.clone()).map_err(client_error)?)),
             None => Ok(None),
         }
     }
 
-    /// skills.video with its catalog, when a key is set.
+    /// skills.video with its catalog and the selected account, when it has a key.
     pub async fn skillsvideo(&self) -> Result<Option<SkillsVideo>, CommandError> {
-        let Some(key) = self.settings.skillsvideo_key.clone() else {
-            return Ok(None);
-        };
-        let (catalog, _) = self.skillsvideo_catalog(false).await?;
-        let mut config = SkillsVideoConfig::new(self.settings.skillsvideo_base.clone(), key);
+        match self.settings.selected_accounts().skillsvideo {
+            Some((key, base)) => Ok(Some(self.skillsvideo_with(key, &base).await?)),
+            None => Ok(None),
+        }
+    }
+
+    async fn skillsvideo_with(&self, key: Secret, base: &str) -> Result<SkillsVideo, CommandError> {
+        let (catalog, _) = self.skillsvideo_catalog_at(base, false).await?;
+        let mut config = SkillsVideoConfig::new(base.to_string(), key);
         if let Some(stall) = self.settings.skillsvideo_stall {
             config.stall_after = stall;
         }
-        Ok(Some(
-            SkillsVideo::new(config, catalog).map_err(client_error)?,
-        ))
+        SkillsVideo::new(config, catalog).map_err(client_error)
+    }
+
+    /// The skills.video API base of the selected account (its documents are public, so it is
+    /// known without a key).
+    fn skillsvideo_base(&self) -> String {
+        self.settings
+            .selected_accounts()
+            .skillsvideo
+            .map_or_else(|| self.settings.skillsvideo_base.clone(), |(_, b)| b)
     }
 
     /// Where the documents of the configured skills.video base URL are kept: one folder per
     /// base, so a sandbox's documents never stand in for the real platform's.
-    fn skillsvideo_cache_dir(&self) -> std::path::PathBuf {
-        let base: String = self
-            .settings
-            .skillsvideo_base
+    fn skillsvideo_cache_dir(&self, base: &str) -> std::path::PathBuf {
+        let base: String = base
             .chars()
             .map(|c| {
                 if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
@@ -208,7 +234,16 @@ impl Context {
     /// The skills.video models without going to the network: KINO_HOME's copy, else the
     /// snapshot (`kino providers` spends nothing and needs no network).
     pub fn skillsvideo_catalog_offline(&self) -> Catalog {
-        let dir = self.skillsvideo_cache_dir();
+        self.skillsvideo_catalog_at(&self.skillsvideo_base(), refresh)
+            .await
+    }
+
+    async fn skillsvideo_catalog_at(
+        &self,
+        base: &str,
+        refresh: bool,
+    ) -> Result<(Catalog, String), CommandError> {
+        let dir = self.skillsvideo_cache_dir(base);
         let read = |p: std::path::PathBuf| {
             std::fs::read(p)
                 .ok()
@@ -231,7 +266,7 @@ impl Context {
         &self,
         refresh: bool,
     ) -> Result<(Catalog, String), CommandError> {
-        let dir = self.skillsvideo_cache_dir();
+        let dir = self.skillsvideo_cache_dir(&self.skillsvideo_base());
         let (openapi_path, docs_path) = (dir.join("openapi.json"), dir.join("docs.json"));
         let read = |p: &std::path::Path| {
             std::fs::read(p)
@@ -245,7 +280,7 @@ impl Context {
             return Ok((c, openapi_path.display().to_string()));
         }
         let agent = concat!("kino/", env!("CARGO_PKG_VERSION"));
-        match fetch_documents(&self.settings.skillsvideo_base, agent).await {
+        match fetch_documents(base, agent).await {
             Ok((openapi, docs)) => {
                 let catalog = match Catalog::from_documents(&openapi, docs.as_ref()) {
                     Ok(c) => c,
@@ -269,7 +304,7 @@ impl Context {
                     .as_ref()
                     .map_or(Ok(()), |d| write(&docs_path, d))
                     .and_then(|()| write(&openapi_path, &openapi));
-                Ok((catalog, self.settings.skillsvideo_base.clone()))
+                Ok((catalog, base.to_string()))
             }
             Err(e) if refresh => {
                 Err(CommandError::from(e).hint("the documents come from SKILLS_VIDEO_BASE_URL"))
@@ -288,16 +323,14 @@ impl Context {
         }
     }
 
-    /// Whether the provider can be used: credentials set (the sandbox needs none).
+    /// Whether the provider can be used with the selected account (the sandbox needs none).
     pub fn has_credentials(&self, provider: &str) -> bool {
-        match provider {
-            DASHSCOPE => self.settings.dashscope_key.is_some(),
-            XYQ => self.settings.xyq.is_some(),
-            LIBTV => self.settings.libtv.is_some(),
-            SKILLSVIDEO => self.settings.skillsvideo_key.is_some(),
-            XINGYUN3D => self.settings.xingyun3d.is_some(),
-            _ => true,
-        }
+        self.settings.selected_accounts().has(provider)
+    }
+
+    /// Whether the account of `profile` (`None`: the environment's) can use the provider.
+    pub fn has_account(&self, provider: &str, profile: Option<&str>) -> bool {
+        self.settings.accounts(profile).has(provider)
     }
 
     pub fn missing_credentials(&self, provider: &str) -> CommandError {
@@ -309,7 +342,7 @@ impl Context {
             _ => "DASHSCOPE_API_KEY (or QIANWEN_API_KEY)",
         };
         CommandError::new(ErrorKind::Config, format!("no credentials for `{provider}`"))
-            .hint(format!("set {var} in the environment or in .env"))
+            .hint(format!("set {var} in the environment or in .env, or choose a kino.toml profile with --profile"))
             .hint("or try kino offline: `kino run sandbox \"a prompt\"` (DashScope), or serve `kino sandbox` and point the base URL at it")
     }
 }
@@ -318,6 +351,28 @@ impl Context {
 /// bound.
 fn per_second(pace: Option<&Duration>) -> u32 {
     pace.map_or(0, |pace| (1.0 / pace.as_secs_f64()).round().max(1.0) as u32)
+        self.missing_account(provider, self.settings.profile.as_deref())
+    }
+
+    /// No credentials for `provider` in the account of `profile`, with what to set.
+    pub fn missing_account(&self, provider: &str, profile: Option<&str>) -> CommandError {
+        if let Some(name) = profile {
+            let key = crate::profiles::secret_key(provider);
+            let why = self
+                .settings
+                .profiles
+                .get(name)
+                .and_then(|p| p.accounts.get(provider))
+                .map(|a| format!(" ({})", a.secret_source))
+                .unwrap_or_default();
+            return CommandError::new(
+                ErrorKind::Config,
+                format!("no credentials for `{provider}` in profile `{name}`{why}"),
+            )
+            .hint(format!(
+                "add `{key}` or `{key}_env` to [profiles.{name}.{provider}] in kino.toml; `kino config` shows each profile's accounts"
+            ));
+        }
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ mod duration;
 mod error;
 mod prices;
 mod printer;
+mod profiles;
 mod progress;
 mod render;
 mod request;
@@ -49,7 +50,11 @@ pub fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match runtime.block_on(commands::dispatch(cli.command, printer)) {
+    match runtime.block_on(commands::dispatch(
+        cli.command,
+        printer,
+        cli.profile.as_deref(),
+    )) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             report(&printer, &e);

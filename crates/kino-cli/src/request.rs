@@ -63,7 +63,7 @@ pub fn resolve(ctx: &Context, args: &JobArgs) -> Result<Resolved, CommandError> 
             fields.entry(k).or_insert(v);
         }
     }
-    presenter(&provider, ctx, args, &mut fields)?;
+    presenter(&provider, args, &mut fields)?;
     Ok(Resolved {
         provider,
         implicit,
@@ -173,10 +173,9 @@ fn read_script(path: &std::path::Path) -> Result<Map<String, Value>, CommandErro
     }
 }
 
-/// xingyun3d's own options: segments (with their pictures), a PPT, and kino.toml defaults.
+/// xingyun3d's own options: segments (with their pictures) and a PPT.
 fn presenter(
     provider: &str,
-    ctx: &Context,
     args: &JobArgs,
     fields: &mut Map<String, Value>,
 ) -> Result<(), CommandError> {
@@ -211,9 +210,8 @@ fn presenter(
     if let Some(ppt) = &args.ppt {
         fields.insert("ppt".into(), Value::String(ppt.display().to_string()));
     }
-    for (k, v) in &ctx.settings.xingyun3d_defaults {
-        fields.entry(k.clone()).or_insert_with(|| v.clone());
-    }
+    // kino.toml's defaults (look_name, tts_vcn_name, …) are filled in by the engine, as for
+    // every provider and every face.
     Ok(())
 }
 

@@ -1,6 +1,6 @@
 //! The only place kino reads its environment (shared/design.md, "Configuration").
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -11,6 +11,41 @@ use kino_providers::xyq::XyqConfig;
 use serde_json::Map;
 
 use crate::error::CommandError;
+use crate::profiles::{Profile, TomlProfiles};
+
+/// A DashScope account: key, API base (its region) and optional workspace.
+#[derive(Clone, Debug)]
+pub struct DashScopeAccount {
+    pub key: Secret,
+    pub base: String,
+    pub workspace: Option<String>,
+}
+
+/// One set of accounts, one per provider at most: the environment's, or a profile's. What a
+/// profile leaves out (base URLs, poll settings) is the environment's.
+#[derive(Clone, Debug, Default)]
+pub struct Accounts {
+    pub dashscope: Option<DashScopeAccount>,
+    /// skills.video's key and API base.
+    pub skillsvideo: Option<(Secret, String)>,
+    pub xyq: Option<XyqConfig>,
+    pub libtv: Option<LibTvConfig>,
+    pub xingyun3d: Option<XingyunConfig>,
+}
+
+impl Accounts {
+    /// Whether there are credentials for `provider` (the sandbox needs none).
+    pub fn has(&self, provider: &str) -> bool {
+        match provider {
+            "dashscope" => self.dashscope.is_some(),
+            "skillsvideo" => self.skillsvideo.is_some(),
+            "xyq" => self.xyq.is_some(),
+            "libtv" => self.libtv.is_some(),
+            "xingyun3d" => self.xingyun3d.is_some(),
+            _ => true,
+        }
+    }
+}
 
 #[derive(Clone, Debug)]
 pub struct Settings {
@@ -37,8 +72,20 @@ pub struct Settings {
     pub skillsvideo_key: Option<Secret>,
     /// xingyun3d, when XINGYUN3D_APP_ID and XINGYUN3D_APP_SECRET are set.
     pub xingyun3d: Option<XingyunConfig>,
-    /// kino.toml's `[xingyun3d]` table: defaults for look_name, tts_vcn_name, studio_name, …
-    pub xingyun3d_defaults: serde_json::Map<String, serde_json::Value>,
+    /// kino.toml `[defaults.PROVIDER]` (and the older `[xingyun3d]`): request fields used when
+    /// a request leaves them out, by provider.
+    pub defaults: BTreeMap<String, Map<String, serde_json::Value>>,
+    /// The kino.toml each default came from, by `PROVIDER.KEY`.
+    pub default_sources: BTreeMap<String, PathBuf>,
+    /// kino.toml `[profiles.NAME]` as written (accounts, defaults, max_cost).
+    pub profiles: BTreeMap<String, Profile>,
+    /// Each profile's accounts, ready to use: what a profile leaves out is the environment's.
+    pub profile_accounts: BTreeMap<String, Accounts>,
+    /// The profile in use: `--profile`, else KINO_PROFILE, else kino.toml `profile`. `None`:
+    /// the environment's credentials, as before profiles existed.
+    pub profile: Option<String>,
+    /// Where the profile in use was chosen (`--profile`, `environment`, `kino.toml (PATH)`).
+    pub profile_source: Option<String>,
     /// KINO_SKILLSVIDEO_STALL_SECS: an event stream silent this long (no event, no keep-alive)
     /// is given up for polling.
     pub skillsvideo_stall: Option<Duration>,
@@ -51,10 +98,10 @@ pub struct Settings {
     /// The variables `.env` supplied (set there, not in the real environment): `kino config`
     /// names them as their source.
     pub dotenv_keys: Vec<String>,
-    /// The kino.toml each `[xingyun3d]` default came from.
-    pub xingyun3d_sources: HashMap<String, PathBuf>,
     /// kino.toml `[[prices]]`: the current directory's first, then KINO_HOME's.
     pub prices: Vec<kino_core::cost::PriceRule>,
+    /// kino.toml's top-level `profile`, with its file (a flag or KINO_PROFILE wins over it).
+    toml_profile: Option<(String, PathBuf)>,
 }
 
 fn var(name: &str) -> Option<String> {
@@ -190,7 +237,45 @@ fn default_home() -> PathBuf {
 }
 
 impl Settings {
-    pub fn from_env() -> Result<Self, CommandError> {
+    /// The settings with the profile `--profile` names (`flag`), else KINO_PROFILE's, else
+    /// kino.toml's `profile`.
+    pub fn load(flag: Option<&str>) -> Result<Self, CommandError> {
+        let mut settings = Self::from_env()?;
+        let (name, source) = match (flag, var("KINO_PROFILE")) {
+            (Some(f), _) => (Some(f.trim().to_string()), Some("--profile".to_string())),
+            (None, Some(v)) => (Some(v), Some("environment (KINO_PROFILE)".to_string())),
+            (None, None) => match &settings.toml_profile {
+                Some((n, path)) => (
+                    Some(n.clone()),
+                    Some(format!("kino.toml ({})", path.display())),
+                ),
+                None => (None, None),
+            },
+        };
+        if let Some(name) = &name
+            && !settings.profiles.contains_key(name)
+        {
+            let known: Vec<&str> = settings.profiles.keys().map(String::as_str).collect();
+            let from = source.clone().unwrap_or_default();
+            return Err(CommandError::new(
+                ErrorKind::Config,
+                format!(
+                    "unknown profile `{name}` (from {from}); {}",
+                    if known.is_empty() {
+                        "kino.toml defines none".to_string()
+                    } else {
+                        format!("kino.toml defines: {}", known.join(", "))
+                    }
+                ),
+            )
+            .hint("a profile is a [profiles.NAME.PROVIDER] table in KINO_HOME/kino.toml or ./kino.toml; `kino config` lists them"));
+        }
+        settings.profile = name;
+        settings.profile_source = source;
+        Ok(settings)
+    }
+
+    fn from_env() -> Result<Self, CommandError> {
         let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
         // `.env` in the current directory, as the seed scripts read it; real variables win.
         let dotenv_keys = dotenv_only_keys(&cwd.join(".env"));
@@ -276,7 +361,13 @@ impl Settings {
             skillsvideo_base,
             skillsvideo_key,
             xingyun3d,
-            xingyun3d_defaults: Map::new(),
+            defaults: BTreeMap::new(),
+            default_sources: BTreeMap::new(),
+            profiles: BTreeMap::new(),
+            profile_accounts: BTreeMap::new(),
+            profile: None,
+            profile_source: None,
+            toml_profile: None,
             serve_token: secret(&["KINO_SERVE_TOKEN"])?,
             skillsvideo_stall: number("KINO_SKILLSVIDEO_STALL_SECS")?
                 .map(|s| Duration::from_secs(s.clamp(1, 3600))),
@@ -287,7 +378,6 @@ impl Settings {
             },
             cwd,
             dotenv_keys,
-            xingyun3d_sources: HashMap::new(),
             prices: Vec::new(),
         };
         settings.load_toml()?;
@@ -296,6 +386,7 @@ impl Settings {
 
     /// Defaults from kino.toml: KINO_HOME's, then the current directory's (which wins).
     fn load_toml(&mut self) -> Result<(), CommandError> {
+        let mut profiles = TomlProfiles::default();
         for path in [self.home.join("kino.toml"), self.cwd.join("kino.toml")] {
             let Ok(text) = std::fs::read_to_string(&path) else {
                 continue;
@@ -312,20 +403,147 @@ impl Settings {
                 rules.append(&mut self.prices);
                 self.prices = rules;
             }
-            if let Some(toml::Value::Table(t)) = doc.get("xingyun3d") {
-                for (k, v) in t {
-                    let json = serde_json::to_value(v).map_err(|e| {
-                        CommandError::new(
-                            ErrorKind::Config,
-                            format!("{}: [xingyun3d] {k}: {e}", path.display()),
-                        )
-                    })?;
-                    self.xingyun3d_defaults.insert(k.clone(), json);
-                    self.xingyun3d_sources.insert(k.clone(), path.clone());
-                }
-            }
+            profiles.read(&doc, &path, &var)?;
         }
+        self.profile_accounts = profiles
+            .profiles
+            .iter()
+            .map(|(name, p)| (name.clone(), self.accounts_of(p)))
+            .collect();
+        self.defaults = profiles.defaults;
+        self.default_sources = profiles.default_sources;
+        self.profiles = profiles.profiles;
+        self.toml_profile = profiles.selected;
         Ok(())
+    }
+
+    /// The environment's accounts (what kino used before profiles, and still does without one).
+    pub fn env_accounts(&self) -> Accounts {
+        Accounts {
+            dashscope: self.dashscope_key.clone().map(|key| DashScopeAccount {
+                key,
+                base: self.dashscope_base.clone(),
+                workspace: self.dashscope_workspace.clone(),
+            }),
+            skillsvideo: self
+                .skillsvideo_key
+                .clone()
+                .map(|k| (k, self.skillsvideo_base.clone())),
+            xyq: self.xyq.clone(),
+            libtv: self.libtv.clone(),
+            xingyun3d: self.xingyun3d.clone(),
+        }
+    }
+
+    /// A profile's accounts: its own secrets and bases; the environment's base URLs and poll
+    /// settings where it gives none (a profile is another account, usually on the same region).
+    fn accounts_of(&self, p: &Profile) -> Accounts {
+        let table = |provider: &str| {
+            p.accounts
+                .get(provider)
+                .and_then(|a| a.secret.clone().map(|s| (a, s)))
+        };
+        let env_or = |name: &str, fallback: &str| var(name).unwrap_or_else(|| fallback.into());
+        let xyq = table("xyq").map(|(a, key)| {
+            let mut c = self.xyq.clone().unwrap_or_else(|| {
+                let mut c = XyqConfig::new(String::new(), key.clone());
+                c.base_url = var("XYQ_OPENAPI_BASE")
+                    .or_else(|| var("XYQ_BASE_URL"))
+                    .unwrap_or_else(|| kino_providers::xyq::DEFAULT_BASE_URL.into());
+                c
+            });
+            c.access_key = key;
+            if let Some(b) = &a.base_url {
+                c.base_url = b.clone();
+            }
+            c
+        });
+        let libtv = table("libtv").map(|(a, key)| {
+            let mut c = self.libtv.clone().unwrap_or_else(|| {
+                let mut c = LibTvConfig::new(String::new(), key.clone());
+                c.base_url = var("OPENAPI_IM_BASE")
+                    .or_else(|| var("IM_BASE_URL"))
+                    .unwrap_or_else(|| kino_providers::libtv::DEFAULT_BASE_URL.into());
+                c
+            });
+            c.access_key = key;
+            if let Some(b) = &a.base_url {
+                c.base_url = b.clone();
+            }
+            c
+        });
+        let xingyun3d = table("xingyun3d").and_then(|(a, secret)| {
+            let app = a.app_id.clone()?;
+            let base = a.base_url.clone().unwrap_or_else(|| {
+                env_or(
+                    "XINGYUN3D_BASE_URL",
+                    kino_providers::xingyun3d::DEFAULT_BASE_URL,
+                )
+            });
+            Some(XingyunConfig::new(base, app, secret))
+        });
+        Accounts {
+            dashscope: table("dashscope").map(|(a, key)| DashScopeAccount {
+                key,
+                base: a
+                    .base_url
+                    .clone()
+                    .unwrap_or_else(|| self.dashscope_base.clone()),
+                workspace: a
+                    .workspace
+                    .clone()
+                    .or_else(|| self.dashscope_workspace.clone()),
+            }),
+            skillsvideo: table("skillsvideo").map(|(a, key)| {
+                (
+                    key,
+                    a.base_url
+                        .clone()
+                        .unwrap_or_else(|| self.skillsvideo_base.clone()),
+                )
+            }),
+            xyq,
+            libtv,
+            xingyun3d,
+        }
+    }
+
+    /// The accounts of `profile` (`None`: the environment's).
+    pub fn accounts(&self, profile: Option<&str>) -> Accounts {
+        match profile {
+            None => self.env_accounts(),
+            Some(p) => self.profile_accounts.get(p).cloned().unwrap_or_default(),
+        }
+    }
+
+    /// The accounts new jobs use: the selected profile's, else the environment's.
+    pub fn selected_accounts(&self) -> Accounts {
+        self.accounts(self.profile.as_deref())
+    }
+
+    /// The selected profile's `max_cost`, as written ("5 CNY", "200 credits").
+    pub fn profile_max_cost(&self) -> &[String] {
+        self.profile
+            .as_deref()
+            .and_then(|p| self.profiles.get(p))
+            .map_or(&[], |p| p.max_cost.as_slice())
+    }
+
+    /// kino.toml's request defaults, for the engine.
+    pub fn request_defaults(&self) -> kino_core::RequestDefaults {
+        let to_map = |m: &BTreeMap<String, Map<String, serde_json::Value>>| {
+            m.iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect::<HashMap<_, _>>()
+        };
+        kino_core::RequestDefaults {
+            common: to_map(&self.defaults),
+            profiles: self
+                .profiles
+                .iter()
+                .map(|(name, p)| (name.clone(), to_map(&p.defaults)))
+                .collect(),
+        }
     }
 
     /// Where the ledger is: a PostgreSQL URL, or the SQLite file.

@@ -1,4 +1,7 @@
+use std::collections::HashMap;
+
 use serde::{Deserialize, Serialize};
+
 use serde_json::{Map, Value};
 
 use crate::{JobId, JobState, Millis};
@@ -32,6 +35,54 @@ impl JobRequest {
     }
 }
 
+/// Request fields to use when a request leaves them out: kino.toml `[defaults.PROVIDER]`, and
+/// a profile's `[profiles.NAME.defaults.PROVIDER]` over them. What the request gives always wins.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RequestDefaults {
+    /// By provider.
+    pub common: HashMap<String, Map<String, Value>>,
+    /// By profile, then provider.
+    pub profiles: HashMap<String, HashMap<String, Map<String, Value>>>,
+}
+
+impl RequestDefaults {
+    /// The request with the defaults of `provider` (under `profile`) filled in where it has no
+    /// value. `mode` and `model` fill the request's own slots, every other key a field.
+    pub fn apply(&self, provider: &str, profile: Option<&str>, request: &JobRequest) -> JobRequest {
+        let mut out = request.clone();
+        let layers = [
+            profile
+                .and_then(|p| self.profiles.get(p))
+                .and_then(|m| m.get(provider)),
+            self.common.get(provider),
+        ];
+        for layer in layers.into_iter().flatten() {
+            for (key, value) in layer {
+                match key.as_str() {
+                    "mode" | "model" => {
+                        let slot = if key == "mode" {
+                            &mut out.mode
+                        } else {
+                            &mut out.model
+                        };
+                        if slot.is_none()
+                            && let Some(v) = value.as_str()
+                        {
+                            *slot = Some(v.to_string());
+                        }
+                    }
+                    _ => {
+                        out.fields
+                            .entry(key.clone())
+                            .or_insert_with(|| value.clone());
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
 /// A job about to be recorded.
 #[derive(Clone, Debug, PartialEq)]
 pub struct NewJob {
@@ -46,6 +97,9 @@ pub struct NewJob {
     /// The process that records the job and means to send it holds it from the first moment,
     /// so a worker woken by the insert does not take it from under it: owner and until (ms).
     pub lease: Option<(String, Millis)>,
+    /// The kino.toml profile whose account sends it; `None` is the environment's account. Every
+    /// later step uses the same account, because a task id belongs to the account that made it.
+    pub profile: Option<String>,
 }
 
 /// A job as the ledger holds it.
@@ -81,6 +135,10 @@ pub struct Job {
     pub lease_owner: Option<String>,
     #[serde(skip)]
     pub lease_until: Option<Millis>,
+    /// The kino.toml profile whose account the job belongs to (`None`: the environment's).
+    /// `default` keeps exports written before profiles readable.
+    #[serde(default)]
+    pub profile: Option<String>,
 }
 
 impl Job {
@@ -95,5 +153,50 @@ impl Job {
 
     pub fn fields(&self) -> Map<String, Value> {
         self.request.as_object().cloned().unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod defaults_tests {
+    use super::*;
+    use serde_json::json;
+
+    fn map(v: Value) -> Map<String, Value> {
+        match v {
+            Value::Object(m) => m,
+            _ => Map::new(),
+        }
+    }
+
+    #[test]
+    fn the_request_wins_then_the_profile_then_the_common_defaults() {
+        let mut d = RequestDefaults::default();
+        d.common.insert(
+            "dashscope".into(),
+            map(json!({"model": "wan2.6-t2v", "duration": 5, "size": "1280*720"})),
+        );
+        let mut work = HashMap::new();
+        work.insert("dashscope".into(), map(json!({"duration": 10})));
+        d.profiles.insert("work".into(), work);
+        let asked = JobRequest {
+            mode: None,
+            model: None,
+            fields: map(json!({"prompt": "p", "size": "1920*1080"})),
+        };
+        let out = d.apply("dashscope", Some("work"), &asked);
+        assert_eq!(out.model.as_deref(), Some("wan2.6-t2v"));
+        assert_eq!(out.fields["duration"], 10);
+        assert_eq!(out.fields["size"], "1920*1080");
+        // Without the profile its defaults do not apply, and another provider gets nothing.
+        assert_eq!(d.apply("dashscope", None, &asked).fields["duration"], 5);
+        assert_eq!(d.apply("xyq", Some("work"), &asked), asked);
+        let explicit = JobRequest {
+            model: Some("wan2.7-t2v".into()),
+            ..asked
+        };
+        assert_eq!(
+            d.apply("dashscope", None, &explicit).model.as_deref(),
+            Some("wan2.7-t2v")
+        );
     }
 }

@@ -70,14 +70,17 @@ impl Engine {
     /// handle, and returns it; [`Engine::drive`] then follows and downloads it like any other.
     /// Nothing billable is sent: one status query checks the platform knows the handle first,
     /// and a handle the ledger already follows is refused (never two jobs on one task).
+    /// The handle must belong to the account of `profile` (`None`: the environment's), which
+    /// follows the job from then on.
     pub async fn attach(
         &self,
         provider: &str,
+        profile: Option<&str>,
         handle: &str,
         out_dir: Option<PathBuf>,
         prefix: Option<String>,
     ) -> Result<Job, EngineError> {
-        let p = self.provider(provider)?.clone();
+        let p = self.account(provider, profile)?.clone();
         check_handle(provider, handle)?;
         if let Some(prefix) = &prefix {
             check_prefix(prefix)?;
@@ -135,6 +138,7 @@ impl Engine {
             next_poll_at: None,
             lease_owner: None,
             lease_until: None,
+            profile: profile.map(str::to_string),
         };
         let event = |seq, kind| Event {
             job_id: id,

@@ -115,7 +115,7 @@ impl Engine {
 
     /// Expires a job older than its provider follows jobs for (Xiaoyunque: 48 h).
     async fn give_up_if_too_old(&self, job: &kino_core::Job) -> Result<bool, EngineError> {
-        let limit = self.provider(&job.provider)?.follow_limits().give_up_after;
+        let limit = self.account_of(job)?.follow_limits().give_up_after;
         let since = job.submitted_at.unwrap_or(job.created_at);
         match limit {
             Some(l)
@@ -317,7 +317,7 @@ impl Engine {
         let handle = job.handle.clone().unwrap_or_default();
         self.pace(&job.provider, Some(job.id)).await?;
         let outcome = self
-            .provider(&job.provider)?
+            .account_of(job)?
             .poll(&handle, job.cursor.as_deref())
             .await?;
         let messages: Vec<EventKind> = outcome
@@ -471,7 +471,7 @@ impl Engine {
     /// Finds the task a lost create made, through the platform's task list. Never resubmits:
     /// only when the list shows no such task, time after time, is the job declared never created.
     async fn reconcile(&self, job: &kino_core::Job, attempt: u32) -> Result<(), EngineError> {
-        let provider = self.provider(&job.provider)?.clone();
+        let provider = self.account_of(job)?.clone();
         let mut taken = self.ledger.handles(&job.provider).await?;
         // Every handle this job ever had (earlier runs of its conversation) is not the new one.
         for e in self.ledger.events(job.id, 0).await? {

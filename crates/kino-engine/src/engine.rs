@@ -76,7 +76,11 @@ impl Outcome {
 
 pub struct Engine {
     pub(crate) ledger: Arc<dyn Ledger>,
+    /// The environment's account of each provider (jobs recorded without a profile).
     providers: HashMap<String, Arc<dyn Provider>>,
+    /// Each kino.toml profile's accounts, by profile then provider. A job is followed with the
+    /// account that created it, because a task id belongs to that account alone.
+    profiles: HashMap<String, HashMap<String, Arc<dyn Provider>>>,
     pub(crate) downloads: kino_http::reqwest::Client,
     pub(crate) config: EngineConfig,
     pub(crate) owner: Owner,
@@ -122,6 +126,7 @@ impl Engine {
                 .into_iter()
                 .map(|p| (p.info().id.to_string(), p))
                 .collect(),
+            profiles: HashMap::new(),
             downloads,
             config,
             owner: Owner::current(),
@@ -130,6 +135,62 @@ impl Engine {
             sending: Mutex::default(),
             history: Default::default(),
         }
+    }
+
+    /// Adds a kino.toml profile's accounts: jobs recorded under `name` are sent and followed with
+    /// these adapters, and only with these.
+    pub fn with_profile(mut self, name: &str, providers: Vec<Arc<dyn Provider>>) -> Self {
+        let accounts = providers
+            .into_iter()
+            .map(|p| (p.info().id.to_string(), p))
+            .collect();
+        self.profiles.insert(name.to_string(), accounts);
+        self
+    }
+
+    /// The profile new jobs are recorded under when a face names none (`--profile`,
+    /// `KINO_PROFILE`, kino.toml `profile`); `None` is the environment's account.
+    pub fn default_profile(&self) -> Option<&str> {
+        self.config.profile.as_deref()
+    }
+
+    /// The request with kino.toml's defaults for `provider` (and `profile`) filled in where it
+    /// gives nothing; what it gives always wins.
+    pub fn with_defaults(
+        &self,
+        provider: &str,
+        profile: Option<&str>,
+        request: &JobRequest,
+    ) -> JobRequest {
+        self.config.defaults.apply(provider, profile, request)
+    }
+
+    /// The adapter of `provider` holding the account of `profile` (`None`: the environment's).
+    /// Everything tied to a job (submit, poll, reconcile, cancel, reply) goes through here.
+    pub fn account(
+        &self,
+        provider: &str,
+        profile: Option<&str>,
+    ) -> Result<&Arc<dyn Provider>, EngineError> {
+        let Some(name) = profile else {
+            return self
+                .providers
+                .get(provider)
+                .ok_or_else(|| EngineError::UnknownProvider(provider.to_string()));
+        };
+        let accounts = self.profiles.get(name);
+        accounts
+            .and_then(|a| a.get(provider))
+            .ok_or_else(|| EngineError::NoAccount {
+                provider: provider.to_string(),
+                profile: name.to_string(),
+                configured: accounts.is_some(),
+            })
+    }
+
+    /// The account a recorded job belongs to.
+    pub(crate) fn account_of(&self, job: &Job) -> Result<&Arc<dyn Provider>, EngineError> {
+        self.account(&job.provider, job.profile.as_deref())
     }
 
     pub fn ledger(&self) -> &Arc<dyn Ledger> {
@@ -190,28 +251,46 @@ impl Engine {
 
     /// A model's request schema, when its provider publishes one (skills.video).
     pub fn request_schema(&self, provider: &str, model: &str) -> Option<Value> {
-        self.providers
-            .get(provider)
+        self.provider(provider)
+            .ok()
             .and_then(|p| p.request_schema(model))
     }
 
-    /// The providers this engine can follow jobs of.
+    /// Every adapter of every account: the environment's first, then each profile's.
+    fn adapters(&self) -> impl Iterator<Item = &Arc<dyn Provider>> {
+        self.providers
+            .values()
+            .chain(self.profiles.values().flat_map(|a| a.values()))
+    }
+
+    /// The providers this engine can follow jobs of (with some account).
     pub fn provider_ids(&self) -> Vec<String> {
-        let mut ids: Vec<String> = self.providers.keys().cloned().collect();
+        let mut ids: Vec<String> = self.adapters().map(|p| p.info().id.to_string()).collect();
         ids.sort();
+        ids.dedup();
         ids
     }
 
     /// What each configured provider offers.
     pub fn providers_info(&self) -> Vec<kino_core::ProviderInfo> {
-        let mut infos: Vec<_> = self.providers.values().map(|p| p.info()).collect();
+        let mut infos: Vec<_> = self.adapters().map(|p| p.info()).collect();
         infos.sort_by_key(|i| i.id);
+        infos.dedup_by_key(|i| i.id);
         infos
     }
 
+    /// An adapter of the provider, for what does not depend on the account (validation, prices,
+    /// poll schedules, schemas): the environment's, else the first profile's that has one.
+    /// Steps of a recorded job use [`Engine::account`] instead.
     pub fn provider(&self, id: &str) -> Result<&Arc<dyn Provider>, EngineError> {
-        self.providers
-            .get(id)
+        if let Some(p) = self.providers.get(id) {
+            return Ok(p);
+        }
+        let mut names: Vec<&String> = self.profiles.keys().collect();
+        names.sort();
+        names
+            .into_iter()
+            .find_map(|n| self.profiles.get(n).and_then(|a| a.get(id)))
             .ok_or_else(|| EngineError::UnknownProvider(id.to_string()))
     }
 
@@ -271,14 +350,18 @@ impl Engine {
 
     /// Validates a request and records it as a `pending` job. Nothing is uploaded or sent; an
     /// invalid request leaves no trace.
+    /// The job is recorded under `profile` (`None`: the environment's account), whose account
+    /// sends and follows it, and whose kino.toml defaults fill what the request leaves out.
     pub async fn create(
         &self,
         provider: &str,
+        profile: Option<&str>,
         request: &JobRequest,
         out_dir: Option<PathBuf>,
         prefix: Option<String>,
     ) -> Result<Job, EngineError> {
-        let p = self.provider(provider)?;
+        let p = self.account(provider, profile)?;
+        let request = &self.with_defaults(provider, profile, request);
         let (fields, links) = crate::chain::resolve(
             self.ledger.as_ref(),
             &request.fields,
@@ -323,6 +406,7 @@ impl Engine {
                 self.owner.to_string(),
                 now_millis() + self.config.lease.as_millis() as i64,
             )),
+            profile: profile.map(str::to_string),
         };
         let job = self.ledger.insert_job(&job).await?;
         let estimate = self.price(provider, p.as_ref(), &plan).await;
@@ -337,7 +421,7 @@ impl Engine {
         &self,
         job: &Job,
     ) -> Result<(Arc<dyn Provider>, Plan, Vec<crate::chain::Link>), EngineError> {
-        let p = self.provider(&job.provider)?.clone();
+        let p = self.account_of(job)?.clone();
         let (fields, links) = crate::chain::resolve(
             self.ledger.as_ref(),
             &job.fields(),
@@ -595,9 +679,15 @@ impl Engine {
             .map(|d| d.as_millis() as i64)
             .unwrap_or(0);
         let now = now_millis();
+        // An uploaded reference belongs to the account that uploaded it: another profile's
+        // job uploads its own copy.
+        let scope = match &job.profile {
+            Some(p) => format!("{}@{p}", job.provider),
+            None => job.provider.clone(),
+        };
         if let Some(done) = self
             .ledger
-            .find_upload(&job.provider, model, &path, local.bytes, modified, now)
+            .find_upload(&scope, model, &path, local.bytes, modified, now)
             .await?
         {
             return Ok(done.reference);
@@ -605,7 +695,7 @@ impl Engine {
         let reference = provider.upload(model, local).await?;
         self.ledger
             .record_upload(&UploadRecord {
-                provider: job.provider.clone(),
+                provider: scope,
                 model: model.to_string(),
                 local_path: path.clone(),
                 bytes: local.bytes,
@@ -627,14 +717,16 @@ impl Engine {
         Ok(reference)
     }
 
-    /// Uploads a file on its own (`kino upload`): the reference to use as an input.
+    /// Uploads a file on its own (`kino upload`) with the account of `profile`: the reference
+    /// to use as an input (of a job of the same account).
     pub async fn upload_file(
         &self,
         provider: &str,
+        profile: Option<&str>,
         model: &str,
         path: &std::path::Path,
     ) -> Result<String, EngineError> {
-        let p = self.provider(provider)?;
+        let p = self.account(provider, profile)?;
         let input = p.upload_input(path)?;
         Ok(p.upload(model, &input).await?)
     }
@@ -661,7 +753,7 @@ impl Engine {
                 message: "only a job waiting for an answer (needs_input) takes a reply".into(),
             });
         }
-        let provider = self.provider(&job.provider)?.clone();
+        let provider = self.account_of(&job)?.clone();
         let mut fields = serde_json::Map::new();
         fields.insert("message".into(), Value::String(message.to_string()));
         fields.insert("inputs".into(), Value::from(inputs.to_vec()));
@@ -791,7 +883,7 @@ impl Engine {
             JobState::Queued | JobState::Running => {
                 let handle = job.handle.clone().unwrap_or_default();
                 self.pace(&job.provider, None).await?;
-                self.provider(&job.provider)?.cancel(&handle).await?;
+                self.account_of(&job)?.cancel(&handle).await?;
                 let change = Change { reason: Some("canceled on the platform".into()), ..Change::default() };
                 self.move_to(id, &[job.state], JobState::Canceled, change).await
             }

@@ -44,6 +44,7 @@ pub fn job_row_json(job: &Job) -> Value {
         "job_id": job.id,
         "provider": job.provider,
         "mode": job.mode,
+        "profile": job.profile,
         "model": job.model,
         "state": job.state,
         "handle": job.handle,

@@ -53,7 +53,7 @@ async fn run(engine: &Engine, sandbox: &SandboxHandle, prompt: &str) -> (u64, Du
     };
     let before = sandbox.stats().queries;
     let job = engine
-        .create("dashscope", &request, None, None)
+        .create("dashscope", None, &request, None, None)
         .await
         .unwrap();
     let outcome = engine.drive(job.id, None).await.unwrap();

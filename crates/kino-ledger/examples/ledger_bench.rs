@@ -36,6 +36,7 @@ async fn main() {
                 out_dir: None,
                 prefix: None,
                 lease: None,
+                profile: None,
             })
             .await
             .unwrap();

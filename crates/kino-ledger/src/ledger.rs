@@ -149,4 +149,25 @@ pub trait Ledger: Send + Sync {
     /// Every job created at or after `since` with its cost figures (none when it has none),
     /// oldest first.
     async fn costs(&self, since: Millis) -> Result<Vec<CostRow>, LedgerError>;
+
+    /// Records a batch and every one of its rows (`waiting`) in one transaction, before any row
+    /// is sent.
+    async fn insert_batch(&self, batch: &crate::NewBatch) -> Result<(), LedgerError>;
+
+    /// A batch with its rows, by full id or a unique prefix of it.
+    async fn find_batch(&self, id_or_prefix: &str) -> Result<crate::BatchRecord, LedgerError>;
+
+    /// The `limit` latest batches with their rows, newest first.
+    async fn batches(&self, limit: u32) -> Result<Vec<crate::BatchRecord>, LedgerError>;
+
+    /// Writes where a row stands: its status, the job it became (kept when `None`), and why it
+    /// was skipped or failed.
+    async fn set_batch_row(
+        &self,
+        batch: JobId,
+        index: u32,
+        status: crate::RowStatus,
+        job_id: Option<JobId>,
+        reason: Option<&str>,
+    ) -> Result<(), LedgerError>;
 }

@@ -4,6 +4,7 @@
 //! machines divides its work through. Both run the same queries (see `sql.rs`) and pass the
 //! same story tests.
 
+mod batch;
 mod change;
 mod claim;
 mod cost;
@@ -18,6 +19,7 @@ mod sqlite;
 mod upload;
 mod wake;
 
+pub use batch::{BatchRecord, BatchRow, NewBatch, NewBatchRow, RowStatus};
 pub use change::{Change, PollRecord};
 pub use claim::Claim;
 pub use cost::CostRow;

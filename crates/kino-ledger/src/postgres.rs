@@ -39,11 +39,22 @@ fn migrator() -> Migrator {
             "costs",
             include_str!("../migrations/postgres/0004_costs.sql"),
         ),
+        (
+            6,
+            "batches",
+            include_str!("../migrations/postgres/0006_batches.sql"),
+        ),
     ])
 }
 
 /// The shared ledger: one PostgreSQL database for every `kino` on every machine of a fleet.
 #[derive(Clone, Debug)]
+        // Profiles (issue 9): the numbers before this one are reserved by work in progress.
+        (
+            7,
+            "profiles",
+            include_str!("../migrations/postgres/0007_profiles.sql"),
+        ),
 pub struct PgLedger {
     pool: PgPool,
     /// The URL with its password masked.

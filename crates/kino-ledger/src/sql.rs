@@ -7,7 +7,7 @@
 //! `listen` and `describe`.
 
 pub(crate) const JOB_COLUMNS: &str = "id, provider, mode, model, state, handle, web_link, cursor, request, wire, out_dir, prefix, error, usage, \
-     created_at, updated_at, submitted_at, finished_at, attempts, next_poll_at, lease_owner, lease_until";
+     created_at, updated_at, submitted_at, finished_at, attempts, next_poll_at, lease_owner, lease_until, profile";
 
 /// Jobs with work left: not terminal, or succeeded with an artifact not yet on disk.
 pub(crate) const UNFINISHED: &str = "(state NOT IN ('succeeded', 'failed', 'canceled', 'expired') \
@@ -90,6 +90,7 @@ macro_rules! sql_ledger {
                 next_poll_at: row.try_get("next_poll_at")?,
                 lease_owner: row.try_get("lease_owner")?,
                 lease_until: row.try_get("lease_until")?,
+                profile: row.try_get("profile")?,
             })
         }
 
@@ -292,8 +293,8 @@ macro_rules! sql_ledger {
                 let mut tx = self.begin_write().await?;
                 sqlx::query(
                     "INSERT INTO jobs (id, provider, mode, model, state, request, out_dir, prefix, created_at, updated_at, \
-                       lease_owner, lease_until) \
-                     VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, $8, $9, $10, $11)",
+                       lease_owner, lease_until, profile) \
+                     VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, $8, $9, $10, $11, $12)",
                 )
                 .bind(job.id.to_string())
                 .bind(&job.provider)
@@ -320,6 +321,7 @@ macro_rules! sql_ledger {
                 )
                 .await?;
                 $ty::notify_in(&mut tx).await?;
+                .bind(&job.profile)
                 tx.commit().await?;
                 self.notify_after();
                 self.job(job.id).await
@@ -715,8 +717,8 @@ macro_rules! sql_ledger {
                 let done = sqlx::query(
                     "INSERT INTO jobs (id, provider, mode, model, state, handle, web_link, cursor, request, wire, \
                        out_dir, prefix, error, usage, created_at, updated_at, submitted_at, finished_at, attempts, \
-                       next_poll_at, last_seq) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21) \
+                       next_poll_at, last_seq, profile) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22) \
                      ON CONFLICT (id) DO NOTHING",
                 )
                 .bind(job.id.to_string())
@@ -754,6 +756,7 @@ macro_rules! sql_ledger {
                         .bind(e.at)
                         .bind(e.kind.name())
                         .bind(data)
+                .bind(&job.profile)
                         .execute(&mut *tx)
                         .await?;
                 }
@@ -1016,6 +1019,161 @@ macro_rules! sql_ledger {
                         })
                     })
                     .collect()
+            }
+
+            async fn insert_batch(&self, batch: &$crate::NewBatch) -> Result<(), $crate::LedgerError> {
+                let now = kino_core::now_millis();
+                let mut tx = self.begin_write().await?;
+                sqlx::query(
+                    "INSERT INTO batches (id, file, hash, options, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(batch.id.to_string())
+                .bind(&batch.file)
+                .bind(&batch.hash)
+                .bind(json_text(&batch.options))
+                .bind(now)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                for row in &batch.rows {
+                    sqlx::query(
+                        "INSERT INTO batch_rows (batch_id, idx, provider, model, plan, status, updated_at) \
+                         VALUES ($1, $2, $3, $4, $5, 'waiting', $6)",
+                    )
+                    .bind(batch.id.to_string())
+                    .bind(i64::from(row.index))
+                    .bind(&row.provider)
+                    .bind(&row.model)
+                    .bind(json_text(&row.plan))
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn find_batch(
+                &self,
+                id_or_prefix: &str,
+            ) -> Result<$crate::BatchRecord, $crate::LedgerError> {
+                let needle = id_or_prefix.trim().to_ascii_lowercase();
+                if needle.is_empty() || !needle.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
+                    return Err($crate::LedgerError::NotFound(id_or_prefix.to_string()));
+                }
+                let ids: Vec<(String,)> = sqlx::query_as(
+                    "SELECT id FROM batches WHERE id LIKE $1 ORDER BY id LIMIT 2",
+                )
+                .bind(format!("{needle}%"))
+                .fetch_all(&self.pool)
+                .await?;
+                match ids.as_slice() {
+                    [] => Err($crate::LedgerError::NotFound(id_or_prefix.to_string())),
+                    [(id,)] => self.batch_by_id(id).await,
+                    _ => Err($crate::LedgerError::Ambiguous {
+                        prefix: id_or_prefix.to_string(),
+                        count: ids.len(),
+                    }),
+                }
+            }
+
+            async fn batches(&self, limit: u32) -> Result<Vec<$crate::BatchRecord>, $crate::LedgerError> {
+                let ids: Vec<(String,)> =
+                    sqlx::query_as("SELECT id FROM batches ORDER BY id DESC LIMIT $1")
+                        .bind(i64::from(limit))
+                        .fetch_all(&self.pool)
+                        .await?;
+                let mut out = Vec::with_capacity(ids.len());
+                for (id,) in ids {
+                    out.push(self.batch_by_id(&id).await?);
+                }
+                Ok(out)
+            }
+
+            async fn set_batch_row(
+                &self,
+                batch: kino_core::JobId,
+                index: u32,
+                status: $crate::RowStatus,
+                job_id: Option<kino_core::JobId>,
+                reason: Option<&str>,
+            ) -> Result<(), $crate::LedgerError> {
+                let now = kino_core::now_millis();
+                let mut tx = self.begin_write().await?;
+                let done = sqlx::query(
+                    "UPDATE batch_rows SET status = $1, job_id = COALESCE($2, job_id), reason = $3, updated_at = $4 \
+                     WHERE batch_id = $5 AND idx = $6",
+                )
+                .bind(status.as_str())
+                .bind(job_id.map(|j| j.to_string()))
+                .bind(reason)
+                .bind(now)
+                .bind(batch.to_string())
+                .bind(i64::from(index))
+                .execute(&mut *tx)
+                .await?;
+                if done.rows_affected() == 0 {
+                    return Err($crate::LedgerError::NotFound(format!("{batch} row {index}")));
+                }
+                sqlx::query("UPDATE batches SET updated_at = $1 WHERE id = $2")
+                    .bind(now)
+                    .bind(batch.to_string())
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+        }
+
+        impl $ty {
+            /// A batch and its rows by its full id (as stored).
+            async fn batch_by_id(&self, id: &str) -> Result<$crate::BatchRecord, $crate::LedgerError> {
+                type Head = (String, String, String, String, i64, i64);
+                let head: Option<Head> = sqlx::query_as(
+                    "SELECT id, file, hash, options, created_at, updated_at FROM batches WHERE id = $1",
+                )
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+                let Some((id, file, hash, options, created_at, updated_at)) = head else {
+                    return Err($crate::LedgerError::NotFound(id.to_string()));
+                };
+                type Line = (i64, String, String, String, String, Option<String>, Option<String>, i64);
+                let lines: Vec<Line> = sqlx::query_as(
+                    "SELECT idx, provider, model, plan, status, job_id, reason, updated_at \
+                     FROM batch_rows WHERE batch_id = $1 ORDER BY idx",
+                )
+                .bind(&id)
+                .fetch_all(&self.pool)
+                .await?;
+                let rows = lines
+                    .into_iter()
+                    .map(|(idx, provider, model, plan, status, job_id, reason, updated_at)| {
+                        Ok($crate::BatchRow {
+                            index: u32::try_from(idx)
+                                .map_err(|e| corrupt("batch_rows.idx")(e.to_string()))?,
+                            provider,
+                            model,
+                            plan: parse_json("batch_rows.plan", Some(plan))?
+                                .unwrap_or(serde_json::Value::Null),
+                            status: status.parse().map_err(corrupt("batch_rows.status"))?,
+                            job_id: job_id.map(|j| parse_id("batch_rows.job_id", &j)).transpose()?,
+                            reason,
+                            updated_at,
+                        })
+                    })
+                    .collect::<Result<Vec<_>, $crate::LedgerError>>()?;
+                Ok($crate::BatchRecord {
+                    id: parse_id("batches.id", &id)?,
+                    file,
+                    hash,
+                    options: parse_json("batches.options", Some(options))?
+                        .unwrap_or(serde_json::Value::Null),
+                    created_at,
+                    updated_at,
+                    rows,
+                })
             }
         }
     };

@@ -44,11 +44,22 @@ fn migrator() -> Migrator {
             "costs",
             include_str!("../migrations/sqlite/0006_costs.sql"),
         ),
+        (
+            8,
+            "batches",
+            include_str!("../migrations/sqlite/0008_batches.sql"),
+        ),
     ])
 }
 
 /// The embedded ledger: one SQLite file in KINO_HOME, in WAL mode so that readers (`kino list`)
 /// never wait for the process that follows jobs.
+        // Profiles (issue 9): the numbers before this one are reserved by work in progress.
+        (
+            9,
+            "profiles",
+            include_str!("../migrations/sqlite/0009_profiles.sql"),
+        ),
 #[derive(Clone, Debug)]
 pub struct SqliteLedger {
     pool: SqlitePool,

@@ -79,6 +79,7 @@ fn new_job(prompt: &str) -> NewJob {
         prefix: None,
         lease: None,
     }
+        profile: None,
 }
 
 #[tokio::test]
@@ -918,5 +919,156 @@ async fn a_jobs_estimate_and_charge_are_kept_beside_it_and_listed_from_a_date() 
             (None, None),
             "{name}"
         );
+    }
+}
+
+/// Batches (issue 9, item 1): the whole plan is written before anything is sent, rows name
+/// their job only once dispatched, and a batch is found by a prefix of its id.
+#[tokio::test]
+async fn a_batch_is_recorded_whole_and_its_rows_move_one_by_one() {
+    use kino_ledger::{NewBatch, NewBatchRow, RowStatus};
+    for (name, ledger, _keep) in backends().await {
+        let id = JobId::new();
+        let batch = NewBatch {
+            id,
+            file: "shots.jsonl".into(),
+            hash: "ab".repeat(32),
+            options: json!({"keep_going": false, "concurrency": 4}),
+            rows: (1..=3)
+                .map(|i| NewBatchRow {
+                    index: i,
+                    provider: "dashscope".into(),
+                    model: "wan2.6-t2v".into(),
+                    plan: json!({"request": {"prompt": format!("shot {i}")}}),
+                })
+                .collect(),
+        };
+        ledger.insert_batch(&batch).await.unwrap();
+        let b = ledger.find_batch(&id.to_string()[..13]).await.unwrap();
+        assert_eq!((b.file.as_str(), b.rows.len()), ("shots.jsonl", 3), "{name}");
+        assert!(
+            b.rows
+                .iter()
+                .all(|r| r.status == RowStatus::Waiting && r.job_id.is_none()),
+            "{name}"
+        );
+        assert_eq!(b.rows[1].plan["request"]["prompt"], "shot 2", "{name}");
+        assert_eq!(b.options["concurrency"], 4, "{name}");
+        let job = JobId::new();
+        ledger
+            .set_batch_row(id, 1, RowStatus::Dispatched, Some(job), None)
+            .await
+            .unwrap();
+        // A later status keeps the job the row became.
+        ledger
+            .set_batch_row(id, 1, RowStatus::Succeeded, None, None)
+            .await
+            .unwrap();
+        ledger
+            .set_batch_row(id, 2, RowStatus::Skipped, None, Some("row 1 failed"))
+            .await
+            .unwrap();
+        let b = ledger.find_batch(&id.to_string()).await.unwrap();
+        assert_eq!(
+#[tokio::test]
+async fn a_job_keeps_the_profile_it_was_recorded_under_through_every_step_and_an_export() {
+    let mut all = backends().await;
+    for (name, ledger, _keep) in &all {
+        let work = ledger
+            .insert_job(&NewJob {
+                profile: Some("work".into()),
+                ..new_job("billed to work")
+            })
+            .await
+            .unwrap();
+        let env = ledger
+            .insert_job(&new_job("billed to the environment"))
+            .await
+            .unwrap();
+        assert_eq!(work.profile.as_deref(), Some("work"), "{name}");
+        assert_eq!(env.profile, None, "{name}");
+        let sent = Change {
+            handle: Some("task-w".into()),
+            ..Change::default()
+        };
+        let moved = ledger
+            .transition(work.id, &[JobState::Pending], JobState::Queued, sent)
+            .await
+            .unwrap();
+        assert_eq!(moved.profile.as_deref(), Some("work"), "{name}");
+        // Every way of reading a job gives the profile back: by id, by prefix, listed,
+        // unfinished and claimed by a worker.
+        assert_eq!(
+            ledger.job(work.id).await.unwrap().profile.as_deref(),
+            Some("work")
+        );
+        let found = ledger.find_job(&work.id.short()).await.unwrap();
+        assert_eq!(found.profile.as_deref(), Some("work"), "{name}");
+        let listed = ledger.jobs(&JobFilter::default()).await.unwrap();
+        let profiles: Vec<Option<&str>> = listed.iter().map(|j| j.profile.as_deref()).collect();
+        assert_eq!(profiles, [None, Some("work")], "{name}: newest first");
+        let unfinished = ledger.unfinished().await.unwrap();
+        assert!(
+            unfinished
+                .iter()
+                .any(|j| j.id == work.id && j.profile.as_deref() == Some("work")),
+            "{name}"
+        );
+        let claimed = ledger.claim_due(&claim("w1", 16)).await.unwrap();
+        assert!(
+            claimed
+                .iter()
+                .any(|j| j.id == work.id && j.profile.as_deref() == Some("work")),
+            "{name}: {claimed:?}"
+        );
+    }
+    // An export carries the profile to another ledger.
+    let (from_name, from, _k) = all.remove(0);
+    let listed = from.jobs(&JobFilter::default()).await.unwrap();
+    let work = listed.iter().find(|j| j.profile.is_some()).unwrap();
+    let record = from.export_job(work.id).await.unwrap();
+    let text = serde_json::to_string(&record).unwrap();
+    assert!(text.contains("\"profile\":\"work\""), "{from_name}: {text}");
+    let record: kino_ledger::JobRecord = serde_json::from_str(&text).unwrap();
+    let fresh = SqliteLedger::in_memory().await.unwrap();
+    assert!(fresh.import_job(&record).await.unwrap());
+    assert_eq!(
+        fresh.job(work.id).await.unwrap().profile.as_deref(),
+        Some("work")
+    );
+}
+
+            (b.rows[0].status, b.rows[0].job_id),
+            (RowStatus::Succeeded, Some(job)),
+            "{name}"
+        );
+        assert_eq!(b.rows[1].reason.as_deref(), Some("row 1 failed"), "{name}");
+        let counts = b.counts();
+        assert!(counts.contains(&(RowStatus::Waiting, 1)), "{name}: {counts:?}");
+        assert!(matches!(
+            ledger.set_batch_row(id, 9, RowStatus::Failed, None, None).await,
+            Err(LedgerError::NotFound(_))
+        ));
+        // Newest first; an unknown prefix is not found.
+        let other = NewBatch {
+            id: JobId::new(),
+            rows: Vec::new(),
+            ..batch.clone()
+        };
+        ledger.insert_batch(&other).await.unwrap();
+        let list = ledger.batches(10).await.unwrap();
+        assert_eq!(
+            list.iter().map(|b| b.id).collect::<Vec<_>>(),
+            [other.id, id],
+            "{name}"
+        );
+        assert!(matches!(
+            ledger.find_batch("ffffffff").await,
+            Err(LedgerError::NotFound(_))
+        ));
+        assert!(matches!(
+            ledger.find_batch("not-hex!").await,
+            Err(LedgerError::NotFound(_))
+        ));
     }
 }

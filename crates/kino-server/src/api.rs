@@ -212,6 +212,8 @@ struct CreateBody {
     out_dir: Option<std::path::PathBuf>,
     prefix: Option<String>,
 }
+    /// A kino.toml profile; by default the one the service was started with.
+    profile: Option<String>,
 
 async fn create(
     State(app): State<App>,
@@ -221,8 +223,12 @@ async fn create(
         .map_err(|e| ApiError::bad_request(format!("invalid request body: {}", e.body_text())))?;
     let request = JobRequest::from_parts(body.mode, body.model, body.request, body.prompt);
     let job = app
+    let profile = body
+        .profile
+        .as_deref()
+        .or_else(|| app.engine.default_profile());
         .engine
-        .create(&body.provider, &request, body.out_dir, body.prefix)
+        .create(&body.provider, profile, &request, body.out_dir, body.prefix)
         .await?;
     app.workers.follow(job.id).await;
     let o = app.engine.outcome(job.id).await?;
@@ -236,6 +242,8 @@ struct AttachBody {
     out_dir: Option<std::path::PathBuf>,
     prefix: Option<String>,
 }
+    /// The kino.toml profile whose account made the task; by default the service's.
+    profile: Option<String>,
 
 /// Adopts a job another tool submitted (`kino attach`); the workers follow it.
 async fn attach(
@@ -246,7 +254,15 @@ async fn attach(
         .map_err(|e| ApiError::bad_request(format!("invalid request body: {}", e.body_text())))?;
     let job = app
         .engine
-        .attach(&body.provider, &body.handle, body.out_dir, body.prefix)
+        .attach(
+            &body.provider,
+            body.profile
+                .as_deref()
+                .or_else(|| app.engine.default_profile()),
+            &body.handle,
+            body.out_dir,
+            body.prefix,
+        )
         .await?;
     app.workers.follow(job.id).await;
     let o = app.engine.outcome(job.id).await?;

@@ -228,7 +228,14 @@ impl KinoMcp {
             JobRequest::from_parts(a.mode, a.model, a.request.unwrap_or_default(), a.prompt);
         let job = self
             .engine
-            .create(&a.provider, &request, None, None)
+            // The service's profile (`kino mcp --profile NAME`), as for REST jobs.
+            .create(
+                &a.provider,
+                self.engine.default_profile(),
+                &request,
+                None,
+                None,
+            )
             .await
             .map_err(failure)?;
         self.workers.follow(job.id).await;
@@ -337,7 +344,12 @@ impl KinoMcp {
         let model = a.model.unwrap_or_else(|| "wan2.6-i2v-flash".into());
         let reference = self
             .engine
-            .upload_file(&a.provider, &model, std::path::Path::new(&a.file))
+            .upload_file(
+                &a.provider,
+                self.engine.default_profile(),
+                &model,
+                std::path::Path::new(&a.file),
+            )
             .await
             .map_err(|e: EngineError| failure(e))?;
         Ok(json!({"reference": reference}).to_string())

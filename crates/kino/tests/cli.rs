@@ -32,6 +32,8 @@ mod fleet;
 mod mcp;
 #[path = "cli/media.rs"]
 mod media;
+#[path = "cli/profiles.rs"]
+mod profiles;
 #[path = "cli/serve.rs"]
 mod serve;
 #[path = "cli/skillsvideo.rs"]

@@ -32,7 +32,13 @@ pub async fn attach(ctx: &mut Context, args: AttachArgs) -> Result<(), CommandEr
     let engine = ctx.engine_for([provider]).await?;
     let out = args.out.map(|o| std::path::absolute(&o).unwrap_or(o));
     let job = engine
-        .attach(provider, &args.handle, out, args.prefix)
+        .attach(
+            provider,
+            ctx.settings.profile.as_deref(),
+            &args.handle,
+            out,
+            args.prefix,
+        )
         .await?;
     ctx.printer.note(&format!(
         "job {} attached to {} task {} (no create request sent)",

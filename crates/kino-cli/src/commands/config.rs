@@ -266,13 +266,102 @@ pub(crate) fn rows(settings: &Settings) -> Vec<Row> {
         src("KINO_FFPROBE"),
     );
 
-    // kino.toml defaults.
-    for (key, value) in &settings.xingyun3d_defaults {
-        let source = settings.xingyun3d_sources.get(key).map_or_else(
-            || "kino.toml".to_string(),
-            |p| format!("kino.toml ({})", p.display()),
-        );
-        push(&format!("xingyun3d.{key}"), value.clone(), Some(&source));
+    // The profile in use, then kino.toml's defaults and profiles.
+    push(
+        "profile",
+        settings
+            .profile
+            .as_ref()
+            .map_or(json!("none (the environment's credentials)"), |p| json!(p)),
+        settings.profile_source.as_deref(),
+    );
+    let toml_source = |path: &std::path::Path| format!("kino.toml ({})", path.display());
+    for (provider, fields) in &settings.defaults {
+        for (key, value) in fields {
+            let source = settings
+                .default_sources
+                .get(&format!("{provider}.{key}"))
+                .map_or_else(|| "kino.toml".to_string(), |p| toml_source(p));
+            push(
+                &format!("defaults.{provider}.{key}"),
+                value.clone(),
+                Some(&source),
+            );
+        }
+    }
+    for (name, profile) in &settings.profiles {
+        let source = toml_source(&profile.source);
+        let accounts = settings.accounts(Some(name));
+        for (provider, table) in &profile.accounts {
+            let prefix = format!("profiles.{name}.{provider}");
+            let file = toml_source(&table.source);
+            if provider == "xingyun3d" {
+                push(
+                    &format!("{prefix}.app_id"),
+                    table
+                        .app_id
+                        .as_ref()
+                        .map_or(json!("not set"), |_| json!("set")),
+                    Some(&file),
+                );
+            }
+            // Credentials: status only, with where they come from (never the value).
+            let secret = crate::profiles::secret_key(provider);
+            let set = if table.secret.is_some() {
+                "set"
+            } else {
+                "not set"
+            };
+            push(
+                &format!("{prefix}.{secret}"),
+                json!(set),
+                Some(&table.secret_source),
+            );
+            let base = match provider.as_str() {
+                "dashscope" => accounts.dashscope.as_ref().map(|a| a.base.clone()),
+                "skillsvideo" => accounts.skillsvideo.as_ref().map(|(_, b)| b.clone()),
+                "xyq" => accounts.xyq.as_ref().map(|c| c.base_url.clone()),
+                "libtv" => accounts.libtv.as_ref().map(|c| c.base_url.clone()),
+                _ => accounts.xingyun3d.as_ref().map(|c| c.base_url.clone()),
+            };
+            let base_source = if table.base_url.is_some() {
+                file.clone()
+            } else {
+                "the environment's base".to_string()
+            };
+            push(
+                &format!("{prefix}.base_url"),
+                base.map_or(Value::Null, |b| json!(kino_core::redact_url(b.trim()))),
+                Some(&base_source),
+            );
+            if provider == "dashscope" {
+                push(
+                    &format!("{prefix}.workspace"),
+                    accounts
+                        .dashscope
+                        .as_ref()
+                        .and_then(|a| a.workspace.clone())
+                        .map_or(Value::Null, |w| json!(w)),
+                    Some(&file),
+                );
+            }
+        }
+        for (provider, fields) in &profile.defaults {
+            for (key, value) in fields {
+                push(
+                    &format!("profiles.{name}.defaults.{provider}.{key}"),
+                    value.clone(),
+                    Some(&source),
+                );
+            }
+        }
+        if !profile.max_cost.is_empty() {
+            push(
+                &format!("profiles.{name}.max_cost"),
+                json!(profile.max_cost),
+                Some(&source),
+            );
+        }
     }
     rows
 }

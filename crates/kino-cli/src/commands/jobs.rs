@@ -20,11 +20,18 @@ async fn prepare(
     ctx: &mut Context,
     args: &crate::args::JobArgs,
 ) -> Result<(Resolved, Arc<Engine>), CommandError> {
-    let resolved = resolve(ctx, args)?;
+    let mut resolved = resolve(ctx, args)?;
     if !ctx.has_credentials(&resolved.provider) {
         return Err(ctx.missing_credentials(&resolved.provider));
     }
     let engine = ctx.engine(resolved.provider == SANDBOX).await?;
+    // kino.toml's defaults fill what the command line left out, so that --dry-run and the
+    // cost estimate show the request as it will be sent.
+    resolved.request = engine.with_defaults(
+        &resolved.provider,
+        ctx.settings.profile.as_deref(),
+        &resolved.request,
+    );
     if resolved.provider == SANDBOX && resolved.implicit && !args.dry_run {
         ctx.printer.note(
             "No DASHSCOPE_API_KEY is set: running against kino's embedded sandbox, a local emulator of DashScope. \
@@ -50,7 +57,8 @@ async fn dry_run(ctx: &Context, engine: &Engine, r: &Resolved) -> Result<(), Com
         .map(|l| json!({"field": l.pointer.trim_start_matches('/'), "path": l.path, "bytes": l.bytes, "mime": l.mime}))
         .collect();
     let estimate = engine.estimate(&r.provider, &r.request).await?;
-    let doc = json!({"provider": r.provider, "mode": plan.mode, "model": plan.model, "uploads": uploads, "body": body, "estimate": estimate, "dry_run": true});
+    let profile = ctx.settings.profile.as_deref();
+    let doc = json!({"provider": r.provider, "profile": profile, "mode": plan.mode, "model": plan.model, "uploads": uploads, "body": body, "estimate": estimate, "dry_run": true});
     ctx.printer.data(&doc, || {
         format!(
             "dry run: {} {} ({}) — nothing sent, nothing recorded\nexpected cost: {} ({})\n{}",
@@ -159,7 +167,17 @@ async fn record(
         dry_run(ctx, &engine, &resolved).await?;
         return Ok(None);
     }
-    let budget = crate::budget::budget(&args.budget, &[])?;
+    // The selected profile's `max_cost` limits apply with the command line's.
+    let profile_limits: Vec<(String, String)> = match &ctx.settings.profile {
+        Some(name) => ctx
+            .settings
+            .profile_max_cost()
+            .iter()
+            .map(|l| (l.clone(), format!("profile {name}")))
+            .collect(),
+        None => Vec::new(),
+    };
+    let budget = crate::budget::budget(&args.budget, &profile_limits)?;
     if budget.is_limited() {
         let estimate = engine
             .estimate(&resolved.provider, &resolved.request)
@@ -169,6 +187,7 @@ async fn record(
     let job = engine
         .create(
             &resolved.provider,
+            ctx.settings.profile.as_deref(),
             &resolved.request,
             args.out.clone(),
             args.prefix.clone(),
@@ -193,8 +212,9 @@ pub async fn run(ctx: &mut Context, args: RunArgs) -> Result<(), CommandError> {
 pub async fn reply(ctx: &mut Context, args: ReplyArgs) -> Result<(), CommandError> {
     let until = deadline(args.timeout.as_deref(), "--timeout")?;
     let job = ctx.ledger().await?.find_job(&args.job).await?;
-    if !ctx.has_credentials(&job.provider) {
-        return Err(ctx.missing_credentials(&job.provider));
+    // The reply goes to the conversation of the account that started it.
+    if !ctx.has_account(&job.provider, job.profile.as_deref()) {
+        return Err(ctx.missing_account(&job.provider, job.profile.as_deref()));
     }
     let engine = ctx.engine_for([job.provider.as_str()]).await?;
     let job = engine

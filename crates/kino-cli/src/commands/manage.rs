@@ -53,7 +53,12 @@ pub async fn upload(ctx: &mut Context, args: UploadArgs) -> Result<(), CommandEr
     }
     let engine = ctx.engine(args.provider == SANDBOX).await?;
     let reference = engine
-        .upload_file(&args.provider, &args.model, &args.file)
+        .upload_file(
+            &args.provider,
+            ctx.settings.profile.as_deref(),
+            &args.model,
+            &args.file,
+        )
         .await?;
     let doc = json!({"provider": args.provider, "model": args.model, "file": args.file, "reference": reference});
     ctx.printer.data(&doc, || reference.clone());
@@ -62,7 +67,7 @@ pub async fn upload(ctx: &mut Context, args: UploadArgs) -> Result<(), CommandEr
 
 /// `kino libtv switch-project`: later LibTV sessions go to a new project.
 pub async fn libtv_switch_project(ctx: &Context) -> Result<(), CommandError> {
-    let Some(cfg) = ctx.settings.libtv.clone() else {
+    let Some(cfg) = ctx.settings.selected_accounts().libtv else {
         return Err(ctx.missing_credentials(crate::context::LIBTV));
     };
     let libtv = kino_providers::libtv::LibTv::new(cfg)
@@ -91,8 +96,9 @@ pub async fn preview(ctx: &mut Context, job: &str) -> Result<(), CommandError> {
             job.id, job.state
         )));
     };
-    let Some(xy) = ctx.xingyun3d()? else {
-        return Err(ctx.missing_credentials(crate::context::XINGYUN3D));
+    // The task belongs to the account that made it.
+    let Some(xy) = ctx.xingyun3d(job.profile.as_deref())? else {
+        return Err(ctx.missing_account(crate::context::XINGYUN3D, job.profile.as_deref()));
     };
     let url = xy.preview_url(&handle).await?;
     ctx.printer

@@ -17,12 +17,16 @@ use crate::error::CommandError;
 use crate::printer::Printer;
 use crate::settings::Settings;
 
-pub async fn dispatch(command: Command, printer: Printer) -> Result<(), CommandError> {
+pub async fn dispatch(
+    command: Command,
+    printer: Printer,
+    profile: Option<&str>,
+) -> Result<(), CommandError> {
     // Completions need no settings: a bad one must not keep the script from the shell.
     if let Command::Completions { shell } = command {
         return config::completions(shell);
     }
-    let settings = Settings::from_env()?;
+    let settings = Settings::load(profile)?;
     let mut ctx = Context::new(settings, printer);
     match command {
         Command::Providers => info::providers(&ctx),

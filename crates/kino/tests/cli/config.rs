@@ -77,7 +77,7 @@ fn config_names_the_source_of_each_value() {
     assert_eq!((value.as_u64(), source), (Some(4), ".env"));
     let (value, source) = setting(&doc, "KINO_POLL_INITIAL_MS");
     assert_eq!((value.as_u64(), source), (Some(100), "environment"));
-    let (value, source) = setting(&doc, "xingyun3d.look_name");
+    let (value, source) = setting(&doc, "defaults.xingyun3d.look_name");
     assert_eq!(value, "AM054");
     assert!(source.starts_with("kino.toml"), "{source}");
     let (value, source) = setting(&doc, "KINO_HOME");
