@@ -158,6 +158,8 @@ impl Context {
             paces: self.settings.paces.clone(),
             lease: self.settings.lease.unwrap_or(defaults.lease),
             prices: kino_core::cost::PriceTable::with_rules(self.settings.prices.clone()),
+            profile: self.settings.profile.clone(),
+            defaults: self.settings.request_defaults(),
             ..defaults
         };
         let downloads = kino_http::download_client(concat!("kino/", env!("CARGO_PKG_VERSION")))

@@ -41,6 +41,11 @@ pub struct EngineConfig {
     /// Prices by provider, model, mode, resolution and duration (the user's under kino.toml
     /// `[[prices]]`, then the published ones).
     pub prices: kino_core::cost::PriceTable,
+    /// The profile new jobs are recorded under when a face names none (`None`: the
+    /// environment's account).
+    pub profile: Option<String>,
+    /// kino.toml's request defaults, by provider and profile.
+    pub defaults: kino_core::RequestDefaults,
 }
 
 impl Default for EngineConfig {
@@ -58,6 +63,8 @@ impl Default for EngineConfig {
             paces: HashMap::new(),
             chain_url_margin: Duration::from_secs(3600),
             prices: kino_core::cost::PriceTable::builtin(),
+            profile: None,
+            defaults: kino_core::RequestDefaults::default(),
         }
     }
 }

@@ -14,6 +14,15 @@ pub enum EngineError {
     Download(#[from] DownloadError),
     #[error("no provider `{0}` is configured")]
     UnknownProvider(String),
+    /// A job (or a request) names a kino.toml profile that has no account of its provider, or
+    /// is not configured at all (any more).
+    #[error("{}", no_account_message(provider, profile, *configured))]
+    NoAccount {
+        provider: String,
+        profile: String,
+        /// Whether the profile exists (without an account of this provider).
+        configured: bool,
+    },
     #[error("job {id} is {state}: {message}")]
     WrongState {
         id: JobId,
@@ -37,7 +46,7 @@ impl Diagnostic for EngineError {
             EngineError::Provider(e) => e.kind(),
             EngineError::Ledger(e) => e.kind(),
             EngineError::Download(e) => e.kind(),
-            EngineError::UnknownProvider(_) => ErrorKind::Config,
+            EngineError::UnknownProvider(_) | EngineError::NoAccount { .. } => ErrorKind::Config,
             EngineError::WrongState { .. } => ErrorKind::Usage,
             EngineError::Ambiguous { .. } => ErrorKind::Unavailable,
         }
@@ -53,7 +62,18 @@ impl Diagnostic for EngineError {
             EngineError::Ambiguous { .. } => vec![
                 "kino will not guess which task is yours and will not submit again; check the platform console".into(),
             ],
+            EngineError::NoAccount { provider, profile, .. } => vec![
+                format!("add [profiles.{profile}.{provider}] to kino.toml (`kino config` shows the profiles); a recorded job is left as it is, and `kino resume` goes on with it then"),
+            ],
             EngineError::WrongState { .. } => Vec::new(),
         }
+    }
+}
+
+fn no_account_message(provider: &str, profile: &str, configured: bool) -> String {
+    if configured {
+        format!("profile `{profile}` has no `{provider}` account")
+    } else {
+        format!("profile `{profile}` is not configured, so its `{provider}` account is unknown")
     }
 }
