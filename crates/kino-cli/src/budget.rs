@@ -4,6 +4,20 @@ use kino_core::cost::{Amount, Budget};
 
 use crate::args::BudgetArgs;
 use crate::error::CommandError;
+use crate::settings::Settings;
+
+/// The limits of a command: its `--max-cost`, and the selected profile's `max_cost`.
+pub fn for_command(settings: &Settings, args: &BudgetArgs) -> Result<Budget, CommandError> {
+    let profile: Vec<(String, String)> = match &settings.profile {
+        Some(name) => settings
+            .profile_max_cost()
+            .iter()
+            .map(|l| (l.clone(), format!("profile {name}")))
+            .collect(),
+        None => Vec::new(),
+    };
+    budget(args, &profile)
+}
 
 /// The limits of one command: every `--max-cost`, plus those the profile in use sets.
 pub fn budget(args: &BudgetArgs, profile: &[(String, String)]) -> Result<Budget, CommandError> {

@@ -1,7 +1,7 @@
 //! What jobs are expected to cost and what they cost: the price table applied to a plan before
 //! anything is sent, and to the usage a platform reports once a job has finished.
 
-use kino_core::cost::{Amount, CHARGED_BASIS, Estimate, PriceTable};
+use kino_core::cost::{Amount, Budget, CHARGED_BASIS, Estimate, PriceTable, Tally};
 use kino_core::{Job, JobRequest, Plan, Provider, now_millis};
 use serde_json::Value;
 
@@ -26,6 +26,22 @@ impl Engine {
         let p = self.provider(provider)?.clone();
         let plan = p.prepare(&self.resolve_chain(request).await?)?;
         Ok(self.price(provider, p.as_ref(), &plan).await)
+    }
+
+    /// The request's expected cost, refused (nothing recorded, nothing sent) when `budget`
+    /// does not admit it on top of `spent`, to which it is added when it does.
+    pub async fn admit(
+        &self,
+        provider: &str,
+        request: &JobRequest,
+        budget: &Budget,
+        spent: &mut Tally,
+    ) -> Result<Estimate, EngineError> {
+        let estimate = self.estimate(provider, request).await?;
+        budget
+            .admit("the job", spent, &estimate)
+            .map_err(|e| EngineError::OverBudget(Box::new(e)))?;
+        Ok(estimate)
     }
 
     /// The table's figure for a plan; for a platform that states its own charges and has no

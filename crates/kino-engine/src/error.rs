@@ -12,6 +12,8 @@ pub enum EngineError {
     Ledger(#[from] LedgerError),
     #[error(transparent)]
     Download(#[from] DownloadError),
+    #[error(transparent)]
+    OverBudget(#[from] Box<kino_core::cost::OverBudget>),
     #[error("no provider `{0}` is configured")]
     UnknownProvider(String),
     /// A job (or a request) names a kino.toml profile that has no account of its provider, or
@@ -46,6 +48,7 @@ impl Diagnostic for EngineError {
             EngineError::Provider(e) => e.kind(),
             EngineError::Ledger(e) => e.kind(),
             EngineError::Download(e) => e.kind(),
+            EngineError::OverBudget(e) => e.kind(),
             EngineError::UnknownProvider(_) | EngineError::NoAccount { .. } => ErrorKind::Config,
             EngineError::WrongState { .. } => ErrorKind::Usage,
             EngineError::Ambiguous { .. } => ErrorKind::Unavailable,
@@ -58,6 +61,7 @@ impl Diagnostic for EngineError {
             EngineError::Provider(e) => e.hints(),
             EngineError::Ledger(e) => e.hints(),
             EngineError::Download(e) => e.hints(),
+            EngineError::OverBudget(e) => e.hints(),
             EngineError::UnknownProvider(_) => vec!["`kino providers` lists the providers and their credentials".into()],
             EngineError::Ambiguous { .. } => vec![
                 "kino will not guess which task is yours and will not submit again; check the platform console".into(),

@@ -167,17 +167,7 @@ async fn record(
         dry_run(ctx, &engine, &resolved).await?;
         return Ok(None);
     }
-    // The selected profile's `max_cost` limits apply with the command line's.
-    let profile_limits: Vec<(String, String)> = match &ctx.settings.profile {
-        Some(name) => ctx
-            .settings
-            .profile_max_cost()
-            .iter()
-            .map(|l| (l.clone(), format!("profile {name}")))
-            .collect(),
-        None => Vec::new(),
-    };
-    let budget = crate::budget::budget(&args.budget, &profile_limits)?;
+    let budget = crate::budget::for_command(&ctx.settings, &args.budget)?;
     if budget.is_limited() {
         let estimate = engine
             .estimate(&resolved.provider, &resolved.request)

@@ -230,3 +230,24 @@ fn what_each_job_cost_is_recorded_and_summed_by_day_provider_and_model() {
     assert_eq!(bad.code, 2);
     assert!(bad.stderr.contains("invalid `--since`"), "{}", bad.stderr);
 }
+
+#[test]
+fn a_profiles_limit_refuses_a_run_as_the_command_lines_does() {
+    let t = ctx();
+    std::fs::write(
+        t.work_path("kino.toml"),
+        "[profiles.cheap]\nmax_cost = \"0.5 CNY\"\n[profiles.cheap.dashscope]\napi_key_env = \"DASHSCOPE_API_KEY\"\n",
+    )
+    .unwrap();
+    let r = happyhorse(&t, &["--profile", "cheap"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("over the limit of 0.50 CNY (profile cheap)"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(t.stats().create_attempts, 0);
+    // Outside the profile the limit does not apply.
+    assert_eq!(happyhorse(&t, &[]).code, 0);
+}
