@@ -4,7 +4,13 @@ use clap::{Args, Parser, Subcommand};
 
 /// kino — create images and videos on AI platforms; never lose a paid job.
 #[derive(Debug, Parser)]
-#[command(name = "kino", version, about, propagate_version = true)]
+#[command(
+    name = "kino",
+    version,
+    about,
+    propagate_version = true,
+    after_long_help = crate::help::TOP
+)]
 pub struct Cli {
     /// Print one JSON document (JSON lines for streams) even on a terminal.
     #[arg(long, global = true)]
@@ -27,23 +33,33 @@ pub enum Command {
     /// Check credentials (status only), reachability, ffmpeg and the ledger; spends nothing.
     Doctor,
     /// Submit a job, follow it and download its results.
+    #[command(after_long_help = crate::help::RUN)]
     Run(RunArgs),
     /// Submit a job and return its receipt at once.
+    #[command(after_long_help = crate::help::SUBMIT)]
     Submit(SubmitArgs),
     /// Follow jobs until they finish or the timeout passes (exit 5, the jobs go on).
+    #[command(after_long_help = crate::help::WAIT)]
     Wait(WaitArgs),
     /// A job as the ledger has it.
-    Status { job: String },
+    #[command(after_long_help = crate::help::STATUS)]
+    Status {
+        /// The job: its id, a prefix of it, or its short id (the last 8 hex digits).
+        job: String,
+    },
     /// A job's event history.
     Events(EventsArgs),
     /// Jobs in the ledger, newest first.
+    #[command(after_long_help = crate::help::LIST)]
     List(ListArgs),
     /// Cancel a job (DashScope cancels only tasks that have not started).
     Cancel { job: String },
     /// Answer the question a conversational job (xyq, libtv) waits on, then follow it.
+    #[command(after_long_help = crate::help::REPLY)]
     Reply(ReplyArgs),
     /// Adopt a job another tool submitted (a seed script's task_id …): record it, follow it,
     /// download its results. Sends no create request.
+    #[command(after_long_help = crate::help::ATTACH)]
     Attach(AttachArgs),
     /// LibTV commands.
     #[command(subcommand)]
@@ -57,17 +73,21 @@ pub enum Command {
     /// A xingyun3d job's preview URL.
     Preview { job: String },
     /// Download a succeeded job's results (again).
+    #[command(after_long_help = crate::help::DOWNLOAD)]
     Download(DownloadArgs),
     /// Upload a local file and print the reference to use as an input.
     Upload(UploadArgs),
     /// Follow every unfinished job in the ledger until it is done.
     Resume(ResumeArgs),
     /// Serve the REST API (jobs, SSE events) with workers that follow every unfinished job.
+    #[command(after_long_help = crate::help::SERVE)]
     Serve(ServeArgs),
     /// Serve MCP over stdio (for agents); nothing but protocol on stdout.
+    #[command(after_long_help = crate::help::MCP)]
     Mcp,
     /// Follow the ledger's jobs without serving HTTP: many workers, on many machines sharing a
     /// PostgreSQL ledger (KINO_LEDGER=postgres://…), divide the work.
+    #[command(after_long_help = crate::help::WORKER)]
     Worker(WorkerArgs),
     /// What jobs cost: charged (as the platforms reported), estimated, and still in flight, by
     /// day, provider and model.
@@ -78,10 +98,12 @@ pub enum Command {
     /// Serve the local platform emulator.
     Sandbox(SandboxArgs),
     /// Media tools over ffmpeg and ffprobe: probe, join, cut, lay audio over video.
-    #[command(subcommand)]
+    #[command(subcommand, after_long_help = crate::help::MEDIA)]
     Media(MediaCommand),
     /// The effective configuration: every setting kino reads, its value and where it came from
-    /// (default, environment, .env, kino.toml). Credentials show only as set / not set.
+    /// (default, environment, .env, kino.toml), with kino.toml's profiles and defaults.
+    /// Credentials show only as set / not set.
+    #[command(after_long_help = crate::help::CONFIG)]
     Config,
     /// A shell completion script on stdout (`kino completions bash > …/completions/kino`).
     Completions {
@@ -99,6 +121,8 @@ pub struct JobArgs {
     /// t2v, i2v, kf2v, r2v, vace, videoedit (detected from the fields when left out).
     #[arg(long)]
     pub mode: Option<String>,
+    /// The model (default: kino.toml's [defaults.PROVIDER] model, else the provider's;
+    /// `kino providers` and `kino models PROVIDER` list them).
     #[arg(long)]
     pub model: Option<String>,
     /// DashScope: KEY=PATH|URL, a media field. Xiaoyunque and LibTV: PATH, a file to attach.
@@ -188,6 +212,7 @@ pub struct WaitArgs {
 
 #[derive(Debug, Args)]
 pub struct ReplyArgs {
+    /// The job waiting for an answer: its id, a prefix of it, or its short id.
     pub job: String,
     /// The answer, sent exactly as written.
     pub message: String,
@@ -274,17 +299,23 @@ pub struct ListArgs {
     /// Only jobs in this state (repeatable).
     #[arg(long = "state")]
     pub states: Vec<String>,
+    /// Only jobs of this provider.
     #[arg(long)]
     pub provider: Option<String>,
+    /// At most this many jobs.
     #[arg(long)]
     pub limit: Option<u32>,
 }
 
 #[derive(Debug, Args)]
 pub struct DownloadArgs {
+    /// The job: its id, a prefix of it, or its short id.
     pub job: String,
+    /// Fetch a fresh copy of every result into DIR (default: only results not on disk, into
+    /// the job's own directory).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    /// File name stem for the results.
     #[arg(long)]
     pub prefix: Option<String>,
 }

@@ -8,6 +8,7 @@ mod commands;
 mod context;
 mod duration;
 mod error;
+mod help;
 mod prices;
 mod printer;
 mod profiles;
