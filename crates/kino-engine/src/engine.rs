@@ -360,6 +360,22 @@ impl Engine {
         out_dir: Option<PathBuf>,
         prefix: Option<String>,
     ) -> Result<Job, EngineError> {
+        self.create_as(JobId::new(), provider, profile, request, out_dir, prefix)
+            .await
+    }
+
+    /// [`Engine::create`] with the job's id chosen by the caller. A batch writes the id to its
+    /// row before the job exists, so a crash between the two leaves a row that names a job the
+    /// ledger does not have (safe to create) rather than a job no row names (sent twice).
+    pub async fn create_as(
+        &self,
+        id: JobId,
+        provider: &str,
+        profile: Option<&str>,
+        request: &JobRequest,
+        out_dir: Option<PathBuf>,
+        prefix: Option<String>,
+    ) -> Result<Job, EngineError> {
         let p = self.account(provider, profile)?;
         let request = &self.with_defaults(provider, profile, request);
         let (fields, links) = crate::chain::resolve(
@@ -394,7 +410,7 @@ impl Engine {
             crate::chain::replace(&mut stored, &link.target.value(), &link.source);
         }
         let job = NewJob {
-            id: JobId::new(),
+            id,
             provider: provider.to_string(),
             mode: plan.mode.clone(),
             model: plan.model.clone(),

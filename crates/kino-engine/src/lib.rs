@@ -6,6 +6,7 @@
 //! job never holds anything but a lease.
 
 mod attach;
+pub mod batch;
 pub mod chain;
 mod config;
 mod cost;
