@@ -21,6 +21,7 @@ use rmcp::{ErrorData, RoleServer, ServerHandler, schemars, tool, tool_handler, t
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
+use kino_core::cost::{Amount, Budget, Tally};
 use kino_core::{Diagnostic, Job, JobId, JobRequest, JobState, Millis};
 use kino_engine::{Engine, EngineError, Outcome};
 use kino_ledger::JobFilter;
@@ -53,6 +54,22 @@ pub struct GenerateArgs {
     pub request: Option<Map<String, Value>>,
     /// Seconds to wait for the result (0–50, default 30).
     pub wait_seconds: Option<u64>,
+    /// Refuse the job, sending nothing, if its expected cost would pass any of these limits
+    /// ("5 CNY", "200 credits"); see the `estimate` tool.
+    pub max_cost: Option<Vec<String>>,
+    /// Under max_cost, let a job of unknown cost go ahead.
+    pub allow_unknown_cost: Option<bool>,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+pub struct EstimateArgs {
+    /// dashscope, skillsvideo, xyq, libtv, xingyun3d or sandbox.
+    pub provider: String,
+    pub prompt: Option<String>,
+    pub mode: Option<String>,
+    pub model: Option<String>,
+    /// Other request fields, as the provider defines them.
+    pub request: Option<Map<String, Value>>,
 }
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
@@ -226,6 +243,18 @@ impl KinoMcp {
     ) -> Result<CallToolResponse, String> {
         let request =
             JobRequest::from_parts(a.mode, a.model, a.request.unwrap_or_default(), a.prompt);
+        let mut budget = Budget::new(a.allow_unknown_cost.unwrap_or(false));
+        for text in a.max_cost.unwrap_or_default() {
+            let amount =
+                Amount::parse(&text).map_err(|e| usage(format!("invalid `max_cost`: {e}")))?;
+            budget.cap(amount, "max_cost");
+        }
+        if budget.is_limited() {
+            self.engine
+                .admit(&a.provider, &request, &budget, &mut Tally::default())
+                .await
+                .map_err(failure)?;
+        }
         let job = self
             .engine
             // The service's profile (`kino mcp --profile NAME`), as for REST jobs.
@@ -247,6 +276,20 @@ impl KinoMcp {
         }
         let outcome = self.bounded_wait(job.id, a.wait_seconds).await?;
         Ok(CallToolResult::success(vec![ContentBlock::text(outcome)]).into())
+    }
+
+    #[tool(
+        description = "What a job would cost, before anything is sent: {cost, amount, unit, basis}; cost \"unknown\" (amount null) when kino has no price for it. Validates the request as generate would."
+    )]
+    async fn estimate(&self, Parameters(a): Parameters<EstimateArgs>) -> Result<String, String> {
+        let request =
+            JobRequest::from_parts(a.mode, a.model, a.request.unwrap_or_default(), a.prompt);
+        let estimate = self
+            .engine
+            .estimate(&a.provider, &request)
+            .await
+            .map_err(failure)?;
+        Ok(json!({"provider": a.provider, "estimate": estimate}).to_string())
     }
 
     #[tool(description = "A job's state, artifacts (local paths) and question, without waiting.")]

@@ -343,6 +343,44 @@ fn a_client_without_tasks_gets_a_plain_result() {
     assert!(refused.get("error").is_some(), "{refused}");
 }
 
+/// Issue 9, cost for agents: an `estimate` tool, and `generate` refusing what would pass its
+/// `max_cost` with nothing sent.
+#[test]
+fn an_agent_gets_an_estimate_and_a_limit_that_sends_nothing() {
+    let t = ctx();
+    let mut mcp = RawMcp::start(&t, json!({}));
+    let request = json!({"provider": "dashscope", "prompt": "a cat", "model": "happyhorse-1.0-t2v",
+        "request": {"resolution": "720P", "duration": 5}});
+    let r = mcp.request(
+        "tools/call",
+        json!({"name": "estimate", "arguments": request}),
+    );
+    let text = r["result"]["content"][0]["text"]
+        .as_str()
+        .unwrap_or_default();
+    let doc: Value = serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {r}"));
+    assert_eq!(doc["estimate"]["cost"], "0.70 CNY", "{doc}");
+    let mut over = request.clone();
+    over["max_cost"] = json!(["0.5 CNY"]);
+    let r = mcp.request("tools/call", json!({"name": "generate", "arguments": over}));
+    assert_eq!(r["result"]["isError"], true, "{r}");
+    let text = r["result"]["content"][0]["text"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(text.contains("over the limit of 0.50 CNY"), "{text}");
+    let mut bad = request.clone();
+    bad["max_cost"] = json!(["5"]);
+    let r = mcp.request("tools/call", json!({"name": "generate", "arguments": bad}));
+    assert!(
+        r["result"]["content"][0]["text"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("invalid `max_cost`"),
+        "{r}"
+    );
+    assert_eq!(t.stats().create_attempts, 0);
+}
+
 /// Issue 8, secrets in long-lived sessions: `kino serve` (REST jobs on every platform, events,
 /// dashboard), `kino mcp` over stdio (a generate) and `kino worker` (a queued job), all with
 /// trace logs, show no credential in their output, logs or files, and send none to a platform
