@@ -272,3 +272,51 @@ fn an_unknown_profile_or_key_is_a_configuration_error_naming_it() {
     }
     no_secret_in(&r);
 }
+
+#[test]
+fn the_service_creates_under_its_profile_with_the_defaults_and_follows_with_that_account() {
+    use super::serve::{post, serve, wait_done};
+    let t = ctx_with(SandboxConfig {
+        api_keys: vec![WORK_KEY.into()],
+        ..fast_config()
+    });
+    std::fs::write(
+        t.work_path("kino.toml"),
+        format!(
+            "[defaults.dashscope]\nduration = 5\nsize = \"1280*720\"\n\
+             [profiles.work.dashscope]\napi_key = \"{WORK_KEY}\"\n\
+             [profiles.work.defaults.dashscope]\nduration = 10\n"
+        ),
+    )
+    .unwrap();
+    // The service runs under `work`; the environment's key is refused by this sandbox.
+    let served = serve(&t, &[("KINO_PROFILE", "work")]);
+    let (status, job) = post(
+        &t,
+        &format!("{}/jobs", served.base),
+        serde_json::json!({"provider": "dashscope", "prompt": "from the service"}),
+    );
+    assert_eq!(status, 201, "{job}");
+    assert_eq!(job["profile"], "work", "{job}");
+    assert_eq!(
+        job["request"]["duration"], 10,
+        "the profile's default: {job}"
+    );
+    assert_eq!(
+        job["request"]["size"], "1280*720",
+        "the common default: {job}"
+    );
+    let done = wait_done(&t, &served.base, job["job_id"].as_str().unwrap());
+    assert_eq!(done["state"], "succeeded", "{done}");
+    // What the request gives wins over both.
+    let (status, job) = post(
+        &t,
+        &format!("{}/jobs", served.base),
+        serde_json::json!({"provider": "dashscope", "prompt": "explicit", "request": {"duration": 5}}),
+    );
+    assert_eq!(status, 201, "{job}");
+    assert_eq!(job["request"]["duration"], 5, "{job}");
+    let done = wait_done(&t, &served.base, job["job_id"].as_str().unwrap());
+    assert_eq!(done["state"], "succeeded", "{done}");
+    assert_eq!(t.last_create_body()["parameters"]["duration"], 5);
+}
