@@ -49,13 +49,27 @@ fn provider_infos(ctx: &Context) -> Result<Vec<kino_core::ProviderInfo>, Command
     ])
 }
 
+/// Whether each kino.toml profile has an account of `provider` (the sandbox needs none).
+fn profile_credentials(ctx: &Context, provider: &str) -> Value {
+    let map: serde_json::Map<String, Value> = ctx
+        .settings
+        .profiles
+        .keys()
+        .map(|name| {
+            let set = ctx.has_account(provider, Some(name));
+            (name.clone(), json!(credential(set)))
+        })
+        .collect();
+    Value::Object(map)
+}
+
 pub fn providers(ctx: &Context) -> Result<(), CommandError> {
     let infos = provider_infos(ctx)?;
     let docs: Vec<Value> = infos
         .iter()
         .map(|i| {
             let set = ctx.has_credentials(i.id);
-            json!({"id": i.id, "name": i.name, "credentials": credential(set), "credential_env": i.credential_env, "modes": i.modes})
+            json!({"id": i.id, "name": i.name, "credentials": credential(set), "credential_env": i.credential_env, "profiles": profile_credentials(ctx, i.id), "modes": i.modes})
         })
         .collect();
     ctx.printer.data(&Value::Array(docs), || {
@@ -64,11 +78,22 @@ pub fn providers(ctx: &Context) -> Result<(), CommandError> {
             let creds = if i.credential_env.is_empty() {
                 "no credentials needed".to_string()
             } else {
-                format!(
+                let mut text = format!(
                     "{}: {}",
                     i.credential_env.join(" or "),
-                    credential(ctx.has_credentials(i.id))
-                )
+                    credential(ctx.has_account(i.id, None))
+                );
+                // Each kino.toml profile's account, the selected one marked.
+                for name in ctx.settings.profiles.keys() {
+                    let mark = if ctx.settings.profile.as_deref() == Some(name.as_str()) {
+                        "*"
+                    } else {
+                        ""
+                    };
+                    let set = credential(ctx.has_account(i.id, Some(name)));
+                    text.push_str(&format!("; profile {name}{mark}: {set}"));
+                }
+                text
             };
             out.push(format!("{} — {} ({creds})", i.id, i.name));
             for m in &i.modes {

@@ -149,6 +149,23 @@ fn a_job_submitted_under_a_profile_is_followed_with_that_profiles_account() {
     );
     runs.push(r);
 
+    // `kino providers` shows each profile's credential status, never a key.
+    let r = kino_env(&t, &[], &["providers", "--json"]);
+    let providers = r.json();
+    let by_id = |id: &str| {
+        providers
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["id"] == id)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(by_id("dashscope")["profiles"]["work"], "set", "{providers}");
+    assert_eq!(by_id("dashscope")["profiles"]["play"], "set");
+    assert_eq!(by_id("xyq")["profiles"]["work"], "not set");
+    runs.push(r);
+
     for r in &runs {
         no_secret_in(r);
     }
