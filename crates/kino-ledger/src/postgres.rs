@@ -44,17 +44,17 @@ fn migrator() -> Migrator {
             "batches",
             include_str!("../migrations/postgres/0006_batches.sql"),
         ),
-    ])
-}
-
-/// The shared ledger: one PostgreSQL database for every `kino` on every machine of a fleet.
-#[derive(Clone, Debug)]
         // Profiles (issue 9): the numbers before this one are reserved by work in progress.
         (
             7,
             "profiles",
             include_str!("../migrations/postgres/0007_profiles.sql"),
         ),
+    ])
+}
+
+/// The shared ledger: one PostgreSQL database for every `kino` on every machine of a fleet.
+#[derive(Clone, Debug)]
 pub struct PgLedger {
     pool: PgPool,
     /// The URL with its password masked.

@@ -49,17 +49,17 @@ fn migrator() -> Migrator {
             "batches",
             include_str!("../migrations/sqlite/0008_batches.sql"),
         ),
-    ])
-}
-
-/// The embedded ledger: one SQLite file in KINO_HOME, in WAL mode so that readers (`kino list`)
-/// never wait for the process that follows jobs.
         // Profiles (issue 9): the numbers before this one are reserved by work in progress.
         (
             9,
             "profiles",
             include_str!("../migrations/sqlite/0009_profiles.sql"),
         ),
+    ])
+}
+
+/// The embedded ledger: one SQLite file in KINO_HOME, in WAL mode so that readers (`kino list`)
+/// never wait for the process that follows jobs.
 #[derive(Clone, Debug)]
 pub struct SqliteLedger {
     pool: SqlitePool,
