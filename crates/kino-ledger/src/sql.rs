@@ -307,6 +307,7 @@ macro_rules! sql_ledger {
                 .bind(now)
                 .bind(job.lease.as_ref().map(|(owner, _)| owner.as_str()))
                 .bind(job.lease.as_ref().map(|(_, until)| *until))
+                .bind(&job.profile)
                 .execute(&mut *tx)
                 .await?;
                 insert_event(
@@ -321,7 +322,6 @@ macro_rules! sql_ledger {
                 )
                 .await?;
                 $ty::notify_in(&mut tx).await?;
-                .bind(&job.profile)
                 tx.commit().await?;
                 self.notify_after();
                 self.job(job.id).await
@@ -742,6 +742,7 @@ macro_rules! sql_ledger {
                 .bind(job.attempts)
                 .bind(job.next_poll_at)
                 .bind(last_seq)
+                .bind(&job.profile)
                 .execute(&mut *tx)
                 .await?;
                 if done.rows_affected() == 0 {
@@ -756,7 +757,6 @@ macro_rules! sql_ledger {
                         .bind(e.at)
                         .bind(e.kind.name())
                         .bind(data)
-                .bind(&job.profile)
                         .execute(&mut *tx)
                         .await?;
                 }

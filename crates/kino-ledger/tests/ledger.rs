@@ -78,8 +78,8 @@ fn new_job(prompt: &str) -> NewJob {
         out_dir: Some("/tmp/out".into()),
         prefix: None,
         lease: None,
-    }
         profile: None,
+    }
 }
 
 #[tokio::test]
@@ -945,7 +945,11 @@ async fn a_batch_is_recorded_whole_and_its_rows_move_one_by_one() {
         };
         ledger.insert_batch(&batch).await.unwrap();
         let b = ledger.find_batch(&id.to_string()[..13]).await.unwrap();
-        assert_eq!((b.file.as_str(), b.rows.len()), ("shots.jsonl", 3), "{name}");
+        assert_eq!(
+            (b.file.as_str(), b.rows.len()),
+            ("shots.jsonl", 3),
+            "{name}"
+        );
         assert!(
             b.rows
                 .iter()
@@ -970,6 +974,46 @@ async fn a_batch_is_recorded_whole_and_its_rows_move_one_by_one() {
             .unwrap();
         let b = ledger.find_batch(&id.to_string()).await.unwrap();
         assert_eq!(
+            (b.rows[0].status, b.rows[0].job_id),
+            (RowStatus::Succeeded, Some(job)),
+            "{name}"
+        );
+        assert_eq!(b.rows[1].reason.as_deref(), Some("row 1 failed"), "{name}");
+        let counts = b.counts();
+        assert!(
+            counts.contains(&(RowStatus::Waiting, 1)),
+            "{name}: {counts:?}"
+        );
+        assert!(matches!(
+            ledger
+                .set_batch_row(id, 9, RowStatus::Failed, None, None)
+                .await,
+            Err(LedgerError::NotFound(_))
+        ));
+        // Newest first; an unknown prefix is not found.
+        let other = NewBatch {
+            id: JobId::new(),
+            rows: Vec::new(),
+            ..batch.clone()
+        };
+        ledger.insert_batch(&other).await.unwrap();
+        let list = ledger.batches(10).await.unwrap();
+        assert_eq!(
+            list.iter().map(|b| b.id).collect::<Vec<_>>(),
+            [other.id, id],
+            "{name}"
+        );
+        assert!(matches!(
+            ledger.find_batch("ffffffff").await,
+            Err(LedgerError::NotFound(_))
+        ));
+        assert!(matches!(
+            ledger.find_batch("not-hex!").await,
+            Err(LedgerError::NotFound(_))
+        ));
+    }
+}
+
 #[tokio::test]
 async fn a_job_keeps_the_profile_it_was_recorded_under_through_every_step_and_an_export() {
     let mut all = backends().await;
@@ -1036,39 +1080,4 @@ async fn a_job_keeps_the_profile_it_was_recorded_under_through_every_step_and_an
         fresh.job(work.id).await.unwrap().profile.as_deref(),
         Some("work")
     );
-}
-
-            (b.rows[0].status, b.rows[0].job_id),
-            (RowStatus::Succeeded, Some(job)),
-            "{name}"
-        );
-        assert_eq!(b.rows[1].reason.as_deref(), Some("row 1 failed"), "{name}");
-        let counts = b.counts();
-        assert!(counts.contains(&(RowStatus::Waiting, 1)), "{name}: {counts:?}");
-        assert!(matches!(
-            ledger.set_batch_row(id, 9, RowStatus::Failed, None, None).await,
-            Err(LedgerError::NotFound(_))
-        ));
-        // Newest first; an unknown prefix is not found.
-        let other = NewBatch {
-            id: JobId::new(),
-            rows: Vec::new(),
-            ..batch.clone()
-        };
-        ledger.insert_batch(&other).await.unwrap();
-        let list = ledger.batches(10).await.unwrap();
-        assert_eq!(
-            list.iter().map(|b| b.id).collect::<Vec<_>>(),
-            [other.id, id],
-            "{name}"
-        );
-        assert!(matches!(
-            ledger.find_batch("ffffffff").await,
-            Err(LedgerError::NotFound(_))
-        ));
-        assert!(matches!(
-            ledger.find_batch("not-hex!").await,
-            Err(LedgerError::NotFound(_))
-        ));
-    }
 }

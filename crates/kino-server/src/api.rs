@@ -211,9 +211,9 @@ struct CreateBody {
     request: Map<String, Value>,
     out_dir: Option<std::path::PathBuf>,
     prefix: Option<String>,
-}
     /// A kino.toml profile; by default the one the service was started with.
     profile: Option<String>,
+}
 
 async fn create(
     State(app): State<App>,
@@ -222,11 +222,11 @@ async fn create(
     let Json(body) = body
         .map_err(|e| ApiError::bad_request(format!("invalid request body: {}", e.body_text())))?;
     let request = JobRequest::from_parts(body.mode, body.model, body.request, body.prompt);
-    let job = app
     let profile = body
         .profile
         .as_deref()
         .or_else(|| app.engine.default_profile());
+    let job = app
         .engine
         .create(&body.provider, profile, &request, body.out_dir, body.prefix)
         .await?;
@@ -241,9 +241,9 @@ struct AttachBody {
     handle: String,
     out_dir: Option<std::path::PathBuf>,
     prefix: Option<String>,
-}
     /// The kino.toml profile whose account made the task; by default the service's.
     profile: Option<String>,
+}
 
 /// Adopts a job another tool submitted (`kino attach`); the workers follow it.
 async fn attach(
