@@ -92,6 +92,9 @@ pub enum Command {
     /// What jobs cost: charged (as the platforms reported), estimated, and still in flight, by
     /// day, provider and model.
     Cost(CostArgs),
+    /// Run many jobs from a file (JSON lines, CSV or YAML rows): `--dry-run` shows the plan, its
+    /// cost and a review hash; `--review HASH` runs exactly that plan; `kino batch status`.
+    Batch(BatchArgs),
     /// The ledger itself: schema, and moving job history between ledgers.
     #[command(subcommand)]
     Ledger(LedgerCommand),
@@ -274,6 +277,62 @@ pub struct EventsArgs {
     /// Only events after this sequence number.
     #[arg(long, default_value_t = 0)]
     pub since: i64,
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct BatchArgs {
+    #[command(subcommand)]
+    pub command: Option<BatchCommand>,
+    /// The rows: .jsonl/.ndjson (a JSON object a line), .csv (a header row) or .yaml/.yml (a
+    /// list, or `rows:` with `defaults:` and `template:`). Each row: `provider` and the flat
+    /// request fields `--request` takes, plus optional mode, model, prefix, out and vars.
+    #[arg(required = true, value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    /// Validate every row and print the plan, its expected cost and its review hash; records
+    /// and sends nothing.
+    #[arg(long, conflicts_with = "review")]
+    pub dry_run: bool,
+    /// Run only if the plan is still the one reviewed (the hash `--dry-run` printed, or at least
+    /// its first 8 hex digits).
+    #[arg(long, value_name = "HASH")]
+    pub review: Option<String>,
+    /// Directory for the results of rows that name no `out` (default: the current directory).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// The prompt of rows that give none, with `{{NAME}}` variables.
+    #[arg(long, value_name = "TEXT")]
+    pub template: Option<String>,
+    /// NAME=VALUE: a template variable for every row (a row's own `vars` win). Repeatable.
+    #[arg(long = "var", value_name = "NAME=VALUE")]
+    pub vars: Vec<String>,
+    /// Rows in flight at once per provider: N for every provider (default 4), or PROVIDER=N.
+    /// Repeatable.
+    #[arg(long = "concurrency", value_name = "N|PROVIDER=N")]
+    pub concurrency: Vec<String>,
+    /// Send every row even after one fails (default: stop sending at the first failure; rows
+    /// already sent are followed to their end).
+    #[arg(long)]
+    pub keep_going: bool,
+    #[command(flatten)]
+    pub budget: BudgetArgs,
+    /// Stop following after this long (exit 5; `kino batch resume` goes on).
+    #[arg(long, value_name = "DURATION")]
+    pub timeout: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BatchCommand {
+    /// Recent batches, or every row of one (BATCH: its id or a unique prefix).
+    Status { batch: Option<String> },
+    /// Go on with a batch whose command was interrupted: follow its sent rows, send its waiting
+    /// ones, with the options it started with.
+    Resume {
+        batch: String,
+        /// Stop following after this long (exit 5).
+        #[arg(long, value_name = "DURATION")]
+        timeout: Option<String>,
+    },
 }
 
 #[derive(Debug, Args)]

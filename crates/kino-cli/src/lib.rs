@@ -3,6 +3,7 @@
 //! library crates.
 
 mod args;
+mod batch_file;
 mod budget;
 mod commands;
 mod context;

@@ -250,7 +250,11 @@ fn canonical(v: &Value) -> Value {
         Value::Object(m) => {
             let mut keys: Vec<&String> = m.keys().collect();
             keys.sort();
-            Value::Object(keys.into_iter().map(|k| (k.clone(), canonical(&m[k]))).collect())
+            Value::Object(
+                keys.into_iter()
+                    .map(|k| (k.clone(), canonical(&m[k])))
+                    .collect(),
+            )
         }
         Value::Array(items) => Value::Array(items.iter().map(canonical).collect()),
         other => other.clone(),
@@ -314,9 +318,20 @@ pub fn describe_change(before: &[Value], now: &BatchPlan) -> String {
 /// A row's progress, for the face to show.
 #[derive(Clone, Debug, PartialEq)]
 pub enum RowUpdate {
-    Dispatched { index: u32, job: JobId },
-    Finished { index: u32, status: RowStatus, job: JobId, reason: Option<String> },
-    Skipped { index: u32, reason: String },
+    Dispatched {
+        index: u32,
+        job: JobId,
+    },
+    Finished {
+        index: u32,
+        status: RowStatus,
+        job: JobId,
+        reason: Option<String>,
+    },
+    Skipped {
+        index: u32,
+        reason: String,
+    },
 }
 
 /// How a batch run ended, beyond what the ledger's rows say.
@@ -470,8 +485,10 @@ impl Engine {
         let mut in_flight: HashMap<String, usize> = HashMap::new();
         let mut set = tokio::task::JoinSet::new();
         // Rows a failure had already stopped before an interruption stay stopped.
-        let mut failed = !options.keep_going
-            && batch.rows.iter().any(|r| r.status == RowStatus::Failed);
+        // A platform that stopped answering (a following that ended in an error).
+        let mut halted = false;
+        let mut failed =
+            !options.keep_going && batch.rows.iter().any(|r| r.status == RowStatus::Failed);
         for row in &batch.rows {
             let planned = PlannedRow::from_json(row.index, &row.plan).map_err(|m| {
                 EngineError::Ledger(LedgerError::Corrupt {
@@ -504,25 +521,29 @@ impl Engine {
                     // The job may not exist if the process died between writing the row and
                     // recording it: then nothing was sent, and it is recorded now.
                     if let Err(e) = self.ensure_job(job, &planned).await {
-                        self.fail_row(batch.id, row.index, job, &e, on_update).await?;
+                        self.fail_row(batch.id, row.index, job, &e, on_update)
+                            .await?;
                         failed = true;
                         continue;
                     }
                     *in_flight.entry(row.provider.clone()).or_default() += 1;
                     let engine = self.clone();
                     let (index, provider) = (row.index, row.provider.clone());
-                    set.spawn(async move { (index, provider, job, engine.drive(job, deadline).await) });
+                    set.spawn(
+                        async move { (index, provider, job, engine.drive(job, deadline).await) },
+                    );
                 }
                 _ => {}
             }
         }
         loop {
             let expired = deadline.is_some_and(|d| Instant::now() >= d);
-            if !(failed && !options.keep_going) && !expired {
+            if (options.keep_going || !failed) && !halted && !expired {
                 for (provider, queue) in queues.iter_mut() {
                     let limit = options.limit_for(provider);
-                    while in_flight.get(provider).copied().unwrap_or(0) < limit
-                        && !(failed && !options.keep_going)
+                    while (options.keep_going || !failed)
+                        && !halted
+                        && in_flight.get(provider).copied().unwrap_or(0) < limit
                     {
                         let Some((row, planned)) = queue.pop_front() else {
                             break;
@@ -530,10 +551,17 @@ impl Engine {
                         let job = JobId::new();
                         // The row names its job before the job exists (see create_as).
                         self.ledger
-                            .set_batch_row(batch.id, row.index, RowStatus::Dispatched, Some(job), None)
+                            .set_batch_row(
+                                batch.id,
+                                row.index,
+                                RowStatus::Dispatched,
+                                Some(job),
+                                None,
+                            )
                             .await?;
                         if let Err(e) = self.ensure_job(job, &planned).await {
-                            self.fail_row(batch.id, row.index, job, &e, on_update).await?;
+                            self.fail_row(batch.id, row.index, job, &e, on_update)
+                                .await?;
                             failed = true;
                             report.stopped_by.get_or_insert(row.index);
                             continue;
@@ -545,7 +573,9 @@ impl Engine {
                         *in_flight.entry(provider.clone()).or_default() += 1;
                         let engine = self.clone();
                         let (index, p) = (row.index, provider.clone());
-                        set.spawn(async move { (index, p, job, engine.drive(job, deadline).await) });
+                        set.spawn(
+                            async move { (index, p, job, engine.drive(job, deadline).await) },
+                        );
                     }
                 }
             }
@@ -582,10 +612,10 @@ impl Engine {
                     }
                 }
                 Err(e) => {
-                    // The job stays followable (`kino batch resume`); no more rows are sent
-                    // while its platform does not answer.
-                    failed = true;
-                    report.stopped_by.get_or_insert(index);
+                    // The job stays followable, and no more rows are sent while its platform
+                    // does not answer. The waiting rows stay waiting, not skipped: nothing
+                    // failed, and `kino batch resume` sends them later.
+                    halted = true;
                     report.errors.push((index, e));
                 }
             }
@@ -692,7 +722,11 @@ fn row_status(o: &Outcome) -> (Option<RowStatus>, Option<String>) {
         ),
         JobState::Failed | JobState::Canceled | JobState::Expired => (
             Some(RowStatus::Failed),
-            Some(format!("{}: {}", j.state, j.error.clone().unwrap_or_default())),
+            Some(format!(
+                "{}: {}",
+                j.state,
+                j.error.clone().unwrap_or_default()
+            )),
         ),
         JobState::NeedsInput => (
             Some(RowStatus::Failed),
@@ -793,7 +827,10 @@ mod tests {
         assert_eq!(PlannedRow::from_json(3, &r.to_json()).unwrap(), r);
         let mut unknown = row(4, "x");
         unknown.estimate = Estimate::unknown("no price");
-        assert_eq!(PlannedRow::from_json(4, &unknown.to_json()).unwrap(), unknown);
+        assert_eq!(
+            PlannedRow::from_json(4, &unknown.to_json()).unwrap(),
+            unknown
+        );
     }
 
     #[test]

@@ -12,6 +12,8 @@ use kino_testkit::{FAKE_KEY, Run, TestContext, eventually, fast_config, run, spa
 
 #[path = "cli/attach.rs"]
 mod attach;
+#[path = "cli/batch.rs"]
+mod batch;
 #[path = "cli/browser.rs"]
 mod browser;
 #[path = "cli/chain.rs"]

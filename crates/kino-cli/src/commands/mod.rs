@@ -1,4 +1,5 @@
 mod attach;
+mod batch;
 mod catalog;
 mod config;
 mod cost;
@@ -57,6 +58,7 @@ pub async fn dispatch(
         Command::Ledger(LedgerCommand::Import { file }) => ledger::import(&ctx, &file).await,
         Command::Media(cmd) => media::run(&ctx, cmd),
         Command::Cost(args) => cost::cost(&ctx, args).await,
+        Command::Batch(args) => batch::batch(&mut ctx, args).await,
         Command::Config => config::show(&ctx.settings, &ctx.printer),
         Command::Completions { shell } => config::completions(shell),
     }
