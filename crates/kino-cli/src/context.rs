@@ -126,7 +126,17 @@ impl Context {
         if let Some(cfg) = &accounts.xingyun3d {
             providers.push(Arc::new(Xingyun3d::new(cfg.clone()).map_err(client_error)?));
         }
+        Ok(providers)
+    }
+
+    /// An engine with the environment's accounts, every kino.toml profile's (a job is followed
+    /// with the account that made it, whichever profile is selected now) and, if `with_sandbox`,
+    /// the embedded sandbox.
+    pub async fn engine(&mut self, with_sandbox: bool) -> Result<Arc<Engine>, CommandError> {
+        let ledger = self.ledger().await?;
+        let mut providers = self.adapters(&self.settings.env_accounts()).await?;
         let mut poll_override = self.settings.poll_override;
+        let mut sandbox: Option<Arc<dyn Provider>> = None;
         if with_sandbox {
             let base = self.embedded_sandbox().await?;
             let cfg = DashScopeConfig::new(base, Secret::new("sk-kino-embedded-sandbox"));
@@ -140,17 +150,7 @@ impl Context {
                 max: Duration::from_secs(1),
                 factor: 1.5,
             }));
-        Ok(providers)
-    }
-
-    /// An engine with the environment's accounts, every kino.toml profile's (a job is followed
-    /// with the account that made it, whichever profile is selected now) and, if `with_sandbox`,
-    /// the embedded sandbox.
-    pub async fn engine(&mut self, with_sandbox: bool) -> Result<Arc<Engine>, CommandError> {
-        let ledger = self.ledger().await?;
-        let mut providers = self.adapters(&self.settings.env_accounts()).await?;
         }
-        let mut sandbox: Option<Arc<dyn Provider>> = None;
         let defaults = EngineConfig::default();
         let config = EngineConfig {
             default_out_dir: self.settings.cwd.clone(),
@@ -236,16 +236,7 @@ impl Context {
     /// The skills.video models without going to the network: KINO_HOME's copy, else the
     /// snapshot (`kino providers` spends nothing and needs no network).
     pub fn skillsvideo_catalog_offline(&self) -> Catalog {
-        self.skillsvideo_catalog_at(&self.skillsvideo_base(), refresh)
-            .await
-    }
-
-    async fn skillsvideo_catalog_at(
-        &self,
-        base: &str,
-        refresh: bool,
-    ) -> Result<(Catalog, String), CommandError> {
-        let dir = self.skillsvideo_cache_dir(base);
+        let dir = self.skillsvideo_cache_dir(&self.skillsvideo_base());
         let read = |p: std::path::PathBuf| {
             std::fs::read(p)
                 .ok()
@@ -268,7 +259,16 @@ impl Context {
         &self,
         refresh: bool,
     ) -> Result<(Catalog, String), CommandError> {
-        let dir = self.skillsvideo_cache_dir(&self.skillsvideo_base());
+        self.skillsvideo_catalog_at(&self.skillsvideo_base(), refresh)
+            .await
+    }
+
+    async fn skillsvideo_catalog_at(
+        &self,
+        base: &str,
+        refresh: bool,
+    ) -> Result<(Catalog, String), CommandError> {
+        let dir = self.skillsvideo_cache_dir(base);
         let (openapi_path, docs_path) = (dir.join("openapi.json"), dir.join("docs.json"));
         let read = |p: &std::path::Path| {
             std::fs::read(p)
@@ -336,23 +336,6 @@ impl Context {
     }
 
     pub fn missing_credentials(&self, provider: &str) -> CommandError {
-        let var = match provider {
-            XYQ => "XYQ_ACCESS_KEY",
-            LIBTV => "LIBTV_ACCESS_KEY",
-            SKILLSVIDEO => "SKILLS_VIDEO_API_KEY",
-            XINGYUN3D => "XINGYUN3D_APP_ID and XINGYUN3D_APP_SECRET",
-            _ => "DASHSCOPE_API_KEY (or QIANWEN_API_KEY)",
-        };
-        CommandError::new(ErrorKind::Config, format!("no credentials for `{provider}`"))
-            .hint(format!("set {var} in the environment or in .env, or choose a kino.toml profile with --profile"))
-            .hint("or try kino offline: `kino run sandbox \"a prompt\"` (DashScope), or serve `kino sandbox` and point the base URL at it")
-    }
-}
-
-/// A pace (the least time between two requests) as whole requests per second; none is 0, no
-/// bound.
-fn per_second(pace: Option<&Duration>) -> u32 {
-    pace.map_or(0, |pace| (1.0 / pace.as_secs_f64()).round().max(1.0) as u32)
         self.missing_account(provider, self.settings.profile.as_deref())
     }
 
@@ -375,6 +358,23 @@ fn per_second(pace: Option<&Duration>) -> u32 {
                 "add `{key}` or `{key}_env` to [profiles.{name}.{provider}] in kino.toml; `kino config` shows each profile's accounts"
             ));
         }
+        let var = match provider {
+            XYQ => "XYQ_ACCESS_KEY",
+            LIBTV => "LIBTV_ACCESS_KEY",
+            SKILLSVIDEO => "SKILLS_VIDEO_API_KEY",
+            XINGYUN3D => "XINGYUN3D_APP_ID and XINGYUN3D_APP_SECRET",
+            _ => "DASHSCOPE_API_KEY (or QIANWEN_API_KEY)",
+        };
+        CommandError::new(ErrorKind::Config, format!("no credentials for `{provider}`"))
+            .hint(format!("set {var} in the environment or in .env, or choose a kino.toml profile with --profile"))
+            .hint("or try kino offline: `kino run sandbox \"a prompt\"` (DashScope), or serve `kino sandbox` and point the base URL at it")
+    }
+}
+
+/// A pace (the least time between two requests) as whole requests per second; none is 0, no
+/// bound.
+fn per_second(pace: Option<&Duration>) -> u32 {
+    pace.map_or(0, |pace| (1.0 / pace.as_secs_f64()).round().max(1.0) as u32)
 }
 
 #[cfg(test)]

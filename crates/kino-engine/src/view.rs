@@ -43,8 +43,8 @@ pub fn job_row_json(job: &Job) -> Value {
     json!({
         "job_id": job.id,
         "provider": job.provider,
-        "mode": job.mode,
         "profile": job.profile,
+        "mode": job.mode,
         "model": job.model,
         "state": job.state,
         "handle": job.handle,
