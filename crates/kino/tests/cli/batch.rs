@@ -446,3 +446,46 @@ fn resume_finishes_a_killed_batch_without_sending_any_row_twice() {
         5
     );
 }
+
+#[test]
+fn rows_of_a_provider_without_credentials_exit_3_with_nothing_recorded() {
+    let t = ctx();
+    let file = write_jsonl(&t, "nokey.jsonl", &[happyhorse("a"), happyhorse("b")]);
+    let mut cmd = t.bare();
+    cmd.args(["batch", &file, "--dry-run"]);
+    let r = run(cmd);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("row 1 (line 1): no credentials for `dashscope`"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(creates(&t), 0);
+}
+
+#[test]
+fn a_timeout_leaves_the_batch_to_resume_and_exits_5() {
+    let t = ctx_with(SandboxConfig {
+        pending: Duration::from_millis(200),
+        running: Duration::from_millis(2500),
+        ..fast_config()
+    });
+    let rows: Vec<Value> = (1..=3)
+        .map(|i| json!({"provider":"dashscope","prompt": format!("slow {i}")}))
+        .collect();
+    let file = write_jsonl(&t, "slow.jsonl", &rows);
+    let r = kino(
+        &t,
+        &["batch", &file, "--concurrency", "2", "--timeout", "1s"],
+    );
+    assert_eq!(r.code, 5, "{}", r.stderr);
+    let doc = r.json();
+    assert_eq!(doc["counts"]["dispatched"], 2, "{doc}");
+    assert_eq!(doc["counts"]["waiting"], 1, "{doc}");
+    let id = doc["batch_id"].as_str().unwrap();
+    let r = kino(&t, &["batch", "resume", id]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.json()["counts"]["succeeded"], 3);
+    assert_eq!(t.stats().creates, 3);
+}
