@@ -1062,10 +1062,13 @@ macro_rules! sql_ledger {
                 if needle.is_empty() || !needle.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
                     return Err($crate::LedgerError::NotFound(id_or_prefix.to_string()));
                 }
+                // A prefix of the id, or its last hex digits: a UUIDv7 begins with its time, so
+                // batches made within a minute share their first digits (as jobs do).
                 let ids: Vec<(String,)> = sqlx::query_as(
-                    "SELECT id FROM batches WHERE id LIKE $1 ORDER BY id LIMIT 2",
+                    "SELECT id FROM batches WHERE id LIKE $1 OR REPLACE(id, '-', '') LIKE $2 ORDER BY id LIMIT 2",
                 )
                 .bind(format!("{needle}%"))
+                .bind(format!("%{}", needle.replace('-', "")))
                 .fetch_all(&self.pool)
                 .await?;
                 match ids.as_slice() {

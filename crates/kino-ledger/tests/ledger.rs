@@ -973,6 +973,13 @@ async fn a_batch_is_recorded_whole_and_its_rows_move_one_by_one() {
             .await
             .unwrap();
         let b = ledger.find_batch(&id.to_string()).await.unwrap();
+        // Its last hex digits name it too.
+        let digits = id.to_string().replace('-', "");
+        assert_eq!(
+            ledger.find_batch(&digits[digits.len() - 8..]).await.unwrap().id,
+            id,
+            "{name}"
+        );
         assert_eq!(
             (b.rows[0].status, b.rows[0].job_id),
             (RowStatus::Succeeded, Some(job)),

@@ -505,6 +505,21 @@ async fn batch_json(ledger: &dyn Ledger, b: &BatchRecord) -> Result<Value, Comma
     }))
 }
 
+/// `["1.40 CNY", "20 credits"]` as `1.40 CNY + 20 credits`; none as `nothing`.
+fn amounts(list: &Value) -> String {
+    let parts: Vec<&str> = list
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    if parts.is_empty() {
+        "nothing".into()
+    } else {
+        parts.join(" + ")
+    }
+}
+
 fn human_rows(doc: &Value) -> String {
     let mut out = vec![format!(
         "batch {}  {}  plan {}",
@@ -539,7 +554,9 @@ fn human_rows(doc: &Value) -> String {
     let t = &doc["totals"];
     out.push(format!(
         "expected {} ({} unknown), charged {}",
-        t["estimated"], t["unknown"], t["charged"]
+        amounts(&t["estimated"]),
+        t["unknown"],
+        amounts(&t["charged"])
     ));
     out.join("\n")
 }
@@ -587,7 +604,7 @@ async fn status(ctx: &Context, batch: Option<&str>) -> Result<(), CommandError> 
                     created,
                     b["file"].as_str().unwrap_or_default(),
                     counts.join(", "),
-                    b["totals"]["estimated"]
+                    amounts(&b["totals"]["estimated"])
                 )
             })
             .collect::<Vec<_>>()
