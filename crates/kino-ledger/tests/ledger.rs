@@ -976,7 +976,11 @@ async fn a_batch_is_recorded_whole_and_its_rows_move_one_by_one() {
         // Its last hex digits name it too.
         let digits = id.to_string().replace('-', "");
         assert_eq!(
-            ledger.find_batch(&digits[digits.len() - 8..]).await.unwrap().id,
+            ledger
+                .find_batch(&digits[digits.len() - 8..])
+                .await
+                .unwrap()
+                .id,
             id,
             "{name}"
         );
