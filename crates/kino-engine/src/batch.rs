@@ -549,16 +549,16 @@ impl Engine {
                             break;
                         };
                         let job = JobId::new();
-                        // The row names its job before the job exists (see create_as).
-                        self.ledger
-                            .set_batch_row(
-                                batch.id,
-                                row.index,
-                                RowStatus::Dispatched,
-                                Some(job),
-                                None,
-                            )
-                            .await?;
+                        // The row names its job before the job exists (see create_as), and
+                        // only if it is still waiting: another process going on with the same
+                        // batch may have sent it.
+                        if !self
+                            .ledger
+                            .dispatch_batch_row(batch.id, row.index, job)
+                            .await?
+                        {
+                            continue;
+                        }
                         if let Err(e) = self.ensure_job(job, &planned).await {
                             self.fail_row(batch.id, row.index, job, &e, on_update)
                                 .await?;

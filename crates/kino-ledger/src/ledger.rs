@@ -170,4 +170,13 @@ pub trait Ledger: Send + Sync {
         job_id: Option<JobId>,
         reason: Option<&str>,
     ) -> Result<(), LedgerError>;
+
+    /// Moves a `waiting` row to `dispatched` with the job it is to become; false (and nothing
+    /// written) when the row is not waiting any more: another process sends it.
+    async fn dispatch_batch_row(
+        &self,
+        batch: JobId,
+        index: u32,
+        job_id: JobId,
+    ) -> Result<bool, LedgerError>;
 }

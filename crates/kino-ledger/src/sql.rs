@@ -1127,6 +1127,26 @@ macro_rules! sql_ledger {
                 tx.commit().await?;
                 Ok(())
             }
+
+            async fn dispatch_batch_row(
+                &self,
+                batch: kino_core::JobId,
+                index: u32,
+                job_id: kino_core::JobId,
+            ) -> Result<bool, $crate::LedgerError> {
+                // Compare and set: of two processes going on with one batch, one sends the row.
+                let done = sqlx::query(
+                    "UPDATE batch_rows SET status = 'dispatched', job_id = $1, reason = NULL, updated_at = $2 \
+                     WHERE batch_id = $3 AND idx = $4 AND status = 'waiting'",
+                )
+                .bind(job_id.to_string())
+                .bind(kino_core::now_millis())
+                .bind(batch.to_string())
+                .bind(i64::from(index))
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
         }
 
         impl $ty {

@@ -959,10 +959,18 @@ async fn a_batch_is_recorded_whole_and_its_rows_move_one_by_one() {
         assert_eq!(b.rows[1].plan["request"]["prompt"], "shot 2", "{name}");
         assert_eq!(b.options["concurrency"], 4, "{name}");
         let job = JobId::new();
-        ledger
-            .set_batch_row(id, 1, RowStatus::Dispatched, Some(job), None)
-            .await
-            .unwrap();
+        assert!(
+            ledger.dispatch_batch_row(id, 1, job).await.unwrap(),
+            "{name}"
+        );
+        // A row is dispatched once: a second process going on with the batch leaves it.
+        assert!(
+            !ledger
+                .dispatch_batch_row(id, 1, JobId::new())
+                .await
+                .unwrap(),
+            "{name}"
+        );
         // A later status keeps the job the row became.
         ledger
             .set_batch_row(id, 1, RowStatus::Succeeded, None, None)
