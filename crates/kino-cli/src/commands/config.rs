@@ -335,14 +335,19 @@ pub(crate) fn rows(settings: &Settings) -> Vec<Row> {
                 Some(&base_source),
             );
             if provider == "dashscope" {
+                let workspace = accounts
+                    .dashscope
+                    .as_ref()
+                    .and_then(|a| a.workspace.clone());
+                let source = match (&table.workspace, &workspace) {
+                    (Some(_), _) => file.clone(),
+                    (None, Some(_)) => "the environment's workspace".to_string(),
+                    (None, None) => "default".to_string(),
+                };
                 push(
                     &format!("{prefix}.workspace"),
-                    accounts
-                        .dashscope
-                        .as_ref()
-                        .and_then(|a| a.workspace.clone())
-                        .map_or(Value::Null, |w| json!(w)),
-                    Some(&file),
+                    workspace.map_or(Value::Null, |w| json!(w)),
+                    Some(&source),
                 );
             }
         }
