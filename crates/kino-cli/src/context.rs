@@ -72,6 +72,17 @@ impl Context {
         Ok(kino_ledger::open(&location).await?)
     }
 
+    /// Where the dashboard's thumbnails are kept: `thumbs/` beside an SQLite ledger, and in
+    /// KINO_HOME with a PostgreSQL one, whose machines each make their own from local files.
+    pub fn thumbs_dir(&self) -> std::path::PathBuf {
+        let location = self.settings.ledger_location();
+        let beside = (!self.settings.shared_ledger())
+            .then(|| std::path::Path::new(&location).parent())
+            .flatten()
+            .filter(|d| !d.as_os_str().is_empty());
+        beside.unwrap_or(&self.settings.home).join("thumbs")
+    }
+
     /// The provider jobs go to when none is named.
     pub fn default_provider(&self) -> &'static str {
         if self.settings.selected_accounts().dashscope.is_some() {
@@ -160,6 +171,8 @@ impl Context {
             prices: kino_core::cost::PriceTable::with_rules(self.settings.prices.clone()),
             profile: self.settings.profile.clone(),
             defaults: self.settings.request_defaults(),
+            media_tools: Some(self.settings.media_tools.clone()),
+            thumbs_dir: Some(self.thumbs_dir()),
             ..defaults
         };
         let downloads = kino_http::download_client(concat!("kino/", env!("CARGO_PKG_VERSION")))

@@ -42,7 +42,10 @@ pub fn outcome_human(o: &Outcome) -> String {
     for a in &o.artifacts {
         match (&a.path, a.bytes) {
             (Some(p), Some(b)) => {
-                lines.push(format!("  {} #{}: {p} ({b} bytes)", a.kind, a.index + 1))
+                lines.push(format!("  {} #{}: {p} ({b} bytes)", a.kind, a.index + 1));
+                if let Some(probe) = &a.probe {
+                    lines.push(format!("    {}", probe_human(probe)));
+                }
             }
             _ => lines.push(format!(
                 "  {} #{}: {} ({})",
@@ -62,6 +65,35 @@ pub fn outcome_human(o: &Outcome) -> String {
     lines.join("\n")
 }
 
+/// A result's probe on one line: `5.04 s, 1280x720, h264, 24 fps, sound (aac), mp4, 812 kb/s`.
+pub fn probe_human(p: &kino_core::MediaProbe) -> String {
+    let mut parts = Vec::new();
+    if let Some(d) = p.duration_s {
+        parts.push(format!("{d:.2} s"));
+    }
+    if let (Some(w), Some(h)) = (p.width, p.height) {
+        parts.push(format!("{w}x{h}"));
+    }
+    if let Some(c) = &p.video_codec {
+        parts.push(c.clone());
+    }
+    if let Some(f) = p.fps {
+        parts.push(format!("{} fps", (f * 100.0).round() / 100.0));
+    }
+    parts.push(match (&p.audio_codec, p.has_audio) {
+        (Some(c), true) => format!("sound ({c})"),
+        (None, true) => "sound".into(),
+        _ => "no sound".into(),
+    });
+    if let Some(f) = &p.format {
+        parts.push(f.clone());
+    }
+    if let Some(b) = p.bit_rate {
+        parts.push(format!("{} kb/s", b / 1000));
+    }
+    parts.join(", ")
+}
+
 pub fn event_human(e: &Event) -> String {
     format!("{:>4}  {}  {}", e.seq, time(e.at), e.kind.summary())
 }
@@ -76,5 +108,35 @@ pub fn ellipsis(s: &str, max: usize) -> String {
     } else {
         let cut: String = s.chars().take(max.saturating_sub(1)).collect();
         format!("{cut}…")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_probe_reads_as_one_line() {
+        let p = kino_core::MediaProbe {
+            format: Some("mov,mp4,m4a,3gp,3g2,mj2".into()),
+            duration_s: Some(5.041),
+            bit_rate: Some(812_345),
+            width: Some(1280),
+            height: Some(720),
+            video_codec: Some("h264".into()),
+            fps: Some(30000.0 / 1001.0),
+            has_audio: true,
+            audio_codec: Some("aac".into()),
+        };
+        assert_eq!(
+            probe_human(&p),
+            "5.04 s, 1280x720, h264, 29.97 fps, sound (aac), mov,mp4,m4a,3gp,3g2,mj2, 812 kb/s"
+        );
+        let silent = kino_core::MediaProbe {
+            has_audio: false,
+            audio_codec: None,
+            ..p
+        };
+        assert!(probe_human(&silent).contains("no sound"));
     }
 }

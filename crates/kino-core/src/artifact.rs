@@ -99,4 +99,25 @@ pub struct Artifact {
     pub mime: Option<String>,
     pub state: DownloadState,
     pub error: Option<String>,
+    /// What ffprobe read of the downloaded file; none when it was not probed (not downloaded
+    /// yet, no ffprobe, or a file ffprobe cannot read).
+    #[serde(default)]
+    pub probe: Option<MediaProbe>,
+}
+
+/// A compact ffprobe summary of a downloaded result: the figures a user or an agent asks of a
+/// video (length, size, codec, rate, sound), not the whole ffprobe document.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct MediaProbe {
+    /// The container's name as ffprobe gives it (`mov,mp4,m4a,3gp,3g2,mj2`).
+    pub format: Option<String>,
+    pub duration_s: Option<f64>,
+    /// Bits per second of the whole file.
+    pub bit_rate: Option<u64>,
+    pub width: Option<u64>,
+    pub height: Option<u64>,
+    pub video_codec: Option<String>,
+    pub fps: Option<f64>,
+    pub has_audio: bool,
+    pub audio_codec: Option<String>,
 }

@@ -14,7 +14,7 @@ mod redact;
 mod secret;
 mod state;
 
-pub use artifact::{Artifact, ArtifactKind, ArtifactRef, DownloadState};
+pub use artifact::{Artifact, ArtifactKind, ArtifactRef, DownloadState, MediaProbe};
 pub use error_kind::{Diagnostic, ErrorKind};
 pub use event::{Event, EventKind};
 pub use job::{Job, JobRequest, NewJob, RequestDefaults};

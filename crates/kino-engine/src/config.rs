@@ -46,6 +46,12 @@ pub struct EngineConfig {
     pub profile: Option<String>,
     /// kino.toml's request defaults, by provider and profile.
     pub defaults: kino_core::RequestDefaults,
+    /// ffmpeg and ffprobe, for probing each downloaded result and making its thumbnail; none
+    /// leaves results unprobed (a library never looks the tools up itself).
+    pub media_tools: Option<crate::media::Tools>,
+    /// Where thumbnails are kept (`JOBID-N.jpg`): beside the ledger on this machine, never in
+    /// the user's output directory. None makes none.
+    pub thumbs_dir: Option<PathBuf>,
 }
 
 impl Default for EngineConfig {
@@ -65,6 +71,8 @@ impl Default for EngineConfig {
             prices: kino_core::cost::PriceTable::builtin(),
             profile: None,
             defaults: kino_core::RequestDefaults::default(),
+            media_tools: None,
+            thumbs_dir: None,
         }
     }
 }

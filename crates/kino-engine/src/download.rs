@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use kino_core::{Artifact, DownloadState, EventKind, Job, JobId, JobState};
+use kino_core::{Artifact, ArtifactKind, DownloadState, EventKind, Job, JobId, JobState};
 use kino_http::{fetch_resumable, finalize_no_overwrite, part_path, result_extension};
 
 use crate::{Engine, EngineError};
@@ -94,6 +94,12 @@ impl Engine {
                 .await;
             match fetched {
                 Ok(done) => {
+                    // A fresh copy elsewhere is the user's file; the ledger's stays as it was.
+                    let done = if elsewhere {
+                        done
+                    } else {
+                        self.inspect(done).await
+                    };
                     if !elsewhere {
                         self.ledger.update_artifact(&done).await?;
                     }
@@ -182,4 +188,152 @@ impl Engine {
             ..a.clone()
         })
     }
+
+    /// Probes a freshly downloaded result and makes its thumbnail. Neither can fail the job:
+    /// the result is on disk and paid for, and a missing or failing tool only leaves it without
+    /// figures or a picture (logged, since the user asked for neither).
+    async fn inspect(&self, a: Artifact) -> Artifact {
+        let Some(tools) = self.config.media_tools.clone() else {
+            return a;
+        };
+        let (Some(path), true) = (
+            a.path.clone().map(PathBuf::from),
+            matches!(
+                a.kind,
+                ArtifactKind::Video | ArtifactKind::Audio | ArtifactKind::Image
+            ),
+        ) else {
+            return a;
+        };
+        let thumb = self.thumbnail_path(&a);
+        let (job, index, kind) = (a.job_id, a.index, a.kind);
+        // ffprobe and ffmpeg are child processes waited on synchronously: off the runtime's
+        // threads, so the other jobs of a worker keep moving.
+        let done = tokio::task::spawn_blocking(move || {
+            let probe = tools.probe(&path).map(|i| i.summary());
+            let made = match (&probe, thumb) {
+                (Ok(p), Some(thumb)) if kind != ArtifactKind::Audio => {
+                    Some(make_thumbnail(&tools, &path, kind, p.duration_s, &thumb))
+                }
+                _ => None,
+            };
+            (probe, made)
+        })
+        .await;
+        let (probe, made) = match done {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(%job, index, "probe task failed: {e}");
+                return a;
+            }
+        };
+        if let Some(Err(e)) = made {
+            tracing::warn!(%job, index, "no thumbnail: {e}");
+        }
+        match probe {
+            Ok(p) => Artifact {
+                probe: Some(p),
+                ..a
+            },
+            Err(e) => {
+                note_unprobed(job, index, &e);
+                Artifact { probe: None, ..a }
+            }
+        }
+    }
+
+    /// Where an artifact's thumbnail lives on this machine (whether or not it exists yet).
+    fn thumbnail_path(&self, a: &Artifact) -> Option<PathBuf> {
+        let dir = self.config.thumbs_dir.as_ref()?;
+        Some(dir.join(format!("{}-{}.jpg", a.job_id, a.index)))
+    }
+
+    /// A downloaded video's or image's thumbnail (a JPEG), made now from the local file when it
+    /// is missing: a ledger shared by machines has the artifact, but the thumbnail was made on
+    /// the machine that downloaded it. None when there is no local file, the result is not a
+    /// picture, or ffmpeg is missing or fails (the dashboard then shows the result itself).
+    pub async fn thumbnail(&self, id: JobId, index: i64) -> Result<Option<PathBuf>, EngineError> {
+        let artifacts = self.ledger.artifacts(id).await?;
+        let Some(a) = artifacts.into_iter().find(|a| a.index == index) else {
+            return Ok(None);
+        };
+        let (DownloadState::Done, Some(path), ArtifactKind::Video | ArtifactKind::Image) =
+            (a.state, a.path.clone().map(PathBuf::from), a.kind)
+        else {
+            return Ok(None);
+        };
+        let Some(thumb) = self.thumbnail_path(&a) else {
+            return Ok(None);
+        };
+        // A thumbnail older than its file is of an earlier download (`kino download` fetched
+        // the result again after its file was deleted).
+        let fresh = |thumb: &Path| match (std::fs::metadata(thumb), std::fs::metadata(&path)) {
+            (Ok(t), Ok(f)) => match (t.modified(), f.modified()) {
+                (Ok(t), Ok(f)) => t >= f,
+                _ => true,
+            },
+            (Ok(_), Err(_)) => true,
+            _ => false,
+        };
+        if fresh(&thumb) {
+            return Ok(Some(thumb));
+        }
+        let Some(tools) = self.config.media_tools.clone() else {
+            return Ok(None);
+        };
+        if !path.is_file() {
+            return Ok(None);
+        }
+        let duration = a.probe.as_ref().and_then(|p| p.duration_s);
+        let target = thumb.clone();
+        let made = tokio::task::spawn_blocking(move || {
+            make_thumbnail(&tools, &path, a.kind, duration, &target)
+        })
+        .await;
+        match made {
+            Ok(Ok(())) => Ok(Some(thumb)),
+            Ok(Err(e)) => {
+                tracing::warn!(job = %id, index, "no thumbnail: {e}");
+                Ok(None)
+            }
+            Err(e) => {
+                tracing::warn!(job = %id, index, "thumbnail task failed: {e}");
+                Ok(None)
+            }
+        }
+    }
+}
+
+/// Why a result has no probe. ffmpeg is optional, so its absence is noted only at debug level
+/// (a user without it would otherwise be warned on every download); a tool that is there and
+/// fails on the file is worth a warning.
+fn note_unprobed(job: JobId, index: i64, e: &crate::media::MediaError) {
+    if matches!(e, crate::media::MediaError::ToolMissing { .. }) {
+        tracing::debug!(%job, index, "not probed: {e}");
+    } else {
+        tracing::warn!(%job, index, "not probed: {e}");
+    }
+}
+
+/// A video's frame at [`crate::media::thumbnail_time`], or an image scaled down, into the
+/// thumbnails directory (made when missing).
+fn make_thumbnail(
+    tools: &crate::media::Tools,
+    file: &Path,
+    kind: ArtifactKind,
+    duration_s: Option<f64>,
+    thumb: &Path,
+) -> Result<(), crate::media::MediaError> {
+    if let Some(dir) = thumb.parent() {
+        std::fs::create_dir_all(dir).map_err(|source| crate::media::MediaError::Io {
+            action: "create",
+            path: dir.to_path_buf(),
+            source,
+        })?;
+    }
+    let at = match kind {
+        ArtifactKind::Video => crate::media::thumbnail_time(duration_s),
+        _ => 0.0,
+    };
+    tools.thumbnail(file, at, thumb)
 }

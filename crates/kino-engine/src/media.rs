@@ -142,6 +142,43 @@ impl MediaInfo {
     }
 }
 
+impl MediaInfo {
+    /// The compact record the ledger keeps of a downloaded result: the first video and audio
+    /// streams stand for the file (a platform's result has one of each at most).
+    pub fn summary(&self) -> kino_core::MediaProbe {
+        let video = self.video();
+        let audio = self.audio();
+        kino_core::MediaProbe {
+            format: self.format.clone(),
+            // An image or a raw stream has no container duration; its stream may have one.
+            duration_s: self
+                .duration
+                .or_else(|| video.and_then(|v| v.duration))
+                .or_else(|| audio.and_then(|a| a.duration)),
+            bit_rate: self.bit_rate,
+            width: video.and_then(|v| v.width),
+            height: video.and_then(|v| v.height),
+            video_codec: video.and_then(|v| v.codec.clone()),
+            fps: video.and_then(|v| v.fps),
+            has_audio: audio.is_some(),
+            audio_codec: audio.and_then(|a| a.codec.clone()),
+        }
+    }
+}
+
+/// The width of a dashboard thumbnail, in pixels (the height keeps the aspect).
+pub const THUMBNAIL_WIDTH: u32 = 320;
+
+/// Where in a video its thumbnail frame is taken: a tenth of the way in, at most 1 s, so a fade
+/// from black at the very start is mostly skipped and even a very short clip has the frame.
+/// Without a known duration, the first frame (the only time sure to exist).
+pub fn thumbnail_time(duration_s: Option<f64>) -> f64 {
+    match duration_s {
+        Some(d) if d.is_finite() && d > 0.0 => (d / 10.0).min(1.0),
+        _ => 0.0,
+    }
+}
+
 /// A number ffprobe writes as a string ("2.000000") or as a number.
 fn num(v: &Value) -> Option<f64> {
     match v {
@@ -362,6 +399,42 @@ impl Tools {
             Err(e) => return Err(e),
         };
         parse_probe(file, &String::from_utf8_lossy(&out))
+    }
+
+    /// Writes one frame of `input` (at `at` seconds) as a JPEG [`THUMBNAIL_WIDTH`] pixels wide
+    /// (narrower pictures keep their width) to `output`. ffmpeg writes a temporary file beside
+    /// it that is renamed over it, so a reader never sees half a picture, and a replaced
+    /// thumbnail is swapped whole.
+    pub fn thumbnail(&self, input: &Path, at: f64, output: &Path) -> Result<(), MediaError> {
+        require_file("FILE", input)?;
+        let dir = match output.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let name = output
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .ok_or_else(|| {
+                MediaError::invalid("-o", format!("{} is not a file name", output.display()))
+            })?;
+        let seq = TEMP_SEQ.fetch_add(1, Ordering::Relaxed);
+        let mut temps = Temps::default();
+        let tmp = temps.add(dir.join(format!(".{name}.kino-{}-{seq}.jpg", std::process::id())));
+        run_tool("ffmpeg", &self.ffmpeg, &thumbnail_args(input, at, &tmp))?;
+        // ffmpeg succeeds without writing a frame when the time lies past the last one.
+        let written = std::fs::metadata(&tmp).map(|m| m.len()).unwrap_or(0);
+        if written == 0 {
+            return Err(MediaError::Failed {
+                tool: "ffmpeg",
+                status: "no frame".into(),
+                detail: format!("no frame at {}s of {}", secs_arg(at), input.display()),
+            });
+        }
+        std::fs::rename(&tmp, output).map_err(|source| MediaError::Io {
+            action: "write",
+            path: output.to_path_buf(),
+            source,
+        })
     }
 
     /// Joins clips in order. Clips whose streams agree are joined without re-encoding (the
@@ -640,6 +713,31 @@ pub(crate) fn concat_reencode_args(infos: &[MediaInfo], out: &Path) -> Vec<OsStr
     }
     a.extend(os(&["-movflags", "+faststart"]));
     a.push(out.into());
+    a
+}
+
+/// One frame, scaled down to the thumbnail width (never up; an even height, which the JPEG
+/// encoder's chroma subsampling wants), as a JPEG of moderate quality.
+pub(crate) fn thumbnail_args(input: &Path, at: f64, out: &Path) -> Vec<OsString> {
+    let mut a = common();
+    // Seeking before `-i` jumps to the nearest key frame and decodes from there: fast, and
+    // exact enough for a preview.
+    a.extend(os(&["-ss", &secs_arg(at), "-i"]));
+    a.push(input.as_os_str().to_os_string());
+    let scale = format!("scale='min({THUMBNAIL_WIDTH},iw)':-2");
+    a.extend(os(&[
+        "-frames:v",
+        "1",
+        "-vf",
+        &scale,
+        "-q:v",
+        "5",
+        "-f",
+        "image2",
+        "-update",
+        "1",
+    ]));
+    a.push(out.as_os_str().to_os_string());
     a
 }
 
@@ -934,6 +1032,82 @@ mod tests {
         assert_eq!(parse_time("--start", "1:30").unwrap(), 90.0);
         assert_eq!(parse_time("--start", "01:02:03.5").unwrap(), 3723.5);
         assert_eq!(parse_time("--start", "90:00").unwrap(), 5400.0);
+    }
+
+    #[test]
+    fn thumbnails_come_from_a_tenth_of_the_clip_at_most_one_second_in() {
+        assert_eq!(thumbnail_time(Some(5.0)), 0.5);
+        assert_eq!(thumbnail_time(Some(10.0)), 1.0);
+        assert_eq!(thumbnail_time(Some(12.0)), 1.0);
+        assert_eq!(thumbnail_time(Some(3600.0)), 1.0);
+        assert!((thumbnail_time(Some(4.0)) - 0.4).abs() < 1e-9);
+        assert!((thumbnail_time(Some(0.5)) - 0.05).abs() < 1e-9);
+        for unknown in [
+            None,
+            Some(0.0),
+            Some(-1.0),
+            Some(f64::NAN),
+            Some(f64::INFINITY),
+        ] {
+            assert_eq!(thumbnail_time(unknown), 0.0, "{unknown:?}");
+        }
+    }
+
+    #[test]
+    fn thumbnail_arguments() {
+        let a = strs(&thumbnail_args(
+            Path::new("in.mp4"),
+            0.4,
+            Path::new("t/.x.jpg"),
+        ));
+        let at = |flag: &str| a.iter().position(|x| x == flag).unwrap();
+        // The seek comes before the input (fast), one frame, never scaled up, JPEG.
+        assert!(at("-ss") < at("-i"));
+        assert_eq!(a[at("-ss") + 1], "0.400");
+        assert_eq!(a[at("-i") + 1], "in.mp4");
+        assert_eq!(a[at("-frames:v") + 1], "1");
+        assert_eq!(a[at("-vf") + 1], "scale='min(320,iw)':-2");
+        assert_eq!(a[at("-f") + 1], "image2");
+        assert_eq!(a.last().unwrap(), "t/.x.jpg");
+        assert!(a.contains(&"-nostdin".to_string()));
+    }
+
+    #[test]
+    fn a_probe_is_summarised_from_the_container_and_the_first_streams() {
+        let mut v = video(1280, 720);
+        v.codec = Some("h264".into());
+        v.fps = Some(24.0);
+        let mut i = info("a.mp4", vec![v.clone(), audio()], 5.04);
+        i.format = Some("mov,mp4,m4a,3gp,3g2,mj2".into());
+        i.bit_rate = Some(812_000);
+        assert_eq!(
+            i.summary(),
+            kino_core::MediaProbe {
+                format: Some("mov,mp4,m4a,3gp,3g2,mj2".into()),
+                duration_s: Some(5.04),
+                bit_rate: Some(812_000),
+                width: Some(1280),
+                height: Some(720),
+                video_codec: Some("h264".into()),
+                fps: Some(24.0),
+                has_audio: true,
+                audio_codec: Some("aac".into()),
+            }
+        );
+        // Silent video: no sound; a container without a duration takes the stream's.
+        let mut silent = info("b.mp4", vec![v], 0.0);
+        silent.duration = None;
+        let s = silent.summary();
+        assert!(!s.has_audio);
+        assert_eq!(s.audio_codec, None);
+        assert_eq!(s.duration_s, Some(2.0));
+        // Audio alone: no picture figures.
+        let a = info("c.m4a", vec![audio()], 2.0).summary();
+        assert_eq!(
+            (a.width, a.height, a.video_codec, a.fps),
+            (None, None, None, None)
+        );
+        assert!(a.has_audio);
     }
 
     #[test]

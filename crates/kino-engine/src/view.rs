@@ -23,6 +23,7 @@ pub fn artifact_json(a: &Artifact) -> Value {
         "mime": a.mime,
         "state": a.state,
         "error": a.error,
+        "probe": a.probe,
     })
 }
 

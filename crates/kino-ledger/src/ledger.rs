@@ -110,7 +110,8 @@ pub trait Ledger: Send + Sync {
     /// Adds an artifact if the job does not have one at that index yet; returns whether it was new.
     async fn add_artifact(&self, artifact: &Artifact) -> Result<bool, LedgerError>;
 
-    /// Writes an artifact's download outcome (path, bytes, sha256, mime, state, error).
+    /// Writes an artifact's download outcome (path, bytes, sha256, mime, state, error) and its
+    /// probe.
     async fn update_artifact(&self, artifact: &Artifact) -> Result<(), LedgerError>;
 
     async fn artifacts(&self, id: JobId) -> Result<Vec<Artifact>, LedgerError>;

@@ -40,6 +40,11 @@ fn migrator() -> Migrator {
             include_str!("../migrations/postgres/0004_costs.sql"),
         ),
         (
+            5,
+            "media",
+            include_str!("../migrations/postgres/0005_media.sql"),
+        ),
+        (
             6,
             "batches",
             include_str!("../migrations/postgres/0006_batches.sql"),

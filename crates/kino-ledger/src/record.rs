@@ -2,7 +2,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use kino_core::{Artifact, ArtifactKind, DownloadState, Event, Job, JobId};
+use kino_core::{Artifact, ArtifactKind, DownloadState, Event, Job, JobId, MediaProbe};
 
 /// One job with everything the ledger knows of it: the unit of `kino ledger export` and
 /// `import`, so history moves between SQLite and PostgreSQL unchanged.
@@ -26,6 +26,9 @@ pub struct ArtifactRecord {
     pub mime: Option<String>,
     pub state: DownloadState,
     pub error: Option<String>,
+    /// Absent in exports made before kino probed its downloads.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probe: Option<MediaProbe>,
 }
 
 impl ArtifactRecord {
@@ -40,6 +43,7 @@ impl ArtifactRecord {
             mime: a.mime.clone(),
             state: a.state,
             error: a.error.clone(),
+            probe: a.probe.clone(),
         }
     }
 
@@ -55,6 +59,7 @@ impl ArtifactRecord {
             mime: self.mime,
             state: self.state,
             error: self.error,
+            probe: self.probe,
         }
     }
 }

@@ -113,6 +113,10 @@ macro_rules! sql_ledger {
             let kind: String = row.try_get("kind")?;
             let state: String = row.try_get("state")?;
             let bytes: Option<i64> = row.try_get("bytes")?;
+            let probe: Option<String> = row.try_get("probe")?;
+            // A probe is a summary that can be made again from the file: one this kino cannot
+            // read (written by a newer one) is shown as none rather than failing the job.
+            let probe = probe.and_then(|p| serde_json::from_str(&p).ok());
             Ok(kino_core::Artifact {
                 job_id: parse_id("job_id", &id)?,
                 index: row.try_get("idx")?,
@@ -124,7 +128,17 @@ macro_rules! sql_ledger {
                 mime: row.try_get("mime")?,
                 state: kino_core::DownloadState::parse(&state),
                 error: row.try_get("error")?,
+                probe,
             })
+        }
+
+        /// An artifact's probe as the `probe` column holds it (JSON text).
+        fn probe_text(
+            probe: Option<&kino_core::MediaProbe>,
+        ) -> Result<Option<String>, $crate::LedgerError> {
+            probe
+                .map(|p| serde_json::to_string(p).map_err(|e| corrupt("artifacts.probe")(e.to_string())))
+                .transpose()
         }
 
         /// Numbers the event from the job row, which the update locks: two writers of one job's
@@ -762,8 +776,8 @@ macro_rules! sql_ledger {
                 }
                 for a in &record.artifacts {
                     sqlx::query(
-                        "INSERT INTO artifacts (job_id, idx, url, kind, path, bytes, sha256, mime, state, error) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                        "INSERT INTO artifacts (job_id, idx, url, kind, path, bytes, sha256, mime, state, error, probe) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
                     )
                     .bind(job.id.to_string())
                     .bind(a.index)
@@ -775,6 +789,7 @@ macro_rules! sql_ledger {
                     .bind(&a.mime)
                     .bind(a.state.as_str())
                     .bind(&a.error)
+                    .bind(probe_text(a.probe.as_ref())?)
                     .execute(&mut *tx)
                     .await?;
                 }
@@ -810,9 +825,10 @@ macro_rules! sql_ledger {
             }
 
             async fn update_artifact(&self, a: &kino_core::Artifact) -> Result<(), $crate::LedgerError> {
+                let mut tx = self.begin_write().await?;
                 sqlx::query(
-                    "UPDATE artifacts SET path = $1, bytes = $2, sha256 = $3, mime = $4, state = $5, error = $6 \
-                     WHERE job_id = $7 AND idx = $8",
+                    "UPDATE artifacts SET path = $1, bytes = $2, sha256 = $3, mime = $4, state = $5, error = $6, \
+                     probe = $9 WHERE job_id = $7 AND idx = $8",
                 )
                 .bind(&a.path)
                 .bind(a.bytes.map(|b| b as i64))
@@ -822,8 +838,17 @@ macro_rules! sql_ledger {
                 .bind(&a.error)
                 .bind(a.job_id.to_string())
                 .bind(a.index)
-                .execute(&self.pool)
+                .bind(probe_text(a.probe.as_ref())?)
+                .execute(&mut *tx)
                 .await?;
+                // A result on disk changes what the job shows (the dashboard's live table follows
+                // `updated_at`), though its state stays `succeeded`.
+                sqlx::query("UPDATE jobs SET updated_at = $1 WHERE id = $2")
+                    .bind(kino_core::now_millis())
+                    .bind(a.job_id.to_string())
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
                 Ok(())
             }
 

@@ -45,6 +45,11 @@ fn migrator() -> Migrator {
             include_str!("../migrations/sqlite/0006_costs.sql"),
         ),
         (
+            7,
+            "media",
+            include_str!("../migrations/sqlite/0007_media.sql"),
+        ),
+        (
             8,
             "batches",
             include_str!("../migrations/sqlite/0008_batches.sql"),

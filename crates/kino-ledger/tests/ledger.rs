@@ -9,7 +9,8 @@ use std::sync::Arc;
 use serde_json::json;
 
 use kino_core::{
-    Artifact, ArtifactKind, DownloadState, EventKind, JobId, JobState, NewJob, now_millis,
+    Artifact, ArtifactKind, DownloadState, EventKind, JobId, JobState, MediaProbe, NewJob,
+    now_millis,
 };
 use kino_ledger::{
     Change, Claim, JobFilter, Ledger, LedgerError, PgLedger, SqliteLedger, UploadRecord,
@@ -211,6 +212,21 @@ async fn leases_exclude_other_owners_until_expiry_or_death() {
     }
 }
 
+/// A probe as the engine stores it after a download.
+fn probe() -> MediaProbe {
+    MediaProbe {
+        format: Some("mov,mp4,m4a,3gp,3g2,mj2".into()),
+        duration_s: Some(5.041),
+        bit_rate: Some(812_345),
+        width: Some(1280),
+        height: Some(720),
+        video_codec: Some("h264".into()),
+        fps: Some(29.97),
+        has_audio: true,
+        audio_codec: Some("aac".into()),
+    }
+}
+
 #[tokio::test]
 async fn artifacts_are_added_once_and_keep_a_succeeded_job_unfinished_until_downloaded() {
     for (name, ledger, _keep) in backends().await {
@@ -236,6 +252,7 @@ async fn artifacts_are_added_once_and_keep_a_succeeded_job_unfinished_until_down
             mime: None,
             state: DownloadState::Pending,
             error: None,
+            probe: None,
         };
         assert!(ledger.add_artifact(&a).await.unwrap(), "{name}");
         assert!(
@@ -254,11 +271,23 @@ async fn artifacts_are_added_once_and_keep_a_succeeded_job_unfinished_until_down
             bytes: Some(5),
             sha256: Some("ab".into()),
             state: DownloadState::Done,
+            probe: Some(probe()),
             ..a
         };
         ledger.update_artifact(&done).await.unwrap();
         assert_eq!(ledger.artifacts(job.id).await.unwrap()[0], done, "{name}");
         assert!(ledger.unfinished().await.unwrap().is_empty(), "{name}");
+        // Fetched again where ffprobe is missing: the old file's figures do not stay behind.
+        let unprobed = Artifact {
+            probe: None,
+            ..done
+        };
+        ledger.update_artifact(&unprobed).await.unwrap();
+        assert_eq!(
+            ledger.artifacts(job.id).await.unwrap()[0].probe,
+            None,
+            "{name}"
+        );
     }
 }
 
@@ -685,10 +714,28 @@ async fn history_moves_between_sqlite_and_postgres_unchanged() {
         mime: None,
         state: DownloadState::Pending,
         error: None,
+        probe: None,
     })
     .await
     .unwrap();
+    // A downloaded and probed result travels with its probe.
+    let probed = Artifact {
+        job_id: j.id,
+        index: 1,
+        url: "https://cdn.example/w.mp4".into(),
+        kind: ArtifactKind::Video,
+        path: Some("/tmp/w.mp4".into()),
+        bytes: Some(9),
+        sha256: Some("cd".into()),
+        mime: Some("video/mp4".into()),
+        state: DownloadState::Done,
+        error: None,
+        probe: Some(probe()),
+    };
+    from.add_artifact(&probed).await.unwrap();
+    from.update_artifact(&probed).await.unwrap();
     let record = from.export_job(j.id).await.unwrap();
+    assert_eq!(record.artifacts[1].probe, Some(probe()), "{from_name}");
     // Through text, as `kino ledger export | kino ledger import` carries it.
     let text = serde_json::to_string(&record).unwrap();
     let record: kino_ledger::JobRecord = serde_json::from_str(&text).unwrap();
@@ -707,6 +754,7 @@ async fn history_moves_between_sqlite_and_postgres_unchanged() {
             artifacts[0].url, "https://cdn.example/v.mp4?sig=abc",
             "{name}"
         );
+        assert_eq!(artifacts[1], probed, "{name}");
         assert_eq!(
             to.unfinished().await.unwrap().len(),
             1,
@@ -922,6 +970,74 @@ async fn a_jobs_estimate_and_charge_are_kept_beside_it_and_listed_from_a_date() 
     }
 }
 
+#[tokio::test]
+async fn a_job_keeps_the_profile_it_was_recorded_under_through_every_step_and_an_export() {
+    let mut all = backends().await;
+    for (name, ledger, _keep) in &all {
+        let work = ledger
+            .insert_job(&NewJob {
+                profile: Some("work".into()),
+                ..new_job("billed to work")
+            })
+            .await
+            .unwrap();
+        let env = ledger
+            .insert_job(&new_job("billed to the environment"))
+            .await
+            .unwrap();
+        assert_eq!(work.profile.as_deref(), Some("work"), "{name}");
+        assert_eq!(env.profile, None, "{name}");
+        let sent = Change {
+            handle: Some("task-w".into()),
+            ..Change::default()
+        };
+        let moved = ledger
+            .transition(work.id, &[JobState::Pending], JobState::Queued, sent)
+            .await
+            .unwrap();
+        assert_eq!(moved.profile.as_deref(), Some("work"), "{name}");
+        // Every way of reading a job gives the profile back: by id, by prefix, listed,
+        // unfinished and claimed by a worker.
+        assert_eq!(
+            ledger.job(work.id).await.unwrap().profile.as_deref(),
+            Some("work")
+        );
+        let found = ledger.find_job(&work.id.short()).await.unwrap();
+        assert_eq!(found.profile.as_deref(), Some("work"), "{name}");
+        let listed = ledger.jobs(&JobFilter::default()).await.unwrap();
+        let profiles: Vec<Option<&str>> = listed.iter().map(|j| j.profile.as_deref()).collect();
+        assert_eq!(profiles, [None, Some("work")], "{name}: newest first");
+        let unfinished = ledger.unfinished().await.unwrap();
+        assert!(
+            unfinished
+                .iter()
+                .any(|j| j.id == work.id && j.profile.as_deref() == Some("work")),
+            "{name}"
+        );
+        let claimed = ledger.claim_due(&claim("w1", 16)).await.unwrap();
+        assert!(
+            claimed
+                .iter()
+                .any(|j| j.id == work.id && j.profile.as_deref() == Some("work")),
+            "{name}: {claimed:?}"
+        );
+    }
+    // An export carries the profile to another ledger.
+    let (from_name, from, _k) = all.remove(0);
+    let listed = from.jobs(&JobFilter::default()).await.unwrap();
+    let work = listed.iter().find(|j| j.profile.is_some()).unwrap();
+    let record = from.export_job(work.id).await.unwrap();
+    let text = serde_json::to_string(&record).unwrap();
+    assert!(text.contains("\"profile\":\"work\""), "{from_name}: {text}");
+    let record: kino_ledger::JobRecord = serde_json::from_str(&text).unwrap();
+    let fresh = SqliteLedger::in_memory().await.unwrap();
+    assert!(fresh.import_job(&record).await.unwrap());
+    assert_eq!(
+        fresh.job(work.id).await.unwrap().profile.as_deref(),
+        Some("work")
+    );
+}
+
 /// Batches (issue 9, item 1): the whole plan is written before anything is sent, rows name
 /// their job only once dispatched, and a batch is found by a prefix of its id.
 #[tokio::test]
@@ -1031,72 +1147,4 @@ async fn a_batch_is_recorded_whole_and_its_rows_move_one_by_one() {
             Err(LedgerError::NotFound(_))
         ));
     }
-}
-
-#[tokio::test]
-async fn a_job_keeps_the_profile_it_was_recorded_under_through_every_step_and_an_export() {
-    let mut all = backends().await;
-    for (name, ledger, _keep) in &all {
-        let work = ledger
-            .insert_job(&NewJob {
-                profile: Some("work".into()),
-                ..new_job("billed to work")
-            })
-            .await
-            .unwrap();
-        let env = ledger
-            .insert_job(&new_job("billed to the environment"))
-            .await
-            .unwrap();
-        assert_eq!(work.profile.as_deref(), Some("work"), "{name}");
-        assert_eq!(env.profile, None, "{name}");
-        let sent = Change {
-            handle: Some("task-w".into()),
-            ..Change::default()
-        };
-        let moved = ledger
-            .transition(work.id, &[JobState::Pending], JobState::Queued, sent)
-            .await
-            .unwrap();
-        assert_eq!(moved.profile.as_deref(), Some("work"), "{name}");
-        // Every way of reading a job gives the profile back: by id, by prefix, listed,
-        // unfinished and claimed by a worker.
-        assert_eq!(
-            ledger.job(work.id).await.unwrap().profile.as_deref(),
-            Some("work")
-        );
-        let found = ledger.find_job(&work.id.short()).await.unwrap();
-        assert_eq!(found.profile.as_deref(), Some("work"), "{name}");
-        let listed = ledger.jobs(&JobFilter::default()).await.unwrap();
-        let profiles: Vec<Option<&str>> = listed.iter().map(|j| j.profile.as_deref()).collect();
-        assert_eq!(profiles, [None, Some("work")], "{name}: newest first");
-        let unfinished = ledger.unfinished().await.unwrap();
-        assert!(
-            unfinished
-                .iter()
-                .any(|j| j.id == work.id && j.profile.as_deref() == Some("work")),
-            "{name}"
-        );
-        let claimed = ledger.claim_due(&claim("w1", 16)).await.unwrap();
-        assert!(
-            claimed
-                .iter()
-                .any(|j| j.id == work.id && j.profile.as_deref() == Some("work")),
-            "{name}: {claimed:?}"
-        );
-    }
-    // An export carries the profile to another ledger.
-    let (from_name, from, _k) = all.remove(0);
-    let listed = from.jobs(&JobFilter::default()).await.unwrap();
-    let work = listed.iter().find(|j| j.profile.is_some()).unwrap();
-    let record = from.export_job(work.id).await.unwrap();
-    let text = serde_json::to_string(&record).unwrap();
-    assert!(text.contains("\"profile\":\"work\""), "{from_name}: {text}");
-    let record: kino_ledger::JobRecord = serde_json::from_str(&text).unwrap();
-    let fresh = SqliteLedger::in_memory().await.unwrap();
-    assert!(fresh.import_job(&record).await.unwrap());
-    assert_eq!(
-        fresh.job(work.id).await.unwrap().profile.as_deref(),
-        Some("work")
-    );
 }

@@ -89,6 +89,7 @@ pub fn router(
         .route("/v1/jobs/{id}/cancel", post(cancel))
         .route("/v1/jobs/{id}/reply", post(reply))
         .route("/v1/jobs/{id}/artifacts/{index}", get(artifact))
+        .route("/v1/jobs/{id}/artifacts/{index}/thumbnail", get(thumbnail))
         .layer(middleware::from_fn_with_state(app.clone(), auth))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(app)
@@ -417,6 +418,36 @@ async fn artifact(
             (header::CONTENT_SECURITY_POLICY, "sandbox".into()),
         ],
         body,
+    )
+        .into_response())
+}
+
+/// A downloaded video's or image's thumbnail (a small JPEG kept beside the ledger, made again
+/// from the local file when this machine has none).
+async fn thumbnail(
+    State(app): State<App>,
+    Path((id, index)): Path<(String, i64)>,
+) -> Result<Response, ApiError> {
+    let id = find(&app, &id).await?;
+    let Some(path) = app.engine.thumbnail(id, index).await? else {
+        return Err(ApiError::not_found(format!(
+            "artifact {index} of job {id} has no thumbnail"
+        )));
+    };
+    let bytes = tokio::fs::read(&path).await.map_err(|e| {
+        ApiError::internal(format!(
+            "the thumbnail of artifact {index} of job {id} cannot be read: {e}"
+        ))
+    })?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "image/jpeg"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            (header::CONTENT_SECURITY_POLICY, "sandbox"),
+            // Made again when the result is downloaded again: a browser may keep it a while.
+            (header::CACHE_CONTROL, "private, max-age=60"),
+        ],
+        bytes,
     )
         .into_response())
 }

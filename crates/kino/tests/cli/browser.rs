@@ -1,6 +1,6 @@
 //! The dashboard in a real headless Chromium (Debian's chromium + chromedriver, installed by
 //! .ci/run), driven over the WebDriver protocol: submit a sandbox job from the page, watch it
-//! finish, see its video element load.
+//! finish, see its thumbnail, click it and see its video element load.
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -138,7 +138,7 @@ impl Driver {
 }
 
 #[test]
-fn a_sandbox_job_submitted_from_the_dashboard_finishes_and_its_video_loads() {
+fn a_sandbox_job_submitted_from_the_dashboard_finishes_shows_its_thumbnail_and_its_video_loads() {
     let t = ctx();
     let Some(d) = start_browser(&t) else { return };
     let s = serve(&t, &[]);
@@ -169,6 +169,24 @@ fn a_sandbox_job_submitted_from_the_dashboard_finishes_and_its_video_loads() {
         "return !!document.querySelector('td.state.succeeded')",
         Duration::from_secs(40),
     );
+    // The finished video shows its thumbnail, a JPEG the browser decoded, as wide as kino
+    // makes them (the sandbox's videos are 320 px wide); a click turns it into the player.
+    d.until(
+        &t,
+        "the thumbnail",
+        "const i = document.querySelector('img.thumb'); return !!i && i.complete && i.naturalWidth === 320 && i.naturalHeight > 0",
+        Duration::from_secs(20),
+    );
+    assert_eq!(
+        d.script(
+            &t,
+            "return document.querySelectorAll('video.preview').length"
+        ),
+        json!(0),
+        "the player waits for a click"
+    );
+    let thumb = d.element(&t, "img.thumb");
+    call(&t, "POST", d.url(&format!("/element/{thumb}/click")), None);
     d.until(
         &t,
         "the video to load",

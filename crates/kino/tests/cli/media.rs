@@ -548,3 +548,220 @@ fn a_failing_ffmpeg_shows_its_last_words_and_leaves_no_half_file() {
     assert!(!out.exists());
     assert_eq!(listing(&t.work_path("")), before);
 }
+
+// --- issue 9, item 3: probe data and thumbnails for downloaded results ---------------------
+
+/// The thumbnail a job's result has in the kino home (beside the SQLite ledger).
+fn thumb_of(t: &TestContext, job: &str, index: u64) -> PathBuf {
+    t.home
+        .path()
+        .join("thumbs")
+        .join(format!("{job}-{index}.jpg"))
+}
+
+/// `ffprobe`'s reading of a picture: (codec, width, height).
+fn picture(file: &Path) -> (String, u64, u64) {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-show_streams", "-of", "json"])
+        .arg(file)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = &doc["streams"][0];
+    (
+        v["codec_name"].as_str().unwrap_or_default().to_string(),
+        v["width"].as_u64().unwrap_or(0),
+        v["height"].as_u64().unwrap_or(0),
+    )
+}
+
+#[test]
+fn a_downloaded_video_keeps_what_ffprobe_reads_of_it_and_gets_a_thumbnail() {
+    if !ffmpeg_present() {
+        return;
+    }
+    let t = ctx();
+    let r = kino(&t, &["run", "--json", "a heron in the reeds"]);
+    let out = ok(&r);
+    let id = out["job_id"].as_str().unwrap().to_string();
+    let a = &out["artifacts"][0];
+    let file = PathBuf::from(a["path"].as_str().unwrap());
+    let stored = &a["probe"];
+    assert!(stored.is_object(), "no probe: {out}");
+
+    // The same figures `kino media probe` reads of the file.
+    let probed = ok(&media(&t, &["probe", &s(&file)]));
+    let d = stored["duration_s"].as_f64().unwrap();
+    assert!(d > 0.0);
+    assert!((d - duration(&probed)).abs() < 1e-6, "{d} vs {probed}");
+    let v = &probed["streams"][0];
+    assert_eq!(stored["width"], v["width"]);
+    assert_eq!(stored["height"], v["height"]);
+    assert_eq!(stored["video_codec"], v["codec"]);
+    assert_eq!(stored["fps"], v["fps"]);
+    assert_eq!(stored["format"], probed["format"]);
+    assert_eq!(stored["bit_rate"], probed["bit_rate"]);
+    let sound = probed["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|s| s["type"] == "audio");
+    assert_eq!(stored["has_audio"], sound);
+
+    // `kino status` reads it back from the ledger.
+    let status = ok(&kino(&t, &["status", &id, "--json"]));
+    assert_eq!(&status["artifacts"][0]["probe"], stored);
+
+    // The thumbnail is a JPEG 320 px wide (never wider than the video) in the kino home, and
+    // nothing but the video went to the output directory.
+    let thumb = thumb_of(&t, &id, 0);
+    let (codec, w, h) = picture(&thumb);
+    let vw = v["width"].as_u64().unwrap();
+    let vh = v["height"].as_u64().unwrap();
+    assert_eq!(codec, "mjpeg");
+    assert_eq!(w, vw.min(320));
+    assert!(h.abs_diff(w * vh / vw) <= 1, "{w}x{h} of {vw}x{vh}");
+    let names = listing(&t.work_path(""));
+    assert!(
+        names
+            .iter()
+            .all(|n| !n.ends_with(".jpg") && !n.starts_with('.')),
+        "{names:?}"
+    );
+    let leftovers = listing(thumb.parent().unwrap());
+    assert_eq!(
+        leftovers,
+        vec![format!("{id}-0.jpg")],
+        "no temporary file left"
+    );
+}
+
+#[test]
+fn a_run_without_ffprobe_or_ffmpeg_succeeds_without_a_probe_or_thumbnail() {
+    let t = ctx();
+    let nowhere = t.work_path("no-such-dir");
+    let mut cmd = t.kino();
+    cmd.env("KINO_FFPROBE", nowhere.join("ffprobe"))
+        .env("KINO_FFMPEG", nowhere.join("ffmpeg"))
+        .args(["run", "--json", "a heron without tools"]);
+    let r = run(cmd);
+    let out = ok(&r);
+    assert_eq!(out["state"], "succeeded");
+    let a = &out["artifacts"][0];
+    assert_eq!(a["state"], "done");
+    assert!(Path::new(a["path"].as_str().unwrap()).is_file());
+    assert_eq!(a["probe"], Value::Null, "{out}");
+    // Nothing about the tools is printed to the user: the run did what was asked.
+    assert!(!r.stderr.contains("ffprobe"), "{}", r.stderr);
+    let id = out["job_id"].as_str().unwrap();
+    assert!(!thumb_of(&t, id, 0).exists());
+    let status = ok(&kino(&t, &["status", id, "--json"]));
+    assert_eq!(status["artifacts"][0]["probe"], Value::Null);
+}
+
+/// GET with an optional bearer token: status, content type, body.
+fn fetch(t: &TestContext, url: &str, token: Option<&str>) -> (u16, String, Vec<u8>) {
+    t.block_on(async {
+        let client = kino_http::api_client("kino-test").unwrap();
+        let mut req = client.get(url);
+        if let Some(tok) = token {
+            req = req.bearer_auth(tok);
+        }
+        let r = req.send().await.unwrap();
+        let status = r.status().as_u16();
+        let ctype = r
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        (status, ctype, r.bytes().await.unwrap().to_vec())
+    })
+}
+
+#[test]
+fn serve_gives_a_video_results_thumbnail_as_a_jpeg_and_makes_a_missing_one_again() {
+    if !ffmpeg_present() {
+        return;
+    }
+    let t = ctx();
+    let token = "thumb-token";
+    let srv = super::serve::serve(&t, &[("KINO_SERVE_TOKEN", token)]);
+    let created = t.block_on(async {
+        kino_http::api_client("kino-test")
+            .unwrap()
+            .post(format!("{}/jobs", srv.base))
+            .bearer_auth(token)
+            .json(&serde_json::json!({"provider": "dashscope", "prompt": "a heron over REST"}))
+            .send()
+            .await
+            .unwrap()
+            .json::<Value>()
+            .await
+            .unwrap()
+    });
+    let id = created["job_id"].as_str().unwrap().to_string();
+    let start = std::time::Instant::now();
+    let job = loop {
+        let (_, _, body) = fetch(&t, &format!("{}/jobs/{id}", srv.base), Some(token));
+        let job: Value = serde_json::from_slice(&body).unwrap();
+        if job["done"] == true {
+            break job;
+        }
+        assert!(start.elapsed().as_secs() < 40, "{job}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    assert_eq!(job["state"], "succeeded", "{job}");
+    // The REST artifact carries the probe as `kino status` does.
+    assert!(job["artifacts"][0]["probe"]["duration_s"].as_f64().unwrap() > 0.0);
+    let url = format!("{}/jobs/{id}/artifacts/0/thumbnail", srv.base);
+    let check = |bytes: &[u8]| {
+        assert_eq!(&bytes[..3], &[0xFF, 0xD8, 0xFF], "JPEG magic");
+        let saved = t.work_path("got.jpg");
+        std::fs::write(&saved, bytes).unwrap();
+        let (codec, w, h) = picture(&saved);
+        assert_eq!(codec, "mjpeg");
+        let width = job["artifacts"][0]["probe"]["width"].as_u64().unwrap();
+        assert_eq!(w, width.min(320));
+        assert!(h > 0);
+    };
+    let (status, ctype, bytes) = fetch(&t, &url, Some(token));
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&bytes));
+    assert_eq!(ctype, "image/jpeg");
+    check(&bytes);
+
+    // The same rules as every route: no token, no picture.
+    let (status, _, _) = fetch(&t, &url, None);
+    assert_eq!(status, 401);
+
+    // Another machine of a shared ledger has the file but no thumbnail: made on demand.
+    let thumb = thumb_of(&t, &id, 0);
+    std::fs::remove_file(&thumb).unwrap();
+    let (status, ctype, bytes) = fetch(&t, &url, Some(token));
+    assert_eq!((status, ctype.as_str()), (200, "image/jpeg"));
+    check(&bytes);
+    assert!(thumb.is_file());
+
+    // No such result, or no file to make one from: 404 with the JSON error.
+    for missing in [
+        format!("{}/jobs/{id}/artifacts/7/thumbnail", srv.base),
+        url.clone(),
+    ] {
+        if missing == url {
+            std::fs::remove_file(&thumb).unwrap();
+            std::fs::remove_file(job["artifacts"][0]["path"].as_str().unwrap()).unwrap();
+        }
+        let (status, ctype, body) = fetch(&t, &missing, Some(token));
+        assert_eq!(status, 404, "{missing}");
+        assert!(ctype.starts_with("application/json"), "{ctype}");
+        let doc: Value = serde_json::from_slice(&body).unwrap();
+        assert!(
+            doc["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("no thumbnail"),
+            "{doc}"
+        );
+    }
+}
