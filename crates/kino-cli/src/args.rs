@@ -7,7 +7,6 @@ use clap::{Args, Parser, Subcommand};
 #[command(
     name = "kino",
     version,
-    about,
     propagate_version = true,
     after_long_help = crate::help::TOP
 )]
