@@ -1,6 +1,7 @@
 //! Builds the engine a command needs from the settings: the ledger, the configured providers,
 //! and the embedded sandbox when a job runs there.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -163,7 +164,20 @@ impl Context {
             }));
         }
         let defaults = EngineConfig::default();
+        let mut profile_limits = HashMap::new();
+        for (name, profile) in &self.settings.profiles {
+            let budget = crate::budget::budget(
+                &crate::args::BudgetArgs::default(),
+                &profile
+                    .max_cost
+                    .iter()
+                    .map(|l| (l.clone(), format!("profile {name}")))
+                    .collect::<Vec<_>>(),
+            )?;
+            profile_limits.insert(name.clone(), budget.caps());
+        }
         let config = EngineConfig {
+            profile_limits,
             default_out_dir: self.settings.cwd.clone(),
             poll_override,
             paces: self.settings.paces.clone(),

@@ -41,6 +41,9 @@ pub struct EngineConfig {
     /// Prices by provider, model, mode, resolution and duration (the user's under kino.toml
     /// `[[prices]]`, then the published ones).
     pub prices: kino_core::cost::PriceTable,
+    /// Each kino.toml profile's `max_cost`: limits every job created under it must keep,
+    /// whichever face creates it.
+    pub profile_limits: HashMap<String, Vec<kino_core::cost::Amount>>,
     /// The profile new jobs are recorded under when a face names none (`None`: the
     /// environment's account).
     pub profile: Option<String>,
@@ -69,6 +72,7 @@ impl Default for EngineConfig {
             paces: HashMap::new(),
             chain_url_margin: Duration::from_secs(3600),
             prices: kino_core::cost::PriceTable::builtin(),
+            profile_limits: HashMap::new(),
             profile: None,
             defaults: kino_core::RequestDefaults::default(),
             media_tools: None,

@@ -28,6 +28,18 @@ impl Engine {
         Ok(self.price(provider, p.as_ref(), &plan).await)
     }
 
+    /// The limits a job created under `profile` keeps: the profile's `max_cost`, to which a
+    /// face adds the caller's own.
+    pub fn profile_budget(&self, profile: Option<&str>, allow_unknown: bool) -> Budget {
+        let mut budget = Budget::new(allow_unknown);
+        if let Some(name) = profile {
+            for cap in self.config.profile_limits.get(name).into_iter().flatten() {
+                budget.cap(cap.clone(), format!("profile {name}"));
+            }
+        }
+        budget
+    }
+
     /// The request's expected cost, refused (nothing recorded, nothing sent) when `budget`
     /// does not admit it on top of `spent`, to which it is added when it does.
     pub async fn admit(

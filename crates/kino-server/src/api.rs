@@ -16,6 +16,7 @@ use futures_util::Stream;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
+use kino_core::cost::{Amount, Budget, Tally};
 use kino_core::{DownloadState, JobId, JobRequest, JobState};
 use kino_engine::Engine;
 use kino_ledger::JobFilter;
@@ -84,6 +85,7 @@ pub fn router(
         .route("/v1/providers", get(providers))
         .route("/v1/jobs", post(create).get(list))
         .route("/v1/attach", post(attach))
+        .route("/v1/estimate", post(estimate))
         .route("/v1/jobs/{id}", get(status))
         .route("/v1/jobs/{id}/events", get(events))
         .route("/v1/jobs/{id}/cancel", post(cancel))
@@ -214,6 +216,49 @@ struct CreateBody {
     prefix: Option<String>,
     /// A kino.toml profile; by default the one the service was started with.
     profile: Option<String>,
+    /// Limits the expected cost must keep ("5 CNY", "200 credits"), beside the profile's own.
+    #[serde(default)]
+    max_cost: Vec<String>,
+    /// Under a limit, let a job of unknown cost go ahead.
+    #[serde(default)]
+    allow_unknown_cost: bool,
+}
+
+/// The profile's limits and the body's `max_cost`: a body's bad amount is a 400 naming it.
+fn budget_of(app: &App, body: &CreateBody, profile: Option<&str>) -> Result<Budget, ApiError> {
+    let mut budget = app.engine.profile_budget(profile, body.allow_unknown_cost);
+    for text in &body.max_cost {
+        let amount = Amount::parse(text)
+            .map_err(|e| ApiError::bad_request(format!("invalid `max_cost`: {e}")))?;
+        budget.cap(amount, "max_cost");
+    }
+    Ok(budget)
+}
+
+/// What a job would cost, validated as `POST /v1/jobs` would; nothing recorded or sent.
+async fn estimate(
+    State(app): State<App>,
+    body: Result<Json<CreateBody>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Json(body) = body
+        .map_err(|e| ApiError::bad_request(format!("invalid request body: {}", e.body_text())))?;
+    let profile = body
+        .profile
+        .clone()
+        .or_else(|| app.engine.default_profile().map(str::to_string));
+    let request = JobRequest::from_parts(
+        body.mode.clone(),
+        body.model.clone(),
+        body.request.clone(),
+        body.prompt.clone(),
+    );
+    let request = app
+        .engine
+        .with_defaults(&body.provider, profile.as_deref(), &request);
+    let estimate = app.engine.estimate(&body.provider, &request).await?;
+    Ok(Json(
+        json!({"provider": body.provider, "estimate": estimate}),
+    ))
 }
 
 async fn create(
@@ -222,11 +267,24 @@ async fn create(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let Json(body) = body
         .map_err(|e| ApiError::bad_request(format!("invalid request body: {}", e.body_text())))?;
-    let request = JobRequest::from_parts(body.mode, body.model, body.request, body.prompt);
     let profile = body
         .profile
-        .as_deref()
-        .or_else(|| app.engine.default_profile());
+        .clone()
+        .or_else(|| app.engine.default_profile().map(str::to_string));
+    let profile = profile.as_deref();
+    let budget = budget_of(&app, &body, profile)?;
+    let request = JobRequest::from_parts(body.mode, body.model, body.request, body.prompt);
+    if budget.is_limited() {
+        let with_defaults = app.engine.with_defaults(&body.provider, profile, &request);
+        app.engine
+            .admit(
+                &body.provider,
+                &with_defaults,
+                &budget,
+                &mut Tally::default(),
+            )
+            .await?;
+    }
     let job = app
         .engine
         .create(&body.provider, profile, &request, body.out_dir, body.prefix)

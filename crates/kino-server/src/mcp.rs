@@ -21,7 +21,7 @@ use rmcp::{ErrorData, RoleServer, ServerHandler, schemars, tool, tool_handler, t
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use kino_core::cost::{Amount, Budget, Tally};
+use kino_core::cost::{Amount, Tally};
 use kino_core::{Diagnostic, Job, JobId, JobRequest, JobState, Millis};
 use kino_engine::{Engine, EngineError, Outcome};
 use kino_ledger::JobFilter;
@@ -243,15 +243,20 @@ impl KinoMcp {
     ) -> Result<CallToolResponse, String> {
         let request =
             JobRequest::from_parts(a.mode, a.model, a.request.unwrap_or_default(), a.prompt);
-        let mut budget = Budget::new(a.allow_unknown_cost.unwrap_or(false));
+        // The service's profile limits every job; the call may add its own.
+        let profile = self.engine.default_profile();
+        let mut budget = self
+            .engine
+            .profile_budget(profile, a.allow_unknown_cost.unwrap_or(false));
         for text in a.max_cost.unwrap_or_default() {
             let amount =
                 Amount::parse(&text).map_err(|e| usage(format!("invalid `max_cost`: {e}")))?;
             budget.cap(amount, "max_cost");
         }
         if budget.is_limited() {
+            let with_defaults = self.engine.with_defaults(&a.provider, profile, &request);
             self.engine
-                .admit(&a.provider, &request, &budget, &mut Tally::default())
+                .admit(&a.provider, &with_defaults, &budget, &mut Tally::default())
                 .await
                 .map_err(failure)?;
         }
@@ -284,6 +289,9 @@ impl KinoMcp {
     async fn estimate(&self, Parameters(a): Parameters<EstimateArgs>) -> Result<String, String> {
         let request =
             JobRequest::from_parts(a.mode, a.model, a.request.unwrap_or_default(), a.prompt);
+        let request =
+            self.engine
+                .with_defaults(&a.provider, self.engine.default_profile(), &request);
         let estimate = self
             .engine
             .estimate(&a.provider, &request)

@@ -104,6 +104,11 @@ impl Budget {
         self.caps.push((amount, source.into()));
     }
 
+    /// The limits' amounts.
+    pub fn caps(&self) -> Vec<Amount> {
+        self.caps.iter().map(|(a, _)| a.clone()).collect()
+    }
+
     pub fn is_limited(&self) -> bool {
         !self.caps.is_empty()
     }

@@ -251,3 +251,55 @@ fn a_profiles_limit_refuses_a_run_as_the_command_lines_does() {
     // Outside the profile the limit does not apply.
     assert_eq!(happyhorse(&t, &[]).code, 0);
 }
+
+/// The service keeps the same limits: `POST /v1/estimate`, `max_cost` on `POST /v1/jobs`, and
+/// the profile it was started with.
+#[test]
+fn the_service_estimates_and_keeps_the_limits_of_the_call_and_of_its_profile() {
+    use super::serve::{post, serve};
+    let t = ctx();
+    std::fs::write(
+        t.work_path("kino.toml"),
+        "[profiles.cheap]\nmax_cost = \"1 CNY\"\n[profiles.cheap.dashscope]\napi_key_env = \"DASHSCOPE_API_KEY\"\n",
+    )
+    .unwrap();
+    let s = serve(&t, &[("KINO_PROFILE", "cheap")]);
+    let job = |extra: Value| {
+        let mut body = serde_json::json!({"provider": "dashscope", "prompt": "a fox",
+            "model": "happyhorse-1.0-t2v", "request": {"resolution": "720P", "duration": 5}});
+        if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
+            b.extend(e.clone());
+        }
+        body
+    };
+    let (code, doc) = post(&t, &format!("{}/estimate", s.base), job(Value::Null));
+    assert_eq!(code, 200, "{doc}");
+    assert_eq!(doc["estimate"]["cost"], "0.70 CNY", "{doc}");
+    let (code, doc) = post(
+        &t,
+        &format!("{}/jobs", s.base),
+        job(serde_json::json!({"max_cost": ["0.5 CNY"]})),
+    );
+    assert_eq!(code, 400, "{doc}");
+    assert!(
+        doc.to_string()
+            .contains("over the limit of 0.50 CNY (max_cost)"),
+        "{doc}"
+    );
+    let (code, doc) = post(
+        &t,
+        &format!("{}/jobs", s.base),
+        job(serde_json::json!({"max_cost": ["cheap"]})),
+    );
+    assert_eq!(code, 400, "{doc}");
+    assert!(doc.to_string().contains("invalid `max_cost`"), "{doc}");
+    // 10 s is 1.40 CNY: over the profile's own limit, with nothing in the call.
+    let mut long = job(Value::Null);
+    long["request"]["duration"] = serde_json::json!(10);
+    let (code, doc) = post(&t, &format!("{}/jobs", s.base), long);
+    assert_eq!(code, 400, "{doc}");
+    assert!(doc.to_string().contains("(profile cheap)"), "{doc}");
+    assert_eq!(t.stats().create_attempts, 0);
+    let (code, doc) = post(&t, &format!("{}/jobs", s.base), job(Value::Null));
+    assert_eq!(code, 201, "{doc}");
+}
