@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 use tokio::time::Instant;
 
 use kino_core::cost::{Amount, Budget, Estimate, Tally, Unit};
-use kino_core::{Diagnostic, ErrorKind, JobId, JobRequest, JobState, now_millis};
+use kino_core::{Diagnostic, ErrorKind, JobId, JobRequest, JobState};
 use kino_ledger::{BatchRecord, BatchRow, LedgerError, NewBatch, NewBatchRow, RowStatus};
 
 use crate::{Engine, EngineError, Outcome};
@@ -377,61 +377,44 @@ impl Engine {
         spec: &RowSpec,
         profile: Option<&str>,
     ) -> Result<PlannedRow, EngineError> {
-        let p = self.account(&spec.provider, profile)?.clone();
-        let request = self.with_defaults(&spec.provider, profile, &spec.request);
-        let (fields, links) = crate::chain::resolve(
-            self.ledger.as_ref(),
-            &request.fields,
-            now_millis(),
-            self.config.chain_url_margin,
-        )
-        .await?;
-        let plan = p.prepare(&JobRequest {
-            fields,
-            ..request.clone()
-        })?;
-        if let Some(prefix) = &spec.prefix {
-            crate::check_prefix(prefix)?;
-        }
-        let out = spec
-            .out_dir
-            .clone()
-            .unwrap_or_else(|| self.config.default_out_dir.clone());
-        let out = std::path::absolute(&out).unwrap_or(out);
-        crate::engine::check_out_dir(&out)?;
-        let mut stored = Value::Object(plan.request.clone());
-        let mut files = Vec::new();
-        for local in &plan.local_inputs {
-            let path = std::path::absolute(&local.path).unwrap_or(local.path.clone());
-            if let Some(slot) = stored.pointer_mut(&local.pointer) {
-                *slot = Value::String(path.display().to_string());
-            }
-            let modified_ms = std::fs::metadata(&path)
-                .and_then(|m| m.modified())
-                .ok()
-                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                .map_or(0, |d| d.as_millis() as i64);
-            files.push(FileStamp {
-                path: path.display().to_string(),
-                bytes: local.bytes,
-                modified_ms,
-            });
-        }
-        for link in &links {
-            crate::chain::replace(&mut stored, &link.target.value(), &link.source);
-        }
-        let estimate = self.price(&spec.provider, p.as_ref(), &plan).await;
+        let checked = self
+            .check(
+                &spec.provider,
+                profile,
+                &spec.request,
+                spec.out_dir.clone(),
+                spec.prefix.as_deref(),
+            )
+            .await?;
+        let files = checked
+            .plan
+            .local_inputs
+            .iter()
+            .map(|local| {
+                let path = std::path::absolute(&local.path).unwrap_or(local.path.clone());
+                let modified_ms = std::fs::metadata(&path)
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                    .map_or(0, |d| d.as_millis() as i64);
+                FileStamp {
+                    path: path.display().to_string(),
+                    bytes: local.bytes,
+                    modified_ms,
+                }
+            })
+            .collect();
+        let estimate = self
+            .price(&spec.provider, checked.provider.as_ref(), &checked.plan)
+            .await;
         Ok(PlannedRow {
             index: spec.index,
             provider: spec.provider.clone(),
             profile: profile.map(str::to_string),
-            mode: plan.mode,
-            model: plan.model,
-            request: match stored {
-                Value::Object(m) => m,
-                _ => Map::new(),
-            },
-            out_dir: out.display().to_string(),
+            mode: checked.plan.mode,
+            model: checked.plan.model,
+            request: checked.stored,
+            out_dir: checked.out.display().to_string(),
             prefix: spec.prefix.clone(),
             files,
             estimate,

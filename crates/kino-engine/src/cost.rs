@@ -5,6 +5,8 @@ use kino_core::cost::{Amount, Budget, CHARGED_BASIS, Estimate, PriceTable, Tally
 use kino_core::{Job, JobRequest, Plan, Provider, now_millis};
 use serde_json::Value;
 
+use kino_ledger::CostFigure;
+
 use crate::{Engine, EngineError};
 
 /// How many earlier charges of a model an estimate learns from, and how far back it looks.
@@ -102,7 +104,11 @@ impl Engine {
 
     /// Writes a recorded job's estimate; a failure to write it costs the job nothing.
     pub(crate) async fn record_estimate(&self, job: &Job, estimate: &Estimate) {
-        if let Err(e) = self.ledger.set_estimate(job.id, estimate).await {
+        if let Err(e) = self
+            .ledger
+            .set_cost(job.id, CostFigure::Estimate, estimate)
+            .await
+        {
             tracing::warn!(job = %job.id, "could not record the estimate: {e}");
         }
     }
@@ -116,7 +122,11 @@ impl Engine {
             Some(billed) => self.config.prices.charged(&job.provider, &billed),
             None => Estimate::unknown("the platform reported no usage to price"),
         };
-        if let Err(e) = self.ledger.set_charged(job.id, &charged).await {
+        if let Err(e) = self
+            .ledger
+            .set_cost(job.id, CostFigure::Charged, &charged)
+            .await
+        {
             tracing::warn!(job = %job.id, "could not record the cost: {e}");
         }
     }

@@ -3,7 +3,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 use tokio::sync::broadcast;
 
 use kino_core::{
@@ -72,6 +72,15 @@ impl Outcome {
                     .iter()
                     .all(|a| a.state == DownloadState::Done))
     }
+}
+
+/// A request as [`Engine::check`] leaves it: ready to record.
+pub(crate) struct Checked {
+    pub provider: Arc<dyn Provider>,
+    pub plan: Plan,
+    /// The request as the ledger keeps it: local paths absolute, `job:ID#N` as asked.
+    pub stored: Map<String, Value>,
+    pub out: PathBuf,
 }
 
 pub struct Engine {
@@ -376,7 +385,44 @@ impl Engine {
         out_dir: Option<PathBuf>,
         prefix: Option<String>,
     ) -> Result<Job, EngineError> {
-        let p = self.account(provider, profile)?;
+        let checked = self
+            .check(provider, profile, request, out_dir, prefix.as_deref())
+            .await?;
+        let plan = &checked.plan;
+        let job = NewJob {
+            id,
+            provider: provider.to_string(),
+            mode: plan.mode.clone(),
+            model: plan.model.clone(),
+            request: Value::Object(checked.stored.clone()),
+            out_dir: Some(checked.out.display().to_string()),
+            prefix,
+            // Ours until we send it or let it go (`Engine::hand_over`).
+            lease: Some((
+                self.owner.to_string(),
+                now_millis() + self.config.lease.as_millis() as i64,
+            )),
+            profile: profile.map(str::to_string),
+        };
+        let job = self.ledger.insert_job(&job).await?;
+        let estimate = self.price(provider, checked.provider.as_ref(), plan).await;
+        self.record_estimate(&job, &estimate).await;
+        self.publish(job.id).await;
+        Ok(job)
+    }
+
+    /// A request checked as [`Engine::create`] records it, with nothing recorded: kino.toml's
+    /// defaults filled in, chained inputs resolved, the provider's validation passed, the
+    /// prefix and output directory checked.
+    pub(crate) async fn check(
+        &self,
+        provider: &str,
+        profile: Option<&str>,
+        request: &JobRequest,
+        out_dir: Option<PathBuf>,
+        prefix: Option<&str>,
+    ) -> Result<Checked, EngineError> {
+        let p = self.account(provider, profile)?.clone();
         let request = &self.with_defaults(provider, profile, request);
         let (fields, links) = crate::chain::resolve(
             self.ledger.as_ref(),
@@ -390,7 +436,7 @@ impl Engine {
             ..request.clone()
         };
         let plan = p.prepare(&resolved)?;
-        if let Some(prefix) = &prefix {
+        if let Some(prefix) = prefix {
             check_prefix(prefix)?;
         }
         let out = out_dir.unwrap_or_else(|| self.config.default_out_dir.clone());
@@ -409,26 +455,15 @@ impl Engine {
         for link in &links {
             crate::chain::replace(&mut stored, &link.target.value(), &link.source);
         }
-        let job = NewJob {
-            id,
-            provider: provider.to_string(),
-            mode: plan.mode.clone(),
-            model: plan.model.clone(),
-            request: stored,
-            out_dir: Some(out.display().to_string()),
-            prefix,
-            // Ours until we send it or let it go (`Engine::hand_over`).
-            lease: Some((
-                self.owner.to_string(),
-                now_millis() + self.config.lease.as_millis() as i64,
-            )),
-            profile: profile.map(str::to_string),
-        };
-        let job = self.ledger.insert_job(&job).await?;
-        let estimate = self.price(provider, p.as_ref(), &plan).await;
-        self.record_estimate(&job, &estimate).await;
-        self.publish(job.id).await;
-        Ok(job)
+        Ok(Checked {
+            provider: p,
+            plan,
+            stored: match stored {
+                Value::Object(m) => m,
+                _ => Map::new(),
+            },
+            out,
+        })
     }
 
     /// The plan of a recorded job, validated again (its local files must still be there), with

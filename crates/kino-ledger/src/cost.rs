@@ -14,6 +14,25 @@ pub struct CostRow {
     pub charged: Option<Estimate>,
 }
 
+/// Which of a job's two cost figures a write sets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CostFigure {
+    /// What the job is expected to cost, written when it is recorded.
+    Estimate,
+    /// What it cost by its platform's report, written when it has succeeded.
+    Charged,
+}
+
+impl CostFigure {
+    /// The prefix of its columns in `job_costs`.
+    pub(crate) fn column(self) -> &'static str {
+        match self {
+            CostFigure::Estimate => "estimate",
+            CostFigure::Charged => "charged",
+        }
+    }
+}
+
 /// An estimate as stored: amount and unit (both null when unknown) and its basis.
 pub(crate) fn columns(e: &Estimate) -> (Option<i64>, Option<String>, String) {
     (

@@ -4,8 +4,8 @@ use kino_core::cost::Estimate;
 use kino_core::{Artifact, Event, EventKind, Job, JobId, JobState, Millis, NewJob};
 
 use crate::{
-    ArtifactRecord, Change, Claim, CostRow, JobFilter, JobRecord, LedgerError, LedgerInfo,
-    PollRecord, RunTime, UploadRecord, Wakeups,
+    ArtifactRecord, Change, Claim, CostFigure, CostRow, JobFilter, JobRecord, LedgerError,
+    LedgerInfo, PollRecord, RunTime, UploadRecord, Wakeups,
 };
 
 /// The storage every face and worker shares. Every method is one transaction.
@@ -141,11 +141,14 @@ pub trait Ledger: Send + Sync {
         limit: u32,
     ) -> Result<Vec<RunTime>, LedgerError>;
 
-    /// Writes what a job is expected to cost (when it is recorded).
-    async fn set_estimate(&self, id: JobId, estimate: &Estimate) -> Result<(), LedgerError>;
-
-    /// Writes what a finished job cost, by what its platform reported.
-    async fn set_charged(&self, id: JobId, charged: &Estimate) -> Result<(), LedgerError>;
+    /// Writes one of a job's cost figures: its estimate when it is recorded, what it was
+    /// charged when it has succeeded. A later write of the same figure replaces it.
+    async fn set_cost(
+        &self,
+        id: JobId,
+        figure: CostFigure,
+        value: &Estimate,
+    ) -> Result<(), LedgerError>;
 
     /// Every job created at or after `since` with its cost figures (none when it has none),
     /// oldest first.

@@ -958,38 +958,20 @@ macro_rules! sql_ledger {
                     .collect()
             }
 
-            async fn set_estimate(
+            async fn set_cost(
                 &self,
                 id: kino_core::JobId,
-                estimate: &kino_core::cost::Estimate,
+                figure: $crate::CostFigure,
+                value: &kino_core::cost::Estimate,
             ) -> Result<(), $crate::LedgerError> {
-                let (micros, unit, basis) = $crate::cost::columns(estimate);
-                sqlx::query(
-                    "INSERT INTO job_costs (job_id, estimate_micros, estimate_unit, estimate_basis, updated_at) \
+                let (micros, unit, basis) = $crate::cost::columns(value);
+                // The column prefix is one of two constants, never input.
+                let c = figure.column();
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "INSERT INTO job_costs (job_id, {c}_micros, {c}_unit, {c}_basis, updated_at) \
                      VALUES ($1, $2, $3, $4, $5) ON CONFLICT (job_id) DO UPDATE SET \
-                     estimate_micros = $2, estimate_unit = $3, estimate_basis = $4, updated_at = $5",
-                )
-                .bind(id.to_string())
-                .bind(micros)
-                .bind(unit)
-                .bind(basis)
-                .bind(kino_core::now_millis())
-                .execute(&self.pool)
-                .await?;
-                Ok(())
-            }
-
-            async fn set_charged(
-                &self,
-                id: kino_core::JobId,
-                charged: &kino_core::cost::Estimate,
-            ) -> Result<(), $crate::LedgerError> {
-                let (micros, unit, basis) = $crate::cost::columns(charged);
-                sqlx::query(
-                    "INSERT INTO job_costs (job_id, charged_micros, charged_unit, charged_basis, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (job_id) DO UPDATE SET \
-                     charged_micros = $2, charged_unit = $3, charged_basis = $4, updated_at = $5",
-                )
+                     {c}_micros = $2, {c}_unit = $3, {c}_basis = $4, updated_at = $5",
+                )))
                 .bind(id.to_string())
                 .bind(micros)
                 .bind(unit)

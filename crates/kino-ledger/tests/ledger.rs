@@ -924,6 +924,7 @@ async fn run_times_are_the_latest_successes_of_one_provider_and_model() {
 #[tokio::test]
 async fn a_jobs_estimate_and_charge_are_kept_beside_it_and_listed_from_a_date() {
     use kino_core::cost::{Amount, Estimate};
+    use kino_ledger::CostFigure;
     for (name, ledger, _keep) in backends().await {
         let old = ledger.insert_job(&new_job("old")).await.unwrap();
         let since = now_millis() + 1;
@@ -932,17 +933,30 @@ async fn a_jobs_estimate_and_charge_are_kept_beside_it_and_listed_from_a_date() 
         let unknown = ledger.insert_job(&new_job("unknown")).await.unwrap();
         let bare = ledger.insert_job(&new_job("bare")).await.unwrap();
         let est = Estimate::known(Amount::parse("0.70 CNY").unwrap(), "5 s × 0.14 CNY/s");
-        ledger.set_estimate(old.id, &est).await.unwrap();
-        ledger.set_estimate(priced.id, &est).await.unwrap();
+        ledger
+            .set_cost(old.id, CostFigure::Estimate, &est)
+            .await
+            .unwrap();
+        ledger
+            .set_cost(priced.id, CostFigure::Estimate, &est)
+            .await
+            .unwrap();
         // Written twice: the later figure wins, the estimate stays.
         let charged = Estimate::known(Amount::parse("20 credits").unwrap(), "charged");
         ledger
-            .set_charged(priced.id, &Estimate::unknown("first"))
+            .set_cost(priced.id, CostFigure::Charged, &Estimate::unknown("first"))
             .await
             .unwrap();
-        ledger.set_charged(priced.id, &charged).await.unwrap();
         ledger
-            .set_estimate(unknown.id, &Estimate::unknown("no price known"))
+            .set_cost(priced.id, CostFigure::Charged, &charged)
+            .await
+            .unwrap();
+        ledger
+            .set_cost(
+                unknown.id,
+                CostFigure::Estimate,
+                &Estimate::unknown("no price known"),
+            )
             .await
             .unwrap();
         let rows = ledger.costs(since).await.unwrap();

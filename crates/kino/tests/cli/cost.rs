@@ -25,6 +25,20 @@ fn happyhorse(t: &TestContext, extra: &[&str]) -> kino_testkit::Run {
     kino(t, &args)
 }
 
+/// wan2.6-t2v, whose price was not published.
+fn wan26(t: &TestContext, extra: &[&str]) -> kino_testkit::Run {
+    let mut args = vec![
+        "run",
+        "--json",
+        "dashscope",
+        "a red fox",
+        "--model",
+        "wan2.6-t2v",
+    ];
+    args.extend(extra);
+    kino(t, &args)
+}
+
 fn cost_doc(t: &TestContext, by: &str) -> Value {
     let r = kino(t, &["cost", "--json", "--by", by]);
     assert_eq!(r.code, 0, "{}", r.stderr);
@@ -48,19 +62,7 @@ fn a_dry_run_shows_the_published_price_or_says_unknown_never_zero() {
         "{e}"
     );
     // No published price: unknown, with the way to give one.
-    let r = kino(
-        &t,
-        &[
-            "run",
-            "--json",
-            "dashscope",
-            "a red fox",
-            "--model",
-            "wan2.6-t2v",
-            "--dry-run",
-        ],
-    );
-    let e = &r.json()["estimate"];
+    let e = &wan26(&t, &["--dry-run"]).json()["estimate"];
     assert_eq!(
         (e["cost"].as_str(), e["amount"].as_f64()),
         (Some("unknown"), None),
@@ -73,19 +75,7 @@ fn a_dry_run_shows_the_published_price_or_says_unknown_never_zero() {
         "[[prices]]\nprovider = \"dashscope\"\nmodel = \"wan2.6-*\"\nresolution = \"720P\"\nprice = \"0.6 CNY\"\n",
     )
     .unwrap();
-    let r = kino(
-        &t,
-        &[
-            "run",
-            "--json",
-            "dashscope",
-            "a red fox",
-            "--model",
-            "wan2.6-t2v",
-            "--dry-run",
-        ],
-    );
-    let e = &r.json()["estimate"];
+    let e = &wan26(&t, &["--dry-run"]).json()["estimate"];
     assert_eq!(e["cost"], "3.00 CNY", "{e}");
     assert!(
         e["basis"].as_str().unwrap().contains("[[prices]] line 1"),
@@ -106,17 +96,7 @@ fn a_limit_refuses_a_run_that_would_pass_it_before_anything_is_sent() {
         r.stderr
     );
     // A cost of unknown amount cannot be kept under a limit, unless the user allows it.
-    let unknown = [
-        "run",
-        "--json",
-        "dashscope",
-        "a red fox",
-        "--model",
-        "wan2.6-t2v",
-        "--max-cost",
-        "5 CNY",
-    ];
-    let r = kino(&t, &unknown);
+    let r = wan26(&t, &["--max-cost", "5 CNY"]);
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(
         r.stderr.contains("no known cost") && r.stderr.contains("--allow-unknown-cost"),
@@ -138,9 +118,8 @@ fn a_limit_refuses_a_run_that_would_pass_it_before_anything_is_sent() {
     // Within the limit it runs; an allowed unknown cost runs too.
     let r = happyhorse(&t, &["--max-cost", "0.70 CNY"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    let mut allowed = unknown.to_vec();
-    allowed.push("--allow-unknown-cost");
-    assert_eq!(kino(&t, &allowed).code, 0);
+    let allowed = wan26(&t, &["--max-cost", "5 CNY", "--allow-unknown-cost"]);
+    assert_eq!(allowed.code, 0, "{}", allowed.stderr);
     assert_eq!(t.stats().creates, 2);
 }
 
@@ -149,17 +128,7 @@ fn what_each_job_cost_is_recorded_and_summed_by_day_provider_and_model() {
     let t = ctx();
     assert_eq!(happyhorse(&t, &[]).code, 0);
     assert_eq!(happyhorse(&t, &[]).code, 0);
-    let r = kino(
-        &t,
-        &[
-            "run",
-            "--json",
-            "dashscope",
-            "a red fox",
-            "--model",
-            "wan2.6-t2v",
-        ],
-    );
+    let r = wan26(&t, &[]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let sv = [
         "run",
