@@ -73,19 +73,20 @@ impl Engine {
 
     /// The median of the latest charges of `model` that the platform stated itself.
     async fn learned(&self, provider: &str, model: &str) -> Option<Estimate> {
-        let rows = self
+        // Charges the platform stated, not ones kino priced from usage: those have a price.
+        let mut charged: Vec<Amount> = self
             .ledger
-            .costs(now_millis() - LEARN_WINDOW_MS)
+            .recent_charges(
+                provider,
+                model,
+                now_millis() - LEARN_WINDOW_MS,
+                LEARN_FROM as u32,
+            )
             .await
-            .ok()?;
-        let mut charged: Vec<Amount> = rows
+            .ok()?
             .into_iter()
-            .rev()
-            .filter(|r| r.provider == provider && r.model == model)
-            .filter_map(|r| r.charged)
             .filter(|c| c.basis == CHARGED_BASIS)
             .filter_map(|c| c.cost)
-            .take(LEARN_FROM)
             .collect();
         if charged.is_empty() {
             return None;

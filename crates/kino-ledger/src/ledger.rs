@@ -150,6 +150,16 @@ pub trait Ledger: Send + Sync {
         value: &Estimate,
     ) -> Result<(), LedgerError>;
 
+    /// The latest `limit` charges of a provider's model written since `since`, newest first:
+    /// what an estimate learns from when the table has no price.
+    async fn recent_charges(
+        &self,
+        provider: &str,
+        model: &str,
+        since: Millis,
+        limit: u32,
+    ) -> Result<Vec<Estimate>, LedgerError>;
+
     /// Every job created at or after `since` with its cost figures (none when it has none),
     /// oldest first.
     async fn costs(&self, since: Millis) -> Result<Vec<CostRow>, LedgerError>;

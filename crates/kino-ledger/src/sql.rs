@@ -982,6 +982,31 @@ macro_rules! sql_ledger {
                 Ok(())
             }
 
+            async fn recent_charges(
+                &self,
+                provider: &str,
+                model: &str,
+                since: kino_core::Millis,
+                limit: u32,
+            ) -> Result<Vec<kino_core::cost::Estimate>, $crate::LedgerError> {
+                let rows: Vec<(Option<i64>, Option<String>, Option<String>)> = sqlx::query_as(
+                    "SELECT c.charged_micros, c.charged_unit, c.charged_basis \
+                     FROM job_costs c JOIN jobs j ON j.id = c.job_id \
+                     WHERE j.provider = $1 AND j.model = $2 AND c.charged_basis IS NOT NULL \
+                     AND c.updated_at >= $3 ORDER BY c.updated_at DESC, j.id DESC LIMIT $4",
+                )
+                .bind(provider)
+                .bind(model)
+                .bind(since)
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows
+                    .into_iter()
+                    .filter_map(|(m, u, b)| $crate::cost::estimate(m, u, b))
+                    .collect())
+            }
+
             async fn costs(
                 &self,
                 since: kino_core::Millis,

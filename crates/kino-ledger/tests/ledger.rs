@@ -981,6 +981,22 @@ async fn a_jobs_estimate_and_charge_are_kept_beside_it_and_listed_from_a_date() 
             (None, None),
             "{name}"
         );
+        // What an estimate learns from: this model's charges, newest first, within the window.
+        let charges = ledger
+            .recent_charges("dashscope", "wan2.6-t2v", since, 5)
+            .await
+            .unwrap();
+        assert_eq!(charges, [charged.clone()], "{name}");
+        let none = ledger
+            .recent_charges("dashscope", "another-model", 0, 5)
+            .await
+            .unwrap();
+        assert!(none.is_empty(), "{name}");
+        let later = ledger
+            .recent_charges("dashscope", "wan2.6-t2v", now_millis() + 60_000, 5)
+            .await
+            .unwrap();
+        assert!(later.is_empty(), "{name}");
     }
 }
 
