@@ -986,7 +986,7 @@ async fn a_jobs_estimate_and_charge_are_kept_beside_it_and_listed_from_a_date() 
             .recent_charges("dashscope", "wan2.6-t2v", since, 5)
             .await
             .unwrap();
-        assert_eq!(charges, [charged.clone()], "{name}");
+        assert_eq!(charges, std::slice::from_ref(&charged), "{name}");
         let none = ledger
             .recent_charges("dashscope", "another-model", 0, 5)
             .await
