@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # kino's benchmarks (figures for BENCHMARKS.md; nothing here asserts a time).
 #   bash bench/run.sh            all of them
-#   bash bench/run.sh follow     one of: follow download upload startup ledger fleet schedule scale
+#   bash bench/run.sh follow     one of: follow download upload startup ledger fleet schedule scale batch
 # `schedule` is a simulation (kino's poll plan against the DashScope SDK's and the seed scripts'
 # schedules); it needs neither the release binary nor a sandbox.
 # `ledger` and `fleet` also measure PostgreSQL when KINO_TEST_POSTGRES names a server, e.g.
@@ -154,6 +154,36 @@ bench_scale() {
   measure "create + follow $n jobs (kino resume)" "$KINO" resume --json
   echo "  $(grep -o '"state":"succeeded"' "$WORK/out.json" | wc -l) of $n jobs succeeded and downloaded"
   echo "  sandbox counted: $(curl -s http://127.0.0.1:18795/_sandbox/stats)"
+  kill %1 2>/dev/null || true
+}
+
+# A batch of BATCH_ROWS rows over three platforms (DashScope HappyHorse, priced by the built-in
+# table; skills.video; xingyun3d): the dry run's planning, the run itself, and `kino cost` after.
+bench_batch() {
+  local n=${BATCH_ROWS:-1000}
+  export KINO_HOME="$WORK/batch-home-$n"
+  "$KINO" sandbox --port 18796 --pending 1 --running 2 --json > "$WORK/sandbox-batch.json" &
+  for _ in $(seq 100); do [ -s "$WORK/sandbox-batch.json" ] && break; sleep 0.1; done
+  export DASHSCOPE_HTTP_BASE_URL="http://127.0.0.1:18796/api/v1" DASHSCOPE_API_KEY=sk-bench \
+    SKILLS_VIDEO_API_KEY=sk-bench XINGYUN3D_APP_ID=bench XINGYUN3D_APP_SECRET=secret-bench \
+    XINGYUN3D_BASE_URL="http://127.0.0.1:18796" \
+    SKILLS_VIDEO_BASE_URL=$(sed -n 's/.*"skillsvideo_base_url":"\([^"]*\)".*/\1/p' "$WORK/sandbox-batch.json")
+  local file="$WORK/batch-$n.jsonl"
+  for i in $(seq "$n"); do
+    case $((i % 3)) in
+      0) echo "{\"provider\":\"dashscope\",\"model\":\"happyhorse-1.0-t2v\",\"resolution\":\"720P\",\"duration\":5,\"prompt\":\"shot {{row}}\"}" ;;
+      1) echo "{\"provider\":\"skillsvideo\",\"model\":\"google/nano-banana-pro\",\"prompt\":\"image {{row}}\"}" ;;
+      2) echo "{\"provider\":\"xingyun3d\",\"segment\":[{\"text\":\"line $i\"}],\"look_name\":\"AM054_Jap_9021_new\",\"tts_vcn_name\":\"XMOV_HN_TTS__236\",\"studio_name\":\"youling_2d_v\"}" ;;
+    esac
+  done > "$file"
+  measure "batch --dry-run, $n rows" "$KINO" batch "$file" --dry-run --json --out "$WORK/batch-out"
+  local hash
+  hash=$(sed -n 's/.*"review":"\([0-9a-f]*\)".*/\1/p' "$WORK/out.json")
+  measure "batch --review, $n rows (--concurrency 16)" "$KINO" batch "$file" --review "$hash" \
+    --concurrency 16 --json --quiet --out "$WORK/batch-out"
+  echo "  $(grep -o '"status":"succeeded"' "$WORK/out.json" | wc -l) of $n rows succeeded and downloaded"
+  measure "kino cost after $n jobs" "$KINO" cost --json
+  echo "  total: $(sed -n 's/.*"total":\({[^}]*}\).*/\1/p' "$WORK/out.json" | head -c 300)"
   kill %1 2>/dev/null || true
 }
 
