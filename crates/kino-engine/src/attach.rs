@@ -148,6 +148,7 @@ impl Engine {
         };
         let record = JobRecord {
             job,
+            cost: None,
             events: vec![
                 event(
                     1,

@@ -14,6 +14,18 @@ pub struct CostRow {
     pub charged: Option<Estimate>,
 }
 
+/// A job's two cost figures as `kino ledger export` carries them: the stored columns as they
+/// are, so a move between ledgers keeps them to the millionth.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct CostRecord {
+    pub estimate_micros: Option<i64>,
+    pub estimate_unit: Option<String>,
+    pub estimate_basis: Option<String>,
+    pub charged_micros: Option<i64>,
+    pub charged_unit: Option<String>,
+    pub charged_basis: Option<String>,
+}
+
 /// Which of a job's two cost figures a write sets.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CostFigure {

@@ -4,8 +4,8 @@ use kino_core::cost::Estimate;
 use kino_core::{Artifact, Event, EventKind, Job, JobId, JobState, Millis, NewJob};
 
 use crate::{
-    ArtifactRecord, Change, Claim, CostFigure, CostRow, JobFilter, JobRecord, LedgerError,
-    LedgerInfo, PollRecord, RunTime, UploadRecord, Wakeups,
+    ArtifactRecord, Change, Claim, CostFigure, CostRecord, CostRow, JobFilter, JobRecord,
+    LedgerError, LedgerInfo, PollRecord, RunTime, UploadRecord, Wakeups,
 };
 
 /// The storage every face and worker shares. Every method is one transaction.
@@ -98,6 +98,7 @@ pub trait Ledger: Send + Sync {
                 .iter()
                 .map(ArtifactRecord::of)
                 .collect(),
+            cost: self.job_cost(id).await?,
         })
     }
 
@@ -149,6 +150,9 @@ pub trait Ledger: Send + Sync {
         figure: CostFigure,
         value: &Estimate,
     ) -> Result<(), LedgerError>;
+
+    /// A job's cost figures as stored, if it has any (`kino ledger export`).
+    async fn job_cost(&self, id: JobId) -> Result<Option<CostRecord>, LedgerError>;
 
     /// The latest `limit` charges of a provider's model written since `since`, newest first:
     /// what an estimate learns from when the table has no price.

@@ -22,7 +22,7 @@ mod wake;
 pub use batch::{BatchRecord, BatchRow, NewBatch, NewBatchRow, RowStatus};
 pub use change::{Change, PollRecord};
 pub use claim::Claim;
-pub use cost::{CostFigure, CostRow};
+pub use cost::{CostFigure, CostRecord, CostRow};
 pub use error::LedgerError;
 pub use filter::JobFilter;
 pub use ledger::Ledger;

@@ -11,6 +11,10 @@ pub struct JobRecord {
     pub job: Job,
     pub events: Vec<Event>,
     pub artifacts: Vec<ArtifactRecord>,
+    /// Its estimate and charge; absent in exports made before kino kept them, and for a job
+    /// that has neither.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost: Option<crate::CostRecord>,
 }
 
 /// An artifact as exported: unlike [`Artifact`]'s own serialisation, it keeps the full URL, which

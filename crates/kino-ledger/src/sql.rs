@@ -794,6 +794,23 @@ macro_rules! sql_ledger {
                     .await?;
                 }
                 $ty::notify_in(&mut tx).await?;
+                if let Some(c) = &record.cost {
+                    sqlx::query(
+                        "INSERT INTO job_costs (job_id, estimate_micros, estimate_unit, estimate_basis, \
+                         charged_micros, charged_unit, charged_basis, updated_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                    )
+                    .bind(job.id.to_string())
+                    .bind(c.estimate_micros)
+                    .bind(&c.estimate_unit)
+                    .bind(&c.estimate_basis)
+                    .bind(c.charged_micros)
+                    .bind(&c.charged_unit)
+                    .bind(&c.charged_basis)
+                    .bind(job.updated_at)
+                    .execute(&mut *tx)
+                    .await?;
+                }
                 tx.commit().await?;
                 self.notify_after();
                 Ok(true)
@@ -980,6 +997,35 @@ macro_rules! sql_ledger {
                 .execute(&self.pool)
                 .await?;
                 Ok(())
+            }
+
+            async fn job_cost(
+                &self,
+                id: kino_core::JobId,
+            ) -> Result<Option<$crate::CostRecord>, $crate::LedgerError> {
+                type Row = (
+                    Option<i64>,
+                    Option<String>,
+                    Option<String>,
+                    Option<i64>,
+                    Option<String>,
+                    Option<String>,
+                );
+                let row: Option<Row> = sqlx::query_as(
+                    "SELECT estimate_micros, estimate_unit, estimate_basis, \
+                     charged_micros, charged_unit, charged_basis FROM job_costs WHERE job_id = $1",
+                )
+                .bind(id.to_string())
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(row.map(|(em, eu, eb, cm, cu, cb)| $crate::CostRecord {
+                    estimate_micros: em,
+                    estimate_unit: eu,
+                    estimate_basis: eb,
+                    charged_micros: cm,
+                    charged_unit: cu,
+                    charged_basis: cb,
+                }))
             }
 
             async fn recent_charges(

@@ -734,8 +734,31 @@ async fn history_moves_between_sqlite_and_postgres_unchanged() {
     };
     from.add_artifact(&probed).await.unwrap();
     from.update_artifact(&probed).await.unwrap();
+    // Its cost figures travel too, to the millionth.
+    use kino_core::cost::{Amount, Estimate};
+    let charged = Estimate::known(Amount::parse("0.123456 CNY").unwrap(), "reported usage");
+    from.set_cost(
+        j.id,
+        kino_ledger::CostFigure::Estimate,
+        &Estimate::unknown("no price known"),
+    )
+    .await
+    .unwrap();
+    from.set_cost(j.id, kino_ledger::CostFigure::Charged, &charged)
+        .await
+        .unwrap();
     let record = from.export_job(j.id).await.unwrap();
     assert_eq!(record.artifacts[1].probe, Some(probe()), "{from_name}");
+    let cost = record.cost.clone().unwrap();
+    assert_eq!(
+        (
+            cost.charged_micros,
+            cost.estimate_micros,
+            cost.estimate_basis.as_deref()
+        ),
+        (Some(123_456), None, Some("no price known")),
+        "{from_name}"
+    );
     // Through text, as `kino ledger export | kino ledger import` carries it.
     let text = serde_json::to_string(&record).unwrap();
     let record: kino_ledger::JobRecord = serde_json::from_str(&text).unwrap();
