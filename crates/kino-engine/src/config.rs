@@ -49,7 +49,7 @@ pub struct EngineConfig {
     pub profile: Option<String>,
     /// kino.toml's request defaults, by provider and profile.
     pub defaults: kino_core::RequestDefaults,
-    /// ffmpeg and ffprobe, for probing each downloaded result and making its thumbnail; none
+    /// ffmpeg and ffprobe, for probing each downloaded result and making thumbnails; none
     /// leaves results unprobed (a library never looks the tools up itself).
     pub media_tools: Option<crate::media::Tools>,
     /// Where thumbnails are kept (`JOBID-N.jpg`): beside the ledger on this machine, never in

@@ -189,9 +189,11 @@ impl Engine {
         })
     }
 
-    /// Probes a freshly downloaded result and makes its thumbnail. Neither can fail the job:
-    /// the result is on disk and paid for, and a missing or failing tool only leaves it without
-    /// figures or a picture (logged, since the user asked for neither).
+    /// Probes a freshly downloaded result. This cannot fail the job: the result is on disk and
+    /// paid for, and a missing or failing tool only leaves it without figures (logged, since
+    /// the user did not ask for them). Thumbnails are made later, when the dashboard first asks
+    /// ([`Engine::thumbnail`]): an ffmpeg start costs about 70 ms of CPU, which a batch of a
+    /// thousand results run from the command line should not pay for pictures nobody looks at.
     async fn inspect(&self, a: Artifact) -> Artifact {
         let Some(tools) = self.config.media_tools.clone() else {
             return a;
@@ -205,31 +207,20 @@ impl Engine {
         ) else {
             return a;
         };
-        let thumb = self.thumbnail_path(&a);
-        let (job, index, kind) = (a.job_id, a.index, a.kind);
-        // ffprobe and ffmpeg are child processes waited on synchronously: off the runtime's
-        // threads, so the other jobs of a worker keep moving.
-        let done = tokio::task::spawn_blocking(move || {
-            let probe = tools.probe(&path).map(|i| i.summary());
-            let made = match (&probe, thumb) {
-                (Ok(p), Some(thumb)) if kind != ArtifactKind::Audio => {
-                    Some(make_thumbnail(&tools, &path, kind, p.duration_s, &thumb))
-                }
-                _ => None,
-            };
-            (probe, made)
+        let (job, index) = (a.job_id, a.index);
+        // ffprobe is a child process waited on synchronously: off the runtime's threads, so the
+        // other jobs of a worker keep moving.
+        let probe = match tokio::task::spawn_blocking(move || {
+            tools.probe(&path).map(|i| i.summary())
         })
-        .await;
-        let (probe, made) = match done {
+        .await
+        {
             Ok(r) => r,
             Err(e) => {
                 tracing::warn!(%job, index, "probe task failed: {e}");
                 return a;
             }
         };
-        if let Some(Err(e)) = made {
-            tracing::warn!(%job, index, "no thumbnail: {e}");
-        }
         match probe {
             Ok(p) => Artifact {
                 probe: Some(p),
