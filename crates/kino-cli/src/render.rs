@@ -3,6 +3,7 @@
 use serde_json::Value;
 
 use kino_core::Event;
+use kino_core::cost::Estimate;
 use kino_engine::Outcome;
 
 pub use kino_engine::view::{artifact_json, job_row_json, outcome_json};
@@ -35,6 +36,9 @@ pub fn outcome_human(o: &Outcome) -> String {
     if let Some(link) = &j.web_link {
         lines.push(format!("  watch: {link}"));
     }
+    if let Some(cost) = cost_human(o.charged.as_ref(), o.estimate.as_ref()) {
+        lines.push(format!("  cost: {cost}"));
+    }
     if let Some(q) = &o.question {
         lines.push(format!("  question: {q}"));
         lines.push(format!("  answer with `kino reply {} \"…\"`", j.id.short()));
@@ -63,6 +67,20 @@ pub fn outcome_human(o: &Outcome) -> String {
         ));
     }
     lines.join("\n")
+}
+
+/// `0.70 CNY charged (estimated 0.70 CNY)`, `unknown: no price known for …`; none when the
+/// ledger has neither figure.
+fn cost_human(charged: Option<&Estimate>, estimate: Option<&Estimate>) -> Option<String> {
+    let line = match (charged, estimate) {
+        (Some(c), _) if c.cost.is_none() => format!("unknown: {}", c.basis),
+        (Some(c), Some(e)) => format!("{} charged (estimated {})", c.text(), e.text()),
+        (Some(c), None) => format!("{} charged", c.text()),
+        (None, Some(e)) if e.cost.is_none() => format!("estimated unknown: {}", e.basis),
+        (None, Some(e)) => format!("estimated {}", e.text()),
+        (None, None) => return None,
+    };
+    Some(line)
 }
 
 /// A result's probe on one line: `5.04 s, 1280x720, h264, 24 fps, sound (aac), mp4, 812 kb/s`.
@@ -114,6 +132,7 @@ pub fn ellipsis(s: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use kino_core::cost::{Amount, Unit};
 
     #[test]
     fn a_probe_reads_as_one_line() {
@@ -138,5 +157,32 @@ mod tests {
             ..p
         };
         assert!(probe_human(&silent).contains("no sound"));
+    }
+
+    #[test]
+    fn a_jobs_cost_reads_as_what_was_charged_then_what_was_expected() {
+        let cny = |micros| Estimate::known(Amount::new(micros, Unit::cny()), "table");
+        let unknown = Estimate::unknown("no price for wan2.6-t2v");
+        assert_eq!(
+            cost_human(Some(&cny(700_000)), Some(&cny(700_000))).as_deref(),
+            Some("0.70 CNY charged (estimated 0.70 CNY)")
+        );
+        assert_eq!(
+            cost_human(Some(&cny(1_200_000)), None).as_deref(),
+            Some("1.20 CNY charged")
+        );
+        assert_eq!(
+            cost_human(None, Some(&unknown)).as_deref(),
+            Some("estimated unknown: no price for wan2.6-t2v")
+        );
+        assert_eq!(
+            cost_human(None, Some(&cny(700_000))).as_deref(),
+            Some("estimated 0.70 CNY")
+        );
+        assert_eq!(
+            cost_human(Some(&unknown), Some(&unknown)).as_deref(),
+            Some("unknown: no price for wan2.6-t2v")
+        );
+        assert_eq!(cost_human(None, None), None);
     }
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 use tokio::sync::broadcast;
 
+use kino_core::cost::Estimate;
 use kino_core::{
     Artifact, DownloadState, Event, EventKind, Job, JobId, JobRequest, JobState, NewJob, Plan,
     Provider, SubmitError, Submitted, ValidationError, now_millis,
@@ -27,6 +28,9 @@ pub struct Outcome {
     pub artifacts: Vec<Artifact>,
     /// The question a `needs_input` job waits on.
     pub question: Option<String>,
+    /// What it was expected to cost, and what it cost by its platform's report.
+    pub estimate: Option<Estimate>,
+    pub charged: Option<Estimate>,
 }
 
 impl Outcome {
@@ -51,10 +55,13 @@ impl Outcome {
         } else {
             None
         };
+        let cost = ledger.job_cost(id).await?.unwrap_or_default();
         Ok(Self {
             job,
             artifacts,
             question,
+            estimate: cost.estimate(),
+            charged: cost.charged(),
         })
     }
 

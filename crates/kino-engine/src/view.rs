@@ -28,11 +28,14 @@ pub fn artifact_json(a: &Artifact) -> Value {
 }
 
 /// A job with its artifacts; `done` tells whether anything is left to wait for, `question` what
-/// a needs_input job asks.
+/// a needs_input job asks, `estimate` and `charged` what it was expected to cost and what it
+/// cost (null when kino has no figure).
 pub fn outcome_json(o: &Outcome) -> Value {
     let mut v = serde_json::to_value(&o.job).unwrap_or(Value::Null);
     v["artifacts"] = Value::Array(o.artifacts.iter().map(artifact_json).collect());
     v["done"] = json!(o.is_done());
+    v["estimate"] = json!(o.estimate);
+    v["charged"] = json!(o.charged);
     if let Some(q) = &o.question {
         v["question"] = json!(q);
     }

@@ -26,6 +26,28 @@ pub struct CostRecord {
     pub charged_basis: Option<String>,
 }
 
+impl CostRecord {
+    /// What the job was expected to cost when it was recorded (none for a job recorded before
+    /// kino kept estimates).
+    pub fn estimate(&self) -> Option<Estimate> {
+        estimate(
+            self.estimate_micros,
+            self.estimate_unit.clone(),
+            self.estimate_basis.clone(),
+        )
+    }
+
+    /// What it cost by its platform's report (none until it has succeeded, or when the
+    /// platform reports nothing kino can price).
+    pub fn charged(&self) -> Option<Estimate> {
+        estimate(
+            self.charged_micros,
+            self.charged_unit.clone(),
+            self.charged_basis.clone(),
+        )
+    }
+}
+
 /// Which of a job's two cost figures a write sets.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CostFigure {

@@ -73,6 +73,17 @@ pub struct EstimateArgs {
 }
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
+pub struct AttachArgs {
+    /// dashscope, skillsvideo, xyq, libtv or xingyun3d.
+    pub provider: String,
+    /// The platform's id of the job: a DashScope task_id, a skills.video generation id,
+    /// THREAD_ID/RUN_ID for xyq, a LibTV sessionId, a xingyun3d task_id.
+    pub handle: String,
+    /// Seconds to wait for the result (0–50, default 30).
+    pub wait_seconds: Option<u64>,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 pub struct JobArgs {
     pub job_id: String,
 }
@@ -298,6 +309,25 @@ impl KinoMcp {
             .await
             .map_err(failure)?;
         Ok(json!({"provider": a.provider, "estimate": estimate}).to_string())
+    }
+
+    #[tool(
+        description = "Adopt a job another tool (a seed script) submitted: record it, follow it and download its results. Sends no create request, so it costs nothing more. Returns the job as generate does."
+    )]
+    async fn attach(&self, Parameters(a): Parameters<AttachArgs>) -> Result<String, String> {
+        let job = self
+            .engine
+            .attach(
+                &a.provider,
+                self.engine.default_profile(),
+                &a.handle,
+                None,
+                None,
+            )
+            .await
+            .map_err(failure)?;
+        self.workers.follow(job.id).await;
+        self.bounded_wait(job.id, a.wait_seconds).await
     }
 
     #[tool(description = "A job's state, artifacts (local paths) and question, without waiting.")]

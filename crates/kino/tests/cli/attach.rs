@@ -9,7 +9,7 @@ use kino_testkit::{Run, TestContext, run};
 use super::{ctx, kino, sha256_file};
 
 /// Everything the sandbox counts as paid, over the five platforms.
-fn paid(t: &TestContext) -> u64 {
+pub(super) fn paid(t: &TestContext) -> u64 {
     let s = t.stats();
     s.creates + s.xyq_runs + s.libtv_sends + s.sv_creates + s.xy_creates
 }
@@ -22,14 +22,14 @@ fn elsewhere(t: &TestContext, home: &Path, args: &[&str]) -> Run {
 }
 
 /// A KINO_HOME of its own, with a ledger the attaching one has never seen.
-fn other_home(t: &TestContext) -> std::path::PathBuf {
+pub(super) fn other_home(t: &TestContext) -> std::path::PathBuf {
     let home = t.home.path().join("elsewhere");
     std::fs::create_dir_all(&home).unwrap_or_else(|e| panic!("{e}"));
     home
 }
 
 /// Submits in another ledger and returns the platform's handle.
-fn submitted_elsewhere(t: &TestContext, home: &Path, args: &[&str]) -> String {
+pub(super) fn submitted_elsewhere(t: &TestContext, home: &Path, args: &[&str]) -> String {
     let r = elsewhere(t, home, args);
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
     let handle = r.json()["handle"].as_str().unwrap_or_default().to_string();

@@ -126,10 +126,27 @@ fn a_limit_refuses_a_run_that_would_pass_it_before_anything_is_sent() {
 #[test]
 fn what_each_job_cost_is_recorded_and_summed_by_day_provider_and_model() {
     let t = ctx();
-    assert_eq!(happyhorse(&t, &[]).code, 0);
+    let first = happyhorse(&t, &[]);
+    assert_eq!(first.code, 0, "{}", first.stderr);
     assert_eq!(happyhorse(&t, &[]).code, 0);
     let r = wan26(&t, &[]);
     assert_eq!(r.code, 0, "{}", r.stderr);
+    // Each job carries its own two figures, in the run's answer and in `kino status`.
+    let job = first.json();
+    assert_eq!(
+        (&job["estimate"]["cost"], &job["charged"]["cost"]),
+        (&Value::from("0.70 CNY"), &Value::from("0.70 CNY")),
+        "{job}"
+    );
+    let id = job["job_id"].as_str().unwrap();
+    let status = kino(&t, &["status", id]).json();
+    assert_eq!(status["charged"], job["charged"], "{status}");
+    let wan = r.json();
+    assert_eq!(
+        (&wan["estimate"]["cost"], &wan["charged"]["cost"]),
+        (&Value::from("unknown"), &Value::from("unknown")),
+        "{wan}"
+    );
     let sv = [
         "run",
         "skillsvideo",

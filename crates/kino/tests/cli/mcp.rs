@@ -381,6 +381,39 @@ fn an_agent_gets_an_estimate_and_a_limit_that_sends_nothing() {
     assert_eq!(t.stats().create_attempts, 0);
 }
 
+/// Issue 9, adopting work for agents: the `attach` tool records and follows a task a seed
+/// script submitted, downloads its result and pays for nothing; a second attach names the job.
+#[test]
+fn an_agent_attaches_a_task_submitted_elsewhere_without_paying_again() {
+    use super::attach::{other_home, paid, submitted_elsewhere};
+    let t = ctx();
+    let other = other_home(&t);
+    let handle = submitted_elsewhere(&t, &other, &["submit", "dashscope", "a kite", "--json"]);
+    let before = paid(&t);
+    let mut mcp = RawMcp::start(&t, json!({}));
+    let args = json!({"provider": "dashscope", "handle": handle, "wait_seconds": 30});
+    let r = mcp.request("tools/call", json!({"name": "attach", "arguments": args}));
+    let text = r["result"]["content"][0]["text"]
+        .as_str()
+        .unwrap_or_default();
+    let job: Value = serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {r}"));
+    assert_eq!(
+        (&job["state"], &job["done"]),
+        (&json!("succeeded"), &json!(true)),
+        "{job}"
+    );
+    let path = std::path::Path::new(job["artifacts"][0]["path"].as_str().unwrap_or_default());
+    assert_eq!(
+        Some(super::sha256_file(path)),
+        t.sandbox.result_sha256(&handle)
+    );
+    let r = mcp.request("tools/call", json!({"name": "attach", "arguments": args}));
+    assert_eq!(r["result"]["isError"], true, "{r}");
+    let id = job["job_id"].as_str().unwrap_or_default();
+    assert!(r.to_string().contains(id), "{r}");
+    assert_eq!(paid(&t), before, "attaching sends no create");
+}
+
 /// Issue 8, secrets in long-lived sessions: `kino serve` (REST jobs on every platform, events,
 /// dashboard), `kino mcp` over stdio (a generate) and `kino worker` (a queued job), all with
 /// trace logs, show no credential in their output, logs or files, and send none to a platform
