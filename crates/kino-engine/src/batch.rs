@@ -332,6 +332,12 @@ pub enum RowUpdate {
         index: u32,
         reason: String,
     },
+    /// Its job (a conversation) waits for the user's answer; the row stays dispatched.
+    Asks {
+        index: u32,
+        job: JobId,
+        question: String,
+    },
 }
 
 /// How a batch run ended, beyond what the ledger's rows say.
@@ -343,6 +349,9 @@ pub struct BatchReport {
     pub timed_out: bool,
     /// Rows whose following ended in an error (their jobs stay followable).
     pub errors: Vec<(u32, EngineError)>,
+    /// Rows whose job asks the user a question: row, job and question. They are neither
+    /// failed nor done; once answered (`kino reply`), going on with the batch finishes them.
+    pub questions: Vec<(u32, JobId, String)>,
 }
 
 impl Engine {
@@ -572,6 +581,17 @@ impl Engine {
                 *n = n.saturating_sub(1);
             }
             match result {
+                // A question is not a failure: the other rows go on, and this one stays
+                // dispatched until the answer lets its job finish.
+                Ok(outcome) if outcome.job.state == JobState::NeedsInput => {
+                    let question = outcome.question.clone().unwrap_or_default();
+                    on_update(RowUpdate::Asks {
+                        index,
+                        job,
+                        question: question.clone(),
+                    });
+                    report.questions.push((index, job, question));
+                }
                 Ok(outcome) => {
                     let (status, reason) = row_status(&outcome);
                     match status {
@@ -694,7 +714,8 @@ impl Engine {
     }
 }
 
-/// The row status a job's outcome stands for; `None` while it is still going.
+/// The row status a job's outcome stands for; `None` while it is still going or waits on a
+/// question.
 fn row_status(o: &Outcome) -> (Option<RowStatus>, Option<String>) {
     let j = &o.job;
     match j.state {
@@ -709,13 +730,6 @@ fn row_status(o: &Outcome) -> (Option<RowStatus>, Option<String>) {
                 "{}: {}",
                 j.state,
                 j.error.clone().unwrap_or_default()
-            )),
-        ),
-        JobState::NeedsInput => (
-            Some(RowStatus::Failed),
-            Some(format!(
-                "the agent asks a question: {}",
-                o.question.clone().unwrap_or_default()
             )),
         ),
         _ => (None, None),

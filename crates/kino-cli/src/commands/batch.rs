@@ -371,6 +371,14 @@ async fn follow(
         RowUpdate::Skipped { index, reason } => {
             printer.note(&format!("row {index}: skipped: {reason}"))
         }
+        RowUpdate::Asks {
+            index,
+            job,
+            question,
+        } => printer.note(&format!(
+            "row {index}: job {} asks: {question}",
+            job.short()
+        )),
     };
     let display = (!ctx.printer.quiet)
         .then(|| crate::progress::spawn(engine.subscribe(), ctx.printer.shows_progress()));
@@ -415,6 +423,21 @@ async fn follow(
             ),
         )
         .hint(format!("`kino batch status {}` shows every row", now.id))
+        .with_data(doc));
+    }
+    if let Some((index, job, question)) = report.questions.first() {
+        let more = match report.questions.len() {
+            1 => String::new(),
+            n => format!(" (and {} more rows ask)", n - 1),
+        };
+        return Err(CommandError::new(
+            ErrorKind::NeedsInput,
+            format!("batch {}: row {index}'s job asks: {question}{more}", now.id),
+        )
+        .hint(format!(
+            "`kino reply {} \"…\"` answers it; then {resume_hint}",
+            job.short()
+        ))
         .with_data(doc));
     }
     if report.timed_out || now.rows.iter().any(|r| !r.status.is_final()) {

@@ -489,3 +489,45 @@ fn a_timeout_leaves_the_batch_to_resume_and_exits_5() {
     assert_eq!(r.json()["counts"]["succeeded"], 3);
     assert_eq!(t.stats().creates, 3);
 }
+
+/// A conversational row whose agent asks a question used to be marked failed, which stopped the
+/// batch and left the row failed after `kino reply` had finished its job. It now stays
+/// dispatched, the other rows go on, the batch exits 6 naming the job to answer, and going on
+/// with the batch after the reply finishes the row. Nothing is sent twice.
+#[test]
+fn a_row_whose_agent_asks_waits_for_the_reply_and_the_rest_go_on() {
+    let t = ctx();
+    let rows = [
+        json!({"provider":"xyq","prompt":"a cat sandbox:question"}),
+        json!({"provider":"libtv","prompt":"a dog"}),
+        json!({"provider":"dashscope","prompt":"a fox"}),
+    ];
+    let file = write_jsonl(&t, "asks.jsonl", &rows);
+    let r = kino(&t, &["batch", &file]);
+    assert_eq!(r.code, 6, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("row 1's job asks"), "{}", r.stderr);
+    let doc = r.json();
+    assert_eq!(
+        (
+            &doc["counts"]["dispatched"],
+            &doc["counts"]["succeeded"],
+            &doc["counts"]["failed"]
+        ),
+        (&json!(1), &json!(2), &json!(0)),
+        "{doc}"
+    );
+    let id = doc["batch_id"].as_str().unwrap().to_string();
+    let job = doc["rows"][0]["job_id"].as_str().unwrap().to_string();
+    assert_eq!(doc["rows"][0]["state"], "needs_input", "{doc}");
+    let sent = creates(&t);
+    let reply = kino(&t, &["reply", &job, "yes, 10 seconds"]);
+    assert_eq!(reply.code, 0, "{}", reply.stderr);
+    let r = kino(&t, &["batch", "resume", &id]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert_eq!(r.json()["counts"]["succeeded"], 3, "{}", r.stdout);
+    assert_eq!(
+        creates(&t),
+        sent + 1,
+        "the reply is the one request sent since"
+    );
+}
