@@ -59,6 +59,9 @@ pub struct GenerateArgs {
     pub max_cost: Option<Vec<String>>,
     /// Under max_cost, let a job of unknown cost go ahead.
     pub allow_unknown_cost: Option<bool>,
+    /// A kino.toml profile whose account, defaults and max_cost to use (default: the
+    /// service's).
+    pub profile: Option<String>,
 }
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
@@ -70,6 +73,8 @@ pub struct EstimateArgs {
     pub model: Option<String>,
     /// Other request fields, as the provider defines them.
     pub request: Option<Map<String, Value>>,
+    /// A kino.toml profile whose defaults to apply (default: the service's).
+    pub profile: Option<String>,
 }
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
@@ -81,6 +86,8 @@ pub struct AttachArgs {
     pub handle: String,
     /// Seconds to wait for the result (0–50, default 30).
     pub wait_seconds: Option<u64>,
+    /// A kino.toml profile whose account to ask (default: the service's).
+    pub profile: Option<String>,
 }
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
@@ -254,8 +261,9 @@ impl KinoMcp {
     ) -> Result<CallToolResponse, String> {
         let request =
             JobRequest::from_parts(a.mode, a.model, a.request.unwrap_or_default(), a.prompt);
-        // The service's profile limits every job; the call may add its own.
-        let profile = self.engine.default_profile();
+        // The profile (the call's, else the service's) limits every job; the call may add
+        // its own limits.
+        let profile = a.profile.as_deref().or(self.engine.default_profile());
         let mut budget = self
             .engine
             .profile_budget(profile, a.allow_unknown_cost.unwrap_or(false));
@@ -273,14 +281,8 @@ impl KinoMcp {
         }
         let job = self
             .engine
-            // The service's profile (`kino mcp --profile NAME`), as for REST jobs.
-            .create(
-                &a.provider,
-                self.engine.default_profile(),
-                &request,
-                None,
-                None,
-            )
+            // The call's profile, else the service's (`kino mcp --profile NAME`), as for REST.
+            .create(&a.provider, profile, &request, None, None)
             .await
             .map_err(failure)?;
         self.workers.follow(job.id).await;
@@ -300,9 +302,8 @@ impl KinoMcp {
     async fn estimate(&self, Parameters(a): Parameters<EstimateArgs>) -> Result<String, String> {
         let request =
             JobRequest::from_parts(a.mode, a.model, a.request.unwrap_or_default(), a.prompt);
-        let request =
-            self.engine
-                .with_defaults(&a.provider, self.engine.default_profile(), &request);
+        let profile = a.profile.as_deref().or(self.engine.default_profile());
+        let request = self.engine.with_defaults(&a.provider, profile, &request);
         let estimate = self
             .engine
             .estimate(&a.provider, &request)
@@ -319,7 +320,7 @@ impl KinoMcp {
             .engine
             .attach(
                 &a.provider,
-                self.engine.default_profile(),
+                a.profile.as_deref().or(self.engine.default_profile()),
                 &a.handle,
                 None,
                 None,

@@ -830,6 +830,48 @@ fn providers_and_doctor_report_credential_status_only() {
     assert_eq!(t.stats().create_attempts, 0);
 }
 
+/// Doctor used to check only DashScope: a LibTV key left unset, or a xingyun3d host that did
+/// not answer, went unseen until a run failed. Every platform's account is checked now, and
+/// the platforms with credentials are asked whether they answer.
+#[test]
+fn doctor_checks_every_platforms_credentials_and_asks_the_ones_in_use() {
+    let t = ctx();
+    let mut cmd = t.kino();
+    cmd.env_remove("LIBTV_ACCESS_KEY")
+        .env("XINGYUN3D_BASE_URL", "http://127.0.0.1:1")
+        .args(["doctor", "--json"]);
+    let d = run(cmd);
+    assert_eq!(d.code, 0, "{}", d.stderr);
+    let checks = d.json();
+    let check = |name: &str| {
+        checks
+            .as_array()
+            .and_then(|a| a.iter().find(|c| c["check"] == name))
+            .cloned()
+            .unwrap_or_else(|| panic!("no `{name}` check: {checks}"))
+    };
+    for p in ["dashscope", "skillsvideo", "xyq"] {
+        assert_eq!(check(&format!("{p} credentials"))["ok"], true);
+        assert_eq!(check(&format!("{p} reachable"))["ok"], true);
+    }
+    let libtv = check("libtv credentials");
+    assert_eq!(libtv["ok"], false);
+    assert!(
+        libtv["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("LIBTV_ACCESS_KEY not set"),
+        "{libtv}"
+    );
+    assert!(
+        !checks.to_string().contains("libtv reachable"),
+        "an unused platform is not asked"
+    );
+    assert_eq!(check("xingyun3d credentials")["ok"], true);
+    assert_eq!(check("xingyun3d reachable")["ok"], false);
+    assert!(!d.stdout.contains(FAKE_KEY));
+}
+
 #[test]
 fn refused_creates_leave_the_job_pending_and_a_vanished_input_fails_it_unsent() {
     let t = ctx();

@@ -11,7 +11,7 @@ use kino_providers::skillsvideo::{SkillsVideo, SkillsVideoConfig};
 use kino_providers::xingyun3d::{Xingyun3d, XingyunConfig};
 use kino_providers::xyq::{Xyq, XyqConfig};
 
-use crate::context::{Context, DASHSCOPE, SANDBOX};
+use crate::context::{Context, SANDBOX};
 use crate::error::CommandError;
 
 fn credential(set: bool) -> &'static str {
@@ -110,11 +110,51 @@ pub fn providers(ctx: &Context) -> Result<(), CommandError> {
 
 pub async fn doctor(ctx: &Context) -> Result<(), CommandError> {
     let mut checks = Vec::new();
-    let key_set = ctx.settings.dashscope_key.is_some();
-    checks.push(json!({"check": "dashscope credentials", "ok": key_set, "detail": format!("DASHSCOPE_API_KEY {}", credential(key_set))}));
-    let base = ctx.settings.dashscope_base.clone();
-    let reach = reachable(&base).await;
-    checks.push(json!({"check": "dashscope reachable", "ok": reach.is_ok(), "detail": match &reach { Ok(s) => format!("{base} answered HTTP {s}"), Err(e) => format!("{base}: {e}") }}));
+    // The selected account (kino.toml profile, else the environment's): what a run would use.
+    let accounts = ctx.settings.selected_accounts();
+    let whose = ctx
+        .settings
+        .profile
+        .as_deref()
+        .map(|p| format!(" (profile {p})"))
+        .unwrap_or_default();
+    let mut probes = tokio::task::JoinSet::new();
+    for info in provider_infos(ctx)?
+        .into_iter()
+        .filter(|i| !i.credential_env.is_empty())
+    {
+        let id = info.id;
+        let vars = info.credential_env.join(" / ");
+        let base = match id {
+            "dashscope" => accounts.dashscope.as_ref().map(|a| a.base.clone()),
+            "skillsvideo" => accounts.skillsvideo.as_ref().map(|(_, b)| b.clone()),
+            "xyq" => accounts.xyq.as_ref().map(|c| c.base_url.clone()),
+            "libtv" => accounts.libtv.as_ref().map(|c| c.base_url.clone()),
+            "xingyun3d" => accounts.xingyun3d.as_ref().map(|c| c.base_url.clone()),
+            _ => None,
+        };
+        let detail = match &base {
+            Some(_) => format!("{vars} set{whose}"),
+            None => format!("{vars} not set{whose}: needed only to use {id}"),
+        };
+        checks.push(
+            json!({"check": format!("{id} credentials"), "ok": base.is_some(), "detail": detail}),
+        );
+        // Only a platform with credentials is asked: the others are not in use.
+        if let Some(base) = base {
+            probes.spawn(async move {
+                let reach = reachable(&base).await;
+                let detail = match &reach {
+                    Ok(s) => format!("{base} answered HTTP {s}"),
+                    Err(e) => format!("{base}: {e}"),
+                };
+                json!({"check": format!("{id} reachable"), "ok": reach.is_ok(), "detail": detail})
+            });
+        }
+    }
+    let mut reached: Vec<Value> = probes.join_all().await;
+    reached.sort_by(|a, b| a["check"].as_str().cmp(&b["check"].as_str()));
+    checks.extend(reached);
     let tools = &ctx.settings.media_tools;
     let (ffmpeg, ffprobe) = tools.versions();
     for (name, bin, found) in [
@@ -163,7 +203,6 @@ pub async fn doctor(ctx: &Context) -> Result<(), CommandError> {
             .collect::<Vec<_>>()
             .join("\n")
     });
-    let _ = DASHSCOPE;
     Ok(())
 }
 

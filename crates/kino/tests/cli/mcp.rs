@@ -414,6 +414,50 @@ fn an_agent_attaches_a_task_submitted_elsewhere_without_paying_again() {
     assert_eq!(paid(&t), before, "attaching sends no create");
 }
 
+/// Issue 9, profiles for agents: a `generate` call names the kino.toml profile whose account
+/// and defaults to use; without one, the service's account is used (here refused by the
+/// sandbox, which accepts only the profile's key); an unknown profile is a configuration error
+/// and sends nothing.
+#[test]
+fn an_agent_names_the_profile_a_job_runs_under() {
+    const WORK_KEY: &str = "sk-kino-mcp-work-PROFILE-9876";
+    let t = ctx_with(SandboxConfig {
+        api_keys: vec![WORK_KEY.into()],
+        ..fast_config()
+    });
+    std::fs::write(
+        t.work_path("kino.toml"),
+        format!(
+            "[profiles.work.dashscope]\napi_key = \"{WORK_KEY}\"\n\
+             [profiles.work.defaults.dashscope]\nduration = 10\n"
+        ),
+    )
+    .unwrap();
+    let mut mcp = RawMcp::start(&t, json!({}));
+    let mut call = |args: Value| {
+        let r = mcp.request("tools/call", json!({"name": "generate", "arguments": args}));
+        let text = r["result"]["content"][0]["text"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        (r["result"]["isError"] == true, text)
+    };
+    let (failed, text) = call(json!({"provider": "dashscope", "prompt": "a kite",
+        "profile": "work", "wait_seconds": 30}));
+    assert!(!failed, "{text}");
+    let job: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+    assert_eq!(
+        (&job["state"], &job["profile"], &job["request"]["duration"]),
+        (&json!("succeeded"), &json!("work"), &json!(10)),
+        "{job}"
+    );
+    let (failed, text) =
+        call(json!({"provider": "dashscope", "prompt": "a kite", "profile": "nope"}));
+    assert!(failed && text.contains("nope"), "{text}");
+    assert!(!text.contains(WORK_KEY), "{text}");
+    assert_eq!(t.stats().creates, 1);
+}
+
 /// Issue 8, secrets in long-lived sessions: `kino serve` (REST jobs on every platform, events,
 /// dashboard), `kino mcp` over stdio (a generate) and `kino worker` (a queued job), all with
 /// trace logs, show no credential in their output, logs or files, and send none to a platform
