@@ -36,13 +36,22 @@ pub struct Accounts {
 impl Accounts {
     /// Whether there are credentials for `provider` (the sandbox needs none).
     pub fn has(&self, provider: &str) -> bool {
+        let needs_account = matches!(
+            provider,
+            "dashscope" | "skillsvideo" | "xyq" | "libtv" | "xingyun3d"
+        );
+        !needs_account || self.base_url(provider).is_some()
+    }
+
+    /// The API base of `provider`'s account, when there is one.
+    pub fn base_url(&self, provider: &str) -> Option<&str> {
         match provider {
-            "dashscope" => self.dashscope.is_some(),
-            "skillsvideo" => self.skillsvideo.is_some(),
-            "xyq" => self.xyq.is_some(),
-            "libtv" => self.libtv.is_some(),
-            "xingyun3d" => self.xingyun3d.is_some(),
-            _ => true,
+            "dashscope" => self.dashscope.as_ref().map(|a| a.base.as_str()),
+            "skillsvideo" => self.skillsvideo.as_ref().map(|(_, b)| b.as_str()),
+            "xyq" => self.xyq.as_ref().map(|c| c.base_url.as_str()),
+            "libtv" => self.libtv.as_ref().map(|c| c.base_url.as_str()),
+            "xingyun3d" => self.xingyun3d.as_ref().map(|c| c.base_url.as_str()),
+            _ => None,
         }
     }
 }

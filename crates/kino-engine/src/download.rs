@@ -70,11 +70,7 @@ impl Engine {
         prefix: Option<String>,
     ) -> Result<Vec<Artifact>, EngineError> {
         let job = self.ledger.job(id).await?;
-        let default_dir = job
-            .out_dir
-            .as_ref()
-            .map(PathBuf::from)
-            .unwrap_or_else(|| self.config.default_out_dir.clone());
+        let default_dir = self.out_dir_of(&job);
         let elsewhere = out.is_some();
         let dir = out.unwrap_or(default_dir);
         let prefix = prefix.or_else(|| job.prefix.clone());
@@ -139,6 +135,14 @@ impl Engine {
         Ok(result)
     }
 
+    /// Where a job's results are kept: the directory it was recorded with, else the default.
+    fn out_dir_of(&self, job: &Job) -> PathBuf {
+        job.out_dir
+            .as_ref()
+            .map(PathBuf::from)
+            .unwrap_or_else(|| self.config.default_out_dir.clone())
+    }
+
     async fn fetch_one(
         &self,
         job: &Job,
@@ -185,6 +189,8 @@ impl Engine {
             mime: fetched.mime,
             state: DownloadState::Done,
             error: None,
+            // A new file: the figures of an earlier download are not its figures.
+            probe: None,
             ..a.clone()
         })
     }
@@ -198,13 +204,13 @@ impl Engine {
         let Some(tools) = self.config.media_tools.clone() else {
             return a;
         };
-        let (Some(path), true) = (
-            a.path.clone().map(PathBuf::from),
-            matches!(
-                a.kind,
-                ArtifactKind::Video | ArtifactKind::Audio | ArtifactKind::Image
-            ),
-        ) else {
+        if !matches!(
+            a.kind,
+            ArtifactKind::Video | ArtifactKind::Audio | ArtifactKind::Image
+        ) {
+            return a;
+        }
+        let Some(path) = a.path.clone().map(PathBuf::from) else {
             return a;
         };
         let (job, index) = (a.job_id, a.index);
@@ -272,8 +278,22 @@ impl Engine {
         let Some(tools) = self.config.media_tools.clone() else {
             return Ok(None);
         };
-        if !path.is_file() {
+        // The path comes from the ledger, which may be shared or imported: ffmpeg reads only a
+        // file inside the job's own output directory.
+        let out_dir = self.out_dir_of(&self.ledger.job(id).await?);
+        let inside = match (path.canonicalize(), out_dir.canonicalize()) {
+            (Ok(file), Ok(dir)) => file.starts_with(dir) && file.is_file(),
+            _ => false,
+        };
+        if !inside {
             return Ok(None);
+        }
+        let Ok(_turn) = self.thumbnailing.acquire().await else {
+            return Ok(None);
+        };
+        // Another request may have made it while this one waited for its turn.
+        if fresh(&thumb) {
+            return Ok(Some(thumb));
         }
         let duration = a.probe.as_ref().and_then(|p| p.duration_s);
         let target = thumb.clone();

@@ -115,7 +115,9 @@ impl Engine {
 
     /// Expires a job older than its provider follows jobs for (Xiaoyunque: 48 h).
     async fn give_up_if_too_old(&self, job: &kino_core::Job) -> Result<bool, EngineError> {
-        let limit = self.account_of(job)?.follow_limits().give_up_after;
+        // The limit is the platform's, not the account's: a job whose profile this machine
+        // lacks still expires here, rather than failing on every pass.
+        let limit = self.provider(&job.provider)?.follow_limits().give_up_after;
         let since = job.submitted_at.unwrap_or(job.created_at);
         match limit {
             Some(l)

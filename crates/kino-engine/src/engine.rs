@@ -96,7 +96,8 @@ pub struct Engine {
     providers: HashMap<String, Arc<dyn Provider>>,
     /// Each kino.toml profile's accounts, by profile then provider. A job is followed with the
     /// account that created it, because a task id belongs to that account alone.
-    profiles: HashMap<String, HashMap<String, Arc<dyn Provider>>>,
+    /// Ordered, so "the first profile's" adapter is the same on every call.
+    profiles: std::collections::BTreeMap<String, HashMap<String, Arc<dyn Provider>>>,
     pub(crate) downloads: kino_http::reqwest::Client,
     pub(crate) config: EngineConfig,
     pub(crate) owner: Owner,
@@ -106,6 +107,9 @@ pub struct Engine {
     sending: Mutex<std::collections::HashSet<JobId>>,
     /// How long recent jobs took, for the poll plan.
     pub(crate) history: crate::history::History,
+    /// Thumbnails made at once: each is an ffmpeg process, and a dashboard opening on a long
+    /// job list asks for all of them together.
+    pub(crate) thumbnailing: tokio::sync::Semaphore,
 }
 
 /// Marks a job's request as in flight in this engine for as long as it lives.
@@ -142,7 +146,7 @@ impl Engine {
                 .into_iter()
                 .map(|p| (p.info().id.to_string(), p))
                 .collect(),
-            profiles: HashMap::new(),
+            profiles: Default::default(),
             downloads,
             config,
             owner: Owner::current(),
@@ -150,6 +154,7 @@ impl Engine {
             published: Mutex::new(HashMap::new()),
             sending: Mutex::default(),
             history: Default::default(),
+            thumbnailing: tokio::sync::Semaphore::new(2),
         }
     }
 
@@ -168,6 +173,26 @@ impl Engine {
     /// `KINO_PROFILE`, kino.toml `profile`); `None` is the environment's account.
     pub fn default_profile(&self) -> Option<&str> {
         self.config.profile.as_deref()
+    }
+
+    /// The profile a service call runs under: the one it names, else the service's. A service
+    /// started under a profile keeps to it, so a call cannot step out of that profile's account
+    /// and `max_cost` into another's.
+    pub fn call_profile<'a>(
+        &'a self,
+        asked: Option<&'a str>,
+    ) -> Result<Option<&'a str>, EngineError> {
+        match (asked, self.default_profile()) {
+            (Some(asked), Some(own)) if asked != own => Err(ValidationError::new(
+                "profile",
+                format!("this service runs under profile `{own}`; a call cannot use `{asked}`"),
+            )
+            .with_hint(format!(
+                "start a service of its own for it: `kino serve --profile {asked}`"
+            ))
+            .into()),
+            (asked, own) => Ok(asked.or(own)),
+        }
     }
 
     /// The request with kino.toml's defaults for `provider` (and `profile`) filled in where it
@@ -302,11 +327,9 @@ impl Engine {
         if let Some(p) = self.providers.get(id) {
             return Ok(p);
         }
-        let mut names: Vec<&String> = self.profiles.keys().collect();
-        names.sort();
-        names
-            .into_iter()
-            .find_map(|n| self.profiles.get(n).and_then(|a| a.get(id)))
+        self.profiles
+            .values()
+            .find_map(|a| a.get(id))
             .ok_or_else(|| EngineError::UnknownProvider(id.to_string()))
     }
 

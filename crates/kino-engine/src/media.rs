@@ -407,19 +407,9 @@ impl Tools {
     /// thumbnail is swapped whole.
     pub fn thumbnail(&self, input: &Path, at: f64, output: &Path) -> Result<(), MediaError> {
         require_file("FILE", input)?;
-        let dir = match output.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        let name = output
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .ok_or_else(|| {
-                MediaError::invalid("-o", format!("{} is not a file name", output.display()))
-            })?;
-        let seq = TEMP_SEQ.fetch_add(1, Ordering::Relaxed);
+        let out = Output::plan(output, &[input.to_path_buf()], true)?;
         let mut temps = Temps::default();
-        let tmp = temps.add(dir.join(format!(".{name}.kino-{}-{seq}.jpg", std::process::id())));
+        let tmp = temps.add(out.temp_path("jpg")?);
         run_tool("ffmpeg", &self.ffmpeg, &thumbnail_args(input, at, &tmp))?;
         // ffmpeg succeeds without writing a frame when the time lies past the last one.
         let written = std::fs::metadata(&tmp).map(|m| m.len()).unwrap_or(0);
@@ -430,11 +420,7 @@ impl Tools {
                 detail: format!("no frame at {}s of {}", secs_arg(at), input.display()),
             });
         }
-        std::fs::rename(&tmp, output).map_err(|source| MediaError::Io {
-            action: "write",
-            path: output.to_path_buf(),
-            source,
-        })
+        out.commit(&tmp)
     }
 
     /// Joins clips in order. Clips whose streams agree are joined without re-encoding (the

@@ -125,3 +125,40 @@ async fn a_job_is_polled_where_similar_jobs_finished() {
     let (polls, _) = run(&overridden, &sandbox, "overridden").await;
     assert!(polls >= 7, "{polls} polls with the override");
 }
+
+/// A result fetched again used to keep the probe of the file it replaced when nothing probed
+/// the new one (an engine without media tools): figures of a file that is gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_result_downloaded_again_does_not_keep_the_old_files_probe() {
+    let config = SandboxConfig {
+        pending: Duration::from_millis(50),
+        running: Duration::from_millis(100),
+        tasks_qps: None,
+        ..SandboxConfig::default()
+    };
+    let sandbox = Sandbox::start([127, 0, 0, 1].into(), 0, config)
+        .await
+        .unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let ledger: Arc<dyn Ledger> = Arc::new(
+        SqliteLedger::open(&out.path().join("ledger.sqlite"))
+            .await
+            .unwrap(),
+    );
+    let engine = engine(&sandbox, ledger.clone(), out.path());
+    run(&engine, &sandbox, "a heron fetched twice").await;
+    let job = ledger.jobs(&Default::default()).await.unwrap().remove(0);
+    // The first file's figures, as a machine with ffprobe recorded them.
+    let mut a = ledger.artifacts(job.id).await.unwrap().remove(0);
+    a.probe = Some(kino_core::MediaProbe {
+        duration_s: Some(2.0),
+        ..Default::default()
+    });
+    ledger.update_artifact(&a).await.unwrap();
+    std::fs::remove_file(a.path.as_deref().unwrap()).unwrap();
+
+    let again = engine.download(job.id, None, None).await.unwrap();
+    assert!(std::path::Path::new(again[0].path.as_deref().unwrap()).is_file());
+    assert_eq!(again[0].probe, None);
+    assert_eq!(ledger.artifacts(job.id).await.unwrap()[0].probe, None);
+}

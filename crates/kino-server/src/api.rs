@@ -242,19 +242,14 @@ async fn estimate(
 ) -> Result<Json<Value>, ApiError> {
     let Json(body) = body
         .map_err(|e| ApiError::bad_request(format!("invalid request body: {}", e.body_text())))?;
-    let profile = body
-        .profile
-        .clone()
-        .or_else(|| app.engine.default_profile().map(str::to_string));
+    let profile = app.engine.call_profile(body.profile.as_deref())?;
     let request = JobRequest::from_parts(
         body.mode.clone(),
         body.model.clone(),
         body.request.clone(),
         body.prompt.clone(),
     );
-    let request = app
-        .engine
-        .with_defaults(&body.provider, profile.as_deref(), &request);
+    let request = app.engine.with_defaults(&body.provider, profile, &request);
     let estimate = app.engine.estimate(&body.provider, &request).await?;
     Ok(Json(
         json!({"provider": body.provider, "estimate": estimate}),
@@ -267,11 +262,7 @@ async fn create(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let Json(body) = body
         .map_err(|e| ApiError::bad_request(format!("invalid request body: {}", e.body_text())))?;
-    let profile = body
-        .profile
-        .clone()
-        .or_else(|| app.engine.default_profile().map(str::to_string));
-    let profile = profile.as_deref();
+    let profile = app.engine.call_profile(body.profile.as_deref())?;
     let budget = budget_of(&app, &body, profile)?;
     let request = JobRequest::from_parts(body.mode, body.model, body.request, body.prompt);
     if budget.is_limited() {
@@ -311,13 +302,12 @@ async fn attach(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let Json(body) = body
         .map_err(|e| ApiError::bad_request(format!("invalid request body: {}", e.body_text())))?;
+    let profile = app.engine.call_profile(body.profile.as_deref())?;
     let job = app
         .engine
         .attach(
             &body.provider,
-            body.profile
-                .as_deref()
-                .or_else(|| app.engine.default_profile()),
+            profile,
             &body.handle,
             body.out_dir,
             body.prefix,

@@ -263,7 +263,10 @@ impl KinoMcp {
             JobRequest::from_parts(a.mode, a.model, a.request.unwrap_or_default(), a.prompt);
         // The profile (the call's, else the service's) limits every job; the call may add
         // its own limits.
-        let profile = a.profile.as_deref().or(self.engine.default_profile());
+        let profile = self
+            .engine
+            .call_profile(a.profile.as_deref())
+            .map_err(failure)?;
         let mut budget = self
             .engine
             .profile_budget(profile, a.allow_unknown_cost.unwrap_or(false));
@@ -302,7 +305,10 @@ impl KinoMcp {
     async fn estimate(&self, Parameters(a): Parameters<EstimateArgs>) -> Result<String, String> {
         let request =
             JobRequest::from_parts(a.mode, a.model, a.request.unwrap_or_default(), a.prompt);
-        let profile = a.profile.as_deref().or(self.engine.default_profile());
+        let profile = self
+            .engine
+            .call_profile(a.profile.as_deref())
+            .map_err(failure)?;
         let request = self.engine.with_defaults(&a.provider, profile, &request);
         let estimate = self
             .engine
@@ -316,15 +322,13 @@ impl KinoMcp {
         description = "Adopt a job another tool (a seed script) submitted: record it, follow it and download its results. Sends no create request, so it costs nothing more. Returns the job as generate does."
     )]
     async fn attach(&self, Parameters(a): Parameters<AttachArgs>) -> Result<String, String> {
+        let profile = self
+            .engine
+            .call_profile(a.profile.as_deref())
+            .map_err(failure)?;
         let job = self
             .engine
-            .attach(
-                &a.provider,
-                a.profile.as_deref().or(self.engine.default_profile()),
-                &a.handle,
-                None,
-                None,
-            )
+            .attach(&a.provider, profile, &a.handle, None, None)
             .await
             .map_err(failure)?;
         self.workers.follow(job.id).await;

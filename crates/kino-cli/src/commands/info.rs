@@ -125,14 +125,7 @@ pub async fn doctor(ctx: &Context) -> Result<(), CommandError> {
     {
         let id = info.id;
         let vars = info.credential_env.join(" / ");
-        let base = match id {
-            "dashscope" => accounts.dashscope.as_ref().map(|a| a.base.clone()),
-            "skillsvideo" => accounts.skillsvideo.as_ref().map(|(_, b)| b.clone()),
-            "xyq" => accounts.xyq.as_ref().map(|c| c.base_url.clone()),
-            "libtv" => accounts.libtv.as_ref().map(|c| c.base_url.clone()),
-            "xingyun3d" => accounts.xingyun3d.as_ref().map(|c| c.base_url.clone()),
-            _ => None,
-        };
+        let base = accounts.base_url(id).map(str::to_string);
         let detail = match &base {
             Some(_) => format!("{vars} set{whose}"),
             None => format!("{vars} not set{whose}: needed only to use {id}"),

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use kino_testkit::{Run, TestContext, run};
 
@@ -759,4 +759,61 @@ fn serve_gives_a_video_results_thumbnail_as_a_jpeg_and_makes_a_missing_one_again
             "{doc}"
         );
     }
+}
+
+/// The thumbnail route used to hand ffmpeg whatever path the ledger named, and a ledger may be
+/// shared or imported: a record pointing at a file outside its job's output directory made the
+/// service decode that file. Such a result now has no thumbnail, and ffmpeg never reads it.
+#[test]
+fn a_thumbnail_is_made_only_from_a_file_inside_the_jobs_output_directory() {
+    if !ffmpeg_present() {
+        return;
+    }
+    let t = ctx();
+    let ran = ok(&kino(&t, &["run", "--json", "a heron to copy"]));
+    let video = PathBuf::from(ran["artifacts"][0]["path"].as_str().unwrap());
+    let private = t.home.path().join("private");
+    std::fs::create_dir_all(&private).unwrap();
+    let secret = private.join("secret.mp4");
+    std::fs::copy(&video, &secret).unwrap();
+
+    let export = run({
+        let mut cmd = t.kino();
+        cmd.args(["ledger", "export"]);
+        cmd
+    });
+    let mut record: Value = serde_json::from_str(export.stdout.lines().next().unwrap()).unwrap();
+    let id = "01a1fe00-0000-7000-8000-0000000000aa";
+    record["job"]["job_id"] = json!(id);
+    record["job"]["handle"] = json!("hostile-handle");
+    record["events"] = json!([]);
+    for a in record["artifacts"].as_array_mut().unwrap() {
+        a["job_id"] = json!(id);
+        a["path"] = json!(s(&secret));
+    }
+    let file = t.work_path("hostile.jsonl");
+    std::fs::write(&file, format!("{record}\n")).unwrap();
+    let imported = run({
+        let mut cmd = t.kino();
+        cmd.args(["ledger", "import", &s(&file)]);
+        cmd
+    });
+    assert_eq!(imported.code, 0, "{}", imported.stderr);
+
+    let srv = super::serve::serve(&t, &[]);
+    let (status, _, _) = fetch(
+        &t,
+        &format!("{}/jobs/{id}/artifacts/0/thumbnail", srv.base),
+        None,
+    );
+    assert_eq!(status, 404);
+    assert!(!thumb_of(&t, id, 0).exists());
+    // The job's own result still gets one.
+    let own = ran["job_id"].as_str().unwrap();
+    let (status, ctype, _) = fetch(
+        &t,
+        &format!("{}/jobs/{own}/artifacts/0/thumbnail", srv.base),
+        None,
+    );
+    assert_eq!((status, ctype.as_str()), (200, "image/jpeg"));
 }

@@ -336,4 +336,20 @@ fn the_service_creates_under_its_profile_with_the_defaults_and_follows_with_that
     let done = wait_done(&t, &served.base, job["job_id"].as_str().unwrap());
     assert_eq!(done["state"], "succeeded", "{done}");
     assert_eq!(t.last_create_body()["parameters"]["duration"], 5);
+    // A service started under a profile keeps to it: a call cannot step into another
+    // profile's account (and out of this one's max_cost).
+    let creates = t.stats().creates;
+    for route in ["jobs", "estimate", "attach"] {
+        let (status, refused) = post(
+            &t,
+            &format!("{}/{route}", served.base),
+            serde_json::json!({"provider": "dashscope", "prompt": "elsewhere", "handle": "t-1", "profile": "play"}),
+        );
+        assert_eq!(status, 400, "{route}: {refused}");
+        assert!(
+            refused.to_string().contains("runs under profile `work`"),
+            "{route}: {refused}"
+        );
+    }
+    assert_eq!(t.stats().creates, creates);
 }
