@@ -6,35 +6,48 @@ use crate::args::BudgetArgs;
 use crate::error::CommandError;
 use crate::settings::Settings;
 
-/// The limits of a command: its `--max-cost`, and the selected profile's `max_cost`.
-pub fn for_command(settings: &Settings, args: &BudgetArgs) -> Result<Budget, CommandError> {
-    let profile: Vec<(String, String)> = match &settings.profile {
-        Some(name) => settings
-            .profile_max_cost()
-            .iter()
-            .map(|l| (l.clone(), format!("profile {name}")))
-            .collect(),
-        None => Vec::new(),
-    };
-    budget(args, &profile)
+/// Where a limit given on the command line comes from.
+const COMMAND_LINE: &str = "--max-cost";
+
+/// The limits in force for a command, as written, each with where it was set: every
+/// `--max-cost`, then the selected profile's `max_cost`.
+pub fn limits(settings: &Settings, args: &BudgetArgs) -> Vec<(String, String)> {
+    let mut all: Vec<(String, String)> = args
+        .max_cost
+        .iter()
+        .map(|t| (t.clone(), COMMAND_LINE.to_string()))
+        .collect();
+    if let Some(name) = &settings.profile {
+        all.extend(
+            settings
+                .profile_max_cost()
+                .iter()
+                .map(|l| (l.clone(), format!("profile {name}"))),
+        );
+    }
+    all
 }
 
-/// The limits of one command: every `--max-cost`, plus those the profile in use sets.
-pub fn budget(args: &BudgetArgs, profile: &[(String, String)]) -> Result<Budget, CommandError> {
-    let mut b = Budget::new(args.allow_unknown_cost);
-    for text in &args.max_cost {
+/// The limits of a command: its `--max-cost`, and the selected profile's `max_cost`.
+pub fn for_command(settings: &Settings, args: &BudgetArgs) -> Result<Budget, CommandError> {
+    budget(args.allow_unknown_cost, &limits(settings, args))
+}
+
+/// A budget from limits as written. A bad one on the command line is a usage error (exit 2);
+/// one from kino.toml is a configuration error (exit 3) naming the profile.
+pub fn budget(allow_unknown: bool, limits: &[(String, String)]) -> Result<Budget, CommandError> {
+    let mut b = Budget::new(allow_unknown);
+    for (text, source) in limits {
         let amount = Amount::parse(text).map_err(|e| {
-            CommandError::usage(format!("invalid `--max-cost`: {e}"))
-                .hint("for example --max-cost \"5 CNY\" or --max-cost \"200 credits\"")
-        })?;
-        b.cap(amount, "--max-cost");
-    }
-    for (text, source) in profile {
-        let amount = Amount::parse(text).map_err(|e| {
-            CommandError::new(
-                kino_core::ErrorKind::Config,
-                format!("invalid `max_cost` of {source}: {e}"),
-            )
+            if source == COMMAND_LINE {
+                CommandError::usage(format!("invalid `--max-cost`: {e}"))
+                    .hint("for example --max-cost \"5 CNY\" or --max-cost \"200 credits\"")
+            } else {
+                CommandError::new(
+                    kino_core::ErrorKind::Config,
+                    format!("invalid `max_cost` of {source}: {e}"),
+                )
+            }
         })?;
         b.cap(amount, source.clone());
     }
@@ -48,11 +61,7 @@ mod tests {
 
     #[test]
     fn a_limit_without_a_unit_is_refused_naming_the_option() {
-        let args = BudgetArgs {
-            max_cost: vec!["5".into()],
-            allow_unknown_cost: false,
-        };
-        let e = budget(&args, &[]).unwrap_err();
+        let e = budget(false, &[("5".into(), COMMAND_LINE.into())]).unwrap_err();
         assert_eq!(e.kind, kino_core::ErrorKind::Usage);
         assert!(
             e.message.contains("`--max-cost`") && e.message.contains("unit"),
@@ -63,11 +72,7 @@ mod tests {
 
     #[test]
     fn a_bad_profile_limit_is_a_configuration_error() {
-        let e = budget(
-            &BudgetArgs::default(),
-            &[("lots".into(), "profile work".into())],
-        )
-        .unwrap_err();
+        let e = budget(false, &[("lots".into(), "profile work".into())]).unwrap_err();
         assert_eq!(e.kind, kino_core::ErrorKind::Config);
         assert!(e.message.contains("profile work"), "{}", e.message);
     }

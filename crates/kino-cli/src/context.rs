@@ -167,7 +167,7 @@ impl Context {
         let mut profile_limits = HashMap::new();
         for (name, profile) in &self.settings.profiles {
             let budget = crate::budget::budget(
-                &crate::args::BudgetArgs::default(),
+                false,
                 &profile
                     .max_cost
                     .iter()

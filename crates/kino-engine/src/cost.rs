@@ -30,12 +30,17 @@ impl Engine {
         Ok(self.price(provider, p.as_ref(), &plan).await)
     }
 
-    /// The limits a job created under `profile` keeps: the profile's `max_cost`, to which a
-    /// face adds the caller's own.
+    /// The limits a job created over REST or MCP under `profile` keeps: the profile's
+    /// `max_cost`, to which the face adds the caller's own. The caller's `allow_unknown` loosens
+    /// only its own limits: under a profile's `max_cost`, which is the operator's and not the
+    /// caller's, a job of unknown cost stays refused.
     pub fn profile_budget(&self, profile: Option<&str>, allow_unknown: bool) -> Budget {
-        let mut budget = Budget::new(allow_unknown);
-        if let Some(name) = profile {
-            for cap in self.config.profile_limits.get(name).into_iter().flatten() {
+        let caps = profile
+            .and_then(|name| Some((name, self.config.profile_limits.get(name)?)))
+            .filter(|(_, caps)| !caps.is_empty());
+        let mut budget = Budget::new(allow_unknown && caps.is_none());
+        if let Some((name, caps)) = caps {
+            for cap in caps {
                 budget.cap(cap.clone(), format!("profile {name}"));
             }
         }
@@ -61,8 +66,15 @@ impl Engine {
     /// The table's figure for a plan; for a platform that states its own charges and has no
     /// price in the table, what the latest jobs of the same model were charged.
     pub(crate) async fn price(&self, provider: &str, p: &dyn Provider, plan: &Plan) -> Estimate {
-        let estimate = self.config.prices.estimate(provider, &p.quantity(plan));
+        let q = p.quantity(plan);
+        let estimate = self.config.prices.estimate(provider, &q);
         if estimate.cost.is_some() {
+            return estimate;
+        }
+        // Earlier charges say nothing of how much each job asked for, so they stand for a plain
+        // request only: one result, its model's own length. A request for four images, or for
+        // twice the seconds, stays unknown rather than being priced as one ordinary job.
+        if q.count != 1 || q.seconds.is_some() {
             return estimate;
         }
         match self.learned(provider, &plan.model).await {

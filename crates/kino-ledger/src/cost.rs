@@ -24,6 +24,10 @@ pub struct CostRecord {
     pub charged_micros: Option<i64>,
     pub charged_unit: Option<String>,
     pub charged_basis: Option<String>,
+    /// When a figure was last written: learned estimates read the latest charges by it, so a
+    /// move between ledgers keeps it (absent in older exports: the job's `updated_at` then).
+    #[serde(default)]
+    pub updated_at: Option<Millis>,
 }
 
 impl CostRecord {

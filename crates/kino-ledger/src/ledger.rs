@@ -154,8 +154,9 @@ pub trait Ledger: Send + Sync {
     /// A job's cost figures as stored, if it has any (`kino ledger export`).
     async fn job_cost(&self, id: JobId) -> Result<Option<CostRecord>, LedgerError>;
 
-    /// The latest `limit` charges of a provider's model written since `since`, newest first:
-    /// what an estimate learns from when the table has no price.
+    /// The latest `limit` known charges (an amount, not `unknown`) of a provider's model
+    /// written since `since`, newest first: what an estimate learns from when the table has no
+    /// price. Unknown ones are left out before the limit, so they cannot crowd out the rest.
     async fn recent_charges(
         &self,
         provider: &str,

@@ -49,7 +49,6 @@ fn migrator() -> Migrator {
             "batches",
             include_str!("../migrations/postgres/0006_batches.sql"),
         ),
-        // Profiles (issue 9): the numbers before this one are reserved by work in progress.
         (
             7,
             "profiles",

@@ -807,7 +807,7 @@ macro_rules! sql_ledger {
                     .bind(c.charged_micros)
                     .bind(&c.charged_unit)
                     .bind(&c.charged_basis)
-                    .bind(job.updated_at)
+                    .bind(c.updated_at.unwrap_or(job.updated_at))
                     .execute(&mut *tx)
                     .await?;
                 }
@@ -1010,21 +1010,24 @@ macro_rules! sql_ledger {
                     Option<i64>,
                     Option<String>,
                     Option<String>,
+                    i64,
                 );
                 let row: Option<Row> = sqlx::query_as(
                     "SELECT estimate_micros, estimate_unit, estimate_basis, \
-                     charged_micros, charged_unit, charged_basis FROM job_costs WHERE job_id = $1",
+                     charged_micros, charged_unit, charged_basis, updated_at \
+                     FROM job_costs WHERE job_id = $1",
                 )
                 .bind(id.to_string())
                 .fetch_optional(&self.pool)
                 .await?;
-                Ok(row.map(|(em, eu, eb, cm, cu, cb)| $crate::CostRecord {
+                Ok(row.map(|(em, eu, eb, cm, cu, cb, at)| $crate::CostRecord {
                     estimate_micros: em,
                     estimate_unit: eu,
                     estimate_basis: eb,
                     charged_micros: cm,
                     charged_unit: cu,
                     charged_basis: cb,
+                    updated_at: Some(at),
                 }))
             }
 
@@ -1038,7 +1041,7 @@ macro_rules! sql_ledger {
                 let rows: Vec<(Option<i64>, Option<String>, Option<String>)> = sqlx::query_as(
                     "SELECT c.charged_micros, c.charged_unit, c.charged_basis \
                      FROM job_costs c JOIN jobs j ON j.id = c.job_id \
-                     WHERE j.provider = $1 AND j.model = $2 AND c.charged_basis IS NOT NULL \
+                     WHERE j.provider = $1 AND j.model = $2 AND c.charged_micros IS NOT NULL \
                      AND c.updated_at >= $3 ORDER BY c.updated_at DESC, j.id DESC LIMIT $4",
                 )
                 .bind(provider)

@@ -54,7 +54,6 @@ fn migrator() -> Migrator {
             "batches",
             include_str!("../migrations/sqlite/0008_batches.sql"),
         ),
-        // Profiles (issue 9): the numbers before this one are reserved by work in progress.
         (
             9,
             "profiles",

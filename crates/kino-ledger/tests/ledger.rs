@@ -680,7 +680,14 @@ async fn concurrent_writers_of_one_jobs_events_number_them_without_gaps() {
 async fn history_moves_between_sqlite_and_postgres_unchanged() {
     let mut all = backends().await;
     let (from_name, from, _k) = all.remove(0);
-    let j = from.insert_job(&new_job("moved")).await.unwrap();
+    // Under a profile, so that every backend's import binds it (PostgreSQL's too).
+    let j = from
+        .insert_job(&NewJob {
+            profile: Some("work".into()),
+            ..new_job("moved")
+        })
+        .await
+        .unwrap();
     from.transition(
         j.id,
         &[JobState::Pending],
@@ -759,6 +766,9 @@ async fn history_moves_between_sqlite_and_postgres_unchanged() {
         (Some(123_456), None, Some("no price known")),
         "{from_name}"
     );
+    // Regression: the cost row's own time was replaced by the job's on import, which reorders
+    // the charges a learned estimate reads. It travels with the figures now.
+    assert!(cost.updated_at.is_some(), "{from_name}");
     // Through text, as `kino ledger export | kino ledger import` carries it.
     let text = serde_json::to_string(&record).unwrap();
     let record: kino_ledger::JobRecord = serde_json::from_str(&text).unwrap();
@@ -772,6 +782,11 @@ async fn history_moves_between_sqlite_and_postgres_unchanged() {
             "{name}: a second import is a no-op"
         );
         assert_eq!(to.export_job(j.id).await.unwrap(), record, "{name}");
+        assert_eq!(
+            to.job(j.id).await.unwrap().profile.as_deref(),
+            Some("work"),
+            "{name}"
+        );
         let artifacts = to.artifacts(j.id).await.unwrap();
         assert_eq!(
             artifacts[0].url, "https://cdn.example/v.mp4?sig=abc",
@@ -1053,7 +1068,8 @@ async fn a_job_keeps_the_profile_it_was_recorded_under_through_every_step_and_an
         // unfinished and claimed by a worker.
         assert_eq!(
             ledger.job(work.id).await.unwrap().profile.as_deref(),
-            Some("work")
+            Some("work"),
+            "{name}"
         );
         let found = ledger.find_job(&work.id.short()).await.unwrap();
         assert_eq!(found.profile.as_deref(), Some("work"), "{name}");

@@ -141,6 +141,9 @@ pub struct UploadArgs {
     pub file: String,
     /// The model the file is for (DashScope binds uploads to a model).
     pub model: Option<String>,
+    /// The kino.toml profile whose account the job that uses it runs under (default: the
+    /// service's): an upload belongs to the account that made it.
+    pub profile: Option<String>,
 }
 
 /// Bad input, in the same shape as every other error.
@@ -428,14 +431,13 @@ impl KinoMcp {
     #[tool(description = "Upload a local file; returns the reference to use as an input.")]
     async fn upload(&self, Parameters(a): Parameters<UploadArgs>) -> Result<String, String> {
         let model = a.model.unwrap_or_else(|| "wan2.6-i2v-flash".into());
+        let profile = self
+            .engine
+            .call_profile(a.profile.as_deref())
+            .map_err(failure)?;
         let reference = self
             .engine
-            .upload_file(
-                &a.provider,
-                self.engine.default_profile(),
-                &model,
-                std::path::Path::new(&a.file),
-            )
+            .upload_file(&a.provider, profile, &model, std::path::Path::new(&a.file))
             .await
             .map_err(|e: EngineError| failure(e))?;
         Ok(json!({"reference": reference}).to_string())

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use serde_json::{Map, Value, json};
 use tokio::time::Instant;
 
-use kino_core::cost::{Amount, Budget, Tally};
+use kino_core::cost::{Amount, Tally};
 use kino_core::{ErrorKind, JobId};
 use kino_engine::Engine;
 use kino_engine::batch::{
@@ -66,38 +66,6 @@ fn options(args: &BatchArgs, limits: &[(String, String)]) -> Result<BatchOptions
     Ok(o)
 }
 
-/// The limits of the command line and of the selected profile, each with where it was set.
-fn limits(ctx: &Context, args: &BatchArgs) -> Vec<(String, String)> {
-    let mut all: Vec<(String, String)> = args
-        .budget
-        .max_cost
-        .iter()
-        .map(|t| (t.clone(), "--max-cost".to_string()))
-        .collect();
-    if let Some(name) = &ctx.settings.profile {
-        all.extend(
-            ctx.settings
-                .profile_max_cost()
-                .iter()
-                .map(|l| (l.clone(), format!("profile {name}"))),
-        );
-    }
-    all
-}
-
-/// The budget a batch keeps, from its stored options.
-fn budget_of(options: &BatchOptions) -> Result<Budget, CommandError> {
-    let mut b = Budget::new(options.allow_unknown_cost);
-    for (text, source) in &options.max_cost {
-        let amount = Amount::parse(text).map_err(|e| {
-            CommandError::usage(format!("invalid `--max-cost` ({source}): {e}"))
-                .hint("for example --max-cost \"5 CNY\" or --max-cost \"200 credits\"")
-        })?;
-        b.cap(amount, source.clone());
-    }
-    Ok(b)
-}
-
 /// Where reviewed plans are kept, so a refused `--review` can say what changed.
 fn plans_dir(ctx: &Context) -> std::path::PathBuf {
     ctx.settings.home.join("batch-plans")
@@ -117,16 +85,9 @@ async fn run(ctx: &mut Context, args: &BatchArgs) -> Result<(), CommandError> {
             "invalid `--review`: `{r}` is not the plan's hash (at least its first 8 hex digits)"
         )));
     }
-    let limits = limits(ctx, args);
+    let limits = crate::budget::limits(&ctx.settings, &args.budget);
     let options = options(args, &limits)?;
-    let budget = crate::budget::budget(
-        &args.budget,
-        &limits
-            .iter()
-            .filter(|(_, s)| s != "--max-cost")
-            .cloned()
-            .collect::<Vec<_>>(),
-    )?;
+    let budget = crate::budget::budget(args.budget.allow_unknown_cost, &limits)?;
     let file = batch_file::read(&path).map_err(|e| CommandError::usage(e.to_string()))?;
     let mut vars = Map::new();
     for kv in &args.vars {
@@ -645,7 +606,8 @@ async fn resume(ctx: &mut Context, batch: &str, timeout: Option<&str>) -> Result
             format!("batch {}: its options cannot be read: {e}", record.id),
         )
     })?;
-    let budget = budget_of(&options)?;
+    // The limits the batch started with, as written and checked then.
+    let budget = crate::budget::budget(options.allow_unknown_cost, &options.max_cost)?;
     let planned: Vec<PlannedRow> = record
         .rows
         .iter()

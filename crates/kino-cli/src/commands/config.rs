@@ -317,13 +317,7 @@ pub(crate) fn rows(settings: &Settings) -> Vec<Row> {
                 json!(set),
                 Some(&table.secret_source),
             );
-            let base = match provider.as_str() {
-                "dashscope" => accounts.dashscope.as_ref().map(|a| a.base.clone()),
-                "skillsvideo" => accounts.skillsvideo.as_ref().map(|(_, b)| b.clone()),
-                "xyq" => accounts.xyq.as_ref().map(|c| c.base_url.clone()),
-                "libtv" => accounts.libtv.as_ref().map(|c| c.base_url.clone()),
-                _ => accounts.xingyun3d.as_ref().map(|c| c.base_url.clone()),
-            };
+            let base = accounts.base_url(provider);
             let base_source = if table.base_url.is_some() {
                 file.clone()
             } else {

@@ -125,7 +125,7 @@ pub async fn doctor(ctx: &Context) -> Result<(), CommandError> {
     {
         let id = info.id;
         let vars = info.credential_env.join(" / ");
-        let base = accounts.base_url(id).map(str::to_string);
+        let base = accounts.base_url(id).map(|b| b.trim().to_string());
         let detail = match &base {
             Some(_) => format!("{vars} set{whose}"),
             None => format!("{vars} not set{whose}: needed only to use {id}"),
@@ -137,9 +137,11 @@ pub async fn doctor(ctx: &Context) -> Result<(), CommandError> {
         if let Some(base) = base {
             probes.spawn(async move {
                 let reach = reachable(&base).await;
+                // Shown as `kino config` shows it: a base URL may carry a token in its query.
+                let shown = kino_core::redact_url(&base);
                 let detail = match &reach {
-                    Ok(s) => format!("{base} answered HTTP {s}"),
-                    Err(e) => format!("{base}: {e}"),
+                    Ok(s) => format!("{shown} answered HTTP {s}"),
+                    Err(e) => format!("{shown}: {e}"),
                 };
                 json!({"check": format!("{id} reachable"), "ok": reach.is_ok(), "detail": detail})
             });

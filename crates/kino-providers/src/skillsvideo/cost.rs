@@ -35,7 +35,8 @@ pub fn quantity(plan: &Plan) -> Quantity {
 }
 
 pub fn billed(usage: &Value) -> Option<Billed> {
-    let total = usage.get("total")?.as_f64()?;
+    // A negative total is no charge kino can believe (and would lower a batch's running total).
+    let total = usage.get("total")?.as_f64().filter(|t| *t >= 0.0)?;
     Amount::from_f64(total, Unit::credits()).map(Billed::Charged)
 }
 
@@ -71,5 +72,7 @@ mod tests {
         };
         assert_eq!(a.to_string(), "20 credits");
         assert_eq!(billed(&json!({"subscription": 3})), None);
+        // Regression: a negative total was taken as a charge and could lower a running total.
+        assert_eq!(billed(&json!({"total": -5})), None);
     }
 }

@@ -204,6 +204,12 @@ fn what_each_job_cost_is_recorded_and_summed_by_day_provider_and_model() {
             .contains("the last 1 google/nano-banana-pro job"),
         "{e}"
     );
+    // Regression: a request for more than one result was priced as one ordinary job, so a
+    // limit let four images through at the price of one. It is unknown instead.
+    let mut four = dry.clone();
+    four.extend(["--param", "n=4"]);
+    let e = kino(&t, &four).json()["estimate"].clone();
+    assert_eq!(e["cost"], "unknown", "{e}");
     // The human table names the columns and the unknown one.
     let human = kino(&t, &["cost", "--by", "model"]);
     assert_eq!(human.code, 0);
@@ -285,6 +291,13 @@ fn the_service_estimates_and_keeps_the_limits_of_the_call_and_of_its_profile() {
     let (code, doc) = post(&t, &format!("{}/jobs", s.base), long);
     assert_eq!(code, 400, "{doc}");
     assert!(doc.to_string().contains("(profile cheap)"), "{doc}");
+    // Regression: a caller's allow_unknown_cost lifted the profile's limit for a model of
+    // unknown cost. The profile's limit is the operator's: it stays.
+    let unknown = serde_json::json!({"provider": "dashscope", "prompt": "a fox",
+        "model": "wan2.6-t2v", "allow_unknown_cost": true});
+    let (code, doc) = post(&t, &format!("{}/jobs", s.base), unknown);
+    assert_eq!(code, 400, "{doc}");
+    assert!(doc.to_string().contains("unknown"), "{doc}");
     assert_eq!(t.stats().create_attempts, 0);
     let (code, doc) = post(&t, &format!("{}/jobs", s.base), job(Value::Null));
     assert_eq!(code, 201, "{doc}");
