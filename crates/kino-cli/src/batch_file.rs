@@ -2,7 +2,7 @@
 //! `--request` takes; `{{name}}` templates in the prompt; relative paths read from the batch
 //! file's own directory.
 
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 use serde_json::{Map, Value};
 
@@ -364,7 +364,24 @@ pub fn to_spec(row: &FileRow, file: &BatchFile, shared: &Shared) -> Result<RowSp
     let mode = text(&mut fields, "mode")?;
     let model = text(&mut fields, "model")?;
     let prefix = text(&mut fields, "prefix")?;
-    let out = text(&mut fields, "out")?.map(|o| file.dir.join(o));
+    // A row's `out` is a subdirectory: of `--out` when given, else of the batch file's
+    // directory. A batch file may come from someone else, and must not send results outside.
+    let out = match text(&mut fields, "out")? {
+        None => None,
+        Some(o) => {
+            let inside = !o.is_empty()
+                && Path::new(&o)
+                    .components()
+                    .all(|c| matches!(c, Component::Normal(_) | Component::CurDir));
+            if !inside {
+                return Err(problem(format!(
+                    "invalid `out`: `{o}` must be a relative directory without `..`, \
+                     placed under --out (or beside the batch file)"
+                )));
+            }
+            Some(shared.out.as_ref().unwrap_or(&file.dir).join(o))
+        }
+    };
     let mut vars = shared.vars.clone();
     match fields.remove("vars") {
         None | Some(Value::Null) => {}
@@ -623,5 +640,31 @@ mod tests {
         let row = f(json!({"provider":"xyq","message":"row {{row}}"}));
         let spec = to_spec(&row, &file(vec![], dir.path()), &s).unwrap();
         assert_eq!(spec.request.fields["message"], "row 7");
+    }
+
+    /// A row's `out` used to be any path (`/elsewhere`, `../../x`), and it won over `--out`:
+    /// a batch file from someone else could write results anywhere.
+    #[test]
+    fn a_rows_out_is_a_subdirectory_of_out_or_of_the_batch_files_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let row = |out: &str| FileRow {
+            index: 1,
+            line: 1,
+            fields: json!({"provider": "dashscope", "prompt": "x", "out": out})
+                .as_object()
+                .cloned()
+                .unwrap(),
+        };
+        let f = file(vec![], dir.path());
+        for bad in ["/tmp/elsewhere", "../up", "shots/../../up", ""] {
+            let e = to_spec(&row(bad), &f, &shared()).unwrap_err();
+            assert!(e.message.contains("invalid `out`"), "{bad}: {}", e.message);
+        }
+        let beside = to_spec(&row("./shots/a"), &f, &shared()).unwrap();
+        assert_eq!(beside.out_dir, Some(dir.path().join("./shots/a")));
+        let mut under = shared();
+        under.out = Some(PathBuf::from("/results"));
+        let spec = to_spec(&row("shots"), &f, &under).unwrap();
+        assert_eq!(spec.out_dir, Some(PathBuf::from("/results/shots")));
     }
 }

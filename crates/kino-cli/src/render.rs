@@ -120,6 +120,19 @@ pub fn event_json(e: &Event) -> Value {
     serde_json::to_value(e).unwrap_or(Value::Null)
 }
 
+/// Amounts of different units side by side (`1.40 CNY + 20 credits`), never added together;
+/// `none` when there are none.
+pub fn amounts_text<T: std::fmt::Display>(amounts: &[T], none: &str) -> String {
+    if amounts.is_empty() {
+        return none.to_string();
+    }
+    amounts
+        .iter()
+        .map(T::to_string)
+        .collect::<Vec<_>>()
+        .join(" + ")
+}
+
 pub fn ellipsis(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
         s.to_string()

@@ -141,14 +141,17 @@ pub struct Job {
     pub profile: Option<String>,
 }
 
+/// The user's words in a request: the prompt, or a conversational platform's message.
+pub fn words(request: &Map<String, Value>) -> Option<&str> {
+    ["prompt", "message"]
+        .iter()
+        .find_map(|k| request.get(*k).and_then(Value::as_str))
+}
+
 impl Job {
-    /// The prompt, when the request has one (for listings).
-    /// The user's words: the prompt, or a conversational platform's message.
+    /// The user's words (for listings): the prompt, or a conversational platform's message.
     pub fn prompt(&self) -> Option<&str> {
-        self.request
-            .get("prompt")
-            .or_else(|| self.request.get("message"))
-            .and_then(Value::as_str)
+        self.request.as_object().and_then(words)
     }
 
     pub fn fields(&self) -> Map<String, Value> {

@@ -17,7 +17,7 @@ mod state;
 pub use artifact::{Artifact, ArtifactKind, ArtifactRef, DownloadState, MediaProbe};
 pub use error_kind::{Diagnostic, ErrorKind};
 pub use event::{Event, EventKind};
-pub use job::{Job, JobRequest, NewJob, RequestDefaults};
+pub use job::{Job, JobRequest, NewJob, RequestDefaults, words};
 pub use job_id::JobId;
 pub use poll_plan::{EARLY_POLLS, Expected, PollPlan, WINDOW_CADENCE_CAP, Window};
 pub use provider::{

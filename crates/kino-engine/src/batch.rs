@@ -60,9 +60,7 @@ pub struct PlannedRow {
 impl PlannedRow {
     /// The words of the row (`prompt`, or `message` on the conversational platforms).
     pub fn prompt(&self) -> Option<&str> {
-        ["prompt", "message"]
-            .iter()
-            .find_map(|k| self.request.get(*k).and_then(Value::as_str))
+        kino_core::words(&self.request)
     }
 
     /// The row as the ledger keeps it (and `--dry-run` shows it).
@@ -502,8 +500,12 @@ impl Engine {
                 }
                 RowStatus::Dispatched => {
                     let Some(job) = row.job_id else {
-                        // Written with its job id, so this is a ledger from elsewhere: treat as
-                        // not dispatched.
+                        // A row is dispatched with its job id, so this one was written by hand:
+                        // nothing was sent, and it waits again (dispatching takes only waiting
+                        // rows).
+                        self.ledger
+                            .set_batch_row(batch.id, row.index, RowStatus::Waiting, None, None)
+                            .await?;
                         queues
                             .entry(row.provider.clone())
                             .or_default()
@@ -596,9 +598,15 @@ impl Engine {
                     let (status, reason) = row_status(&outcome);
                     match status {
                         Some(s) => {
-                            self.ledger
+                            // False when another process going on with the batch got there
+                            // first; it reports the row.
+                            let moved = self
+                                .ledger
                                 .set_batch_row(batch.id, index, s, None, reason.as_deref())
                                 .await?;
+                            if !moved {
+                                continue;
+                            }
                             if s == RowStatus::Failed {
                                 failed = true;
                                 report.stopped_by.get_or_insert(index);
@@ -660,16 +668,23 @@ impl Engine {
         match self.ledger.job(job).await {
             Ok(_) => Ok(()),
             Err(LedgerError::NotFound(_)) => {
-                self.create_as(
-                    job,
-                    &planned.provider,
-                    planned.profile.as_deref(),
-                    &planned.job_request(),
-                    Some(PathBuf::from(&planned.out_dir)),
-                    planned.prefix.clone(),
-                )
-                .await?;
-                Ok(())
+                let made = self
+                    .create_as(
+                        job,
+                        &planned.provider,
+                        planned.profile.as_deref(),
+                        &planned.job_request(),
+                        Some(PathBuf::from(&planned.out_dir)),
+                        planned.prefix.clone(),
+                    )
+                    .await;
+                match made {
+                    Ok(_) => Ok(()),
+                    // Two processes going on with the batch both found no job and both recorded
+                    // it: the other one's stands, and this one follows it.
+                    Err(_) if self.ledger.job(job).await.is_ok() => Ok(()),
+                    Err(e) => Err(e),
+                }
             }
             Err(e) => Err(e.into()),
         }
@@ -682,9 +697,15 @@ impl Engine {
         reason: &str,
         on_update: &(dyn Fn(RowUpdate) + Send + Sync),
     ) -> Result<(), EngineError> {
-        self.ledger
+        // Only a row still waiting is skipped: another process may have sent it meanwhile,
+        // and a sent row is paid for and followed, never marked skipped.
+        if !self
+            .ledger
             .set_batch_row(batch, index, RowStatus::Skipped, None, Some(reason))
-            .await?;
+            .await?
+        {
+            return Ok(());
+        }
         on_update(RowUpdate::Skipped {
             index,
             reason: reason.to_string(),
@@ -701,9 +722,13 @@ impl Engine {
         on_update: &(dyn Fn(RowUpdate) + Send + Sync),
     ) -> Result<(), EngineError> {
         let reason = format!("not recorded: {e}");
-        self.ledger
+        if !self
+            .ledger
             .set_batch_row(batch, index, RowStatus::Failed, None, Some(&reason))
-            .await?;
+            .await?
+        {
+            return Ok(());
+        }
         on_update(RowUpdate::Finished {
             index,
             status: RowStatus::Failed,

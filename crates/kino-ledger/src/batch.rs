@@ -43,6 +43,17 @@ impl RowStatus {
         }
     }
 
+    /// The status a row must stand at to move to this one. A row sent by another process
+    /// going on with the batch is never marked skipped, and an outcome lands only on a row
+    /// that was sent; a row written as dispatched without its job (edited by hand) goes back
+    /// to waiting.
+    pub fn moves_from(self) -> RowStatus {
+        match self {
+            RowStatus::Dispatched | RowStatus::Skipped => RowStatus::Waiting,
+            RowStatus::Succeeded | RowStatus::Failed | RowStatus::Waiting => RowStatus::Dispatched,
+        }
+    }
+
     /// Nothing more will happen to the row.
     pub fn is_final(self) -> bool {
         matches!(

@@ -180,7 +180,8 @@ pub trait Ledger: Send + Sync {
     async fn batches(&self, limit: u32) -> Result<Vec<crate::BatchRecord>, LedgerError>;
 
     /// Writes where a row stands: its status, the job it became (kept when `None`), and why it
-    /// was skipped or failed.
+    /// was skipped or failed. Only from the status it moves from ([`crate::RowStatus::moves_from`]):
+    /// false, and nothing written, when another process has moved the row meanwhile.
     async fn set_batch_row(
         &self,
         batch: JobId,
@@ -188,7 +189,7 @@ pub trait Ledger: Send + Sync {
         status: crate::RowStatus,
         job_id: Option<JobId>,
         reason: Option<&str>,
-    ) -> Result<(), LedgerError>;
+    ) -> Result<bool, LedgerError>;
 
     /// Moves a `waiting` row to `dispatched` with the job it is to become; false (and nothing
     /// written) when the row is not waiting any more: another process sends it.

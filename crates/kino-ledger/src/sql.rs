@@ -1182,12 +1182,12 @@ macro_rules! sql_ledger {
                 status: $crate::RowStatus,
                 job_id: Option<kino_core::JobId>,
                 reason: Option<&str>,
-            ) -> Result<(), $crate::LedgerError> {
+            ) -> Result<bool, $crate::LedgerError> {
                 let now = kino_core::now_millis();
                 let mut tx = self.begin_write().await?;
                 let done = sqlx::query(
                     "UPDATE batch_rows SET status = $1, job_id = COALESCE($2, job_id), reason = $3, updated_at = $4 \
-                     WHERE batch_id = $5 AND idx = $6",
+                     WHERE batch_id = $5 AND idx = $6 AND status = $7",
                 )
                 .bind(status.as_str())
                 .bind(job_id.map(|j| j.to_string()))
@@ -1195,10 +1195,21 @@ macro_rules! sql_ledger {
                 .bind(now)
                 .bind(batch.to_string())
                 .bind(i64::from(index))
+                .bind(status.moves_from().as_str())
                 .execute(&mut *tx)
                 .await?;
                 if done.rows_affected() == 0 {
-                    return Err($crate::LedgerError::NotFound(format!("{batch} row {index}")));
+                    let exists: Option<i64> = sqlx::query_scalar(
+                        "SELECT idx FROM batch_rows WHERE batch_id = $1 AND idx = $2",
+                    )
+                    .bind(batch.to_string())
+                    .bind(i64::from(index))
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    return match exists {
+                        Some(_) => Ok(false),
+                        None => Err($crate::LedgerError::NotFound(format!("{batch} row {index}"))),
+                    };
                 }
                 sqlx::query("UPDATE batches SET updated_at = $1 WHERE id = $2")
                     .bind(now)
@@ -1206,7 +1217,7 @@ macro_rules! sql_ledger {
                     .execute(&mut *tx)
                     .await?;
                 tx.commit().await?;
-                Ok(())
+                Ok(true)
             }
 
             async fn dispatch_batch_row(

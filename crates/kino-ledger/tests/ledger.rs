@@ -1165,6 +1165,23 @@ async fn a_batch_is_recorded_whole_and_its_rows_move_one_by_one() {
             .set_batch_row(id, 2, RowStatus::Skipped, None, Some("row 1 failed"))
             .await
             .unwrap();
+        // Regression: a process stopping on a failure marked rows skipped from its own old
+        // list, over a row another process had meanwhile sent (and paid for). A row moves only
+        // from the status it moves from: skipped from waiting, an outcome from dispatched.
+        assert!(
+            !ledger
+                .set_batch_row(id, 1, RowStatus::Skipped, None, Some("late"))
+                .await
+                .unwrap(),
+            "{name}"
+        );
+        assert!(
+            !ledger
+                .set_batch_row(id, 2, RowStatus::Failed, None, Some("late"))
+                .await
+                .unwrap(),
+            "{name}"
+        );
         let b = ledger.find_batch(&id.to_string()).await.unwrap();
         // Its last hex digits name it too.
         let digits = id.to_string().replace('-', "");

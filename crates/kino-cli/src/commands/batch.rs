@@ -20,6 +20,7 @@ use crate::args::{BatchArgs, BatchCommand};
 use crate::batch_file::{self, Shared};
 use crate::context::{Context, LIBTV, PROVIDERS, XYQ};
 use crate::error::CommandError;
+use crate::render::{amounts_text, ellipsis};
 
 /// Rows in flight per provider when `--concurrency` does not say.
 const DEFAULT_CONCURRENCY: usize = 4;
@@ -251,38 +252,36 @@ fn dry_run(
     let doc = plan_json(file, plan, options);
     // Kept so that a `--review` refused later can say what changed; a plan that cannot be
     // kept costs only that detail.
+    // Kept only to say what changed if a `--review` of it is refused: a failure to keep it
+    // costs the dry run nothing. Written whole and renamed, so a reader never sees half of it.
     let dir = plans_dir(ctx);
-    let _ = std::fs::create_dir_all(&dir).and_then(|()| {
-        std::fs::write(
-            dir.join(format!("{}.json", &plan.hash[..8])),
-            doc.to_string(),
-        )
-    });
+    let kept = dir.join(format!("{}.json", &plan.hash[..8]));
+    let part = dir.join(format!(".{}.{}.part", &plan.hash, std::process::id()));
+    let saved = std::fs::create_dir_all(&dir)
+        .and_then(|()| std::fs::write(&part, doc.to_string()))
+        .and_then(|()| std::fs::rename(&part, &kept));
+    if saved.is_err() {
+        let _ = std::fs::remove_file(&part);
+    }
     ctx.printer.data(&doc, || {
         let mut out = vec![format!(
             "{:>4}  {:<12} {:<24} {:>12}  prompt",
             "row", "provider", "model", "estimate"
         )];
         for r in &plan.rows {
-            let prompt: String = r.prompt().unwrap_or("").chars().take(60).collect();
             out.push(format!(
                 "{:>4}  {:<12} {:<24} {:>12}  {}",
                 r.index,
                 r.provider,
                 r.model,
                 r.estimate.text(),
-                prompt.replace('\n', " ")
+                ellipsis(&r.prompt().unwrap_or("").replace('\n', " "), 60)
             ));
         }
         let (totals, unknown) = plan.totals();
-        let totals: Vec<String> = totals.iter().map(Amount::to_string).collect();
         out.push(format!(
             "expected: {}{}",
-            if totals.is_empty() {
-                "nothing known".to_string()
-            } else {
-                totals.join(" + ")
-            },
+            amounts_text(&totals, "nothing known"),
             if unknown > 0 {
                 format!(", and {unknown} row(s) of unknown cost")
             } else {
@@ -497,11 +496,7 @@ fn amounts(list: &Value) -> String {
         .flatten()
         .filter_map(Value::as_str)
         .collect();
-    if parts.is_empty() {
-        "nothing".into()
-    } else {
-        parts.join(" + ")
-    }
+    amounts_text(&parts, "nothing")
 }
 
 fn human_rows(doc: &Value) -> String {
@@ -509,8 +504,10 @@ fn human_rows(doc: &Value) -> String {
         "batch {}  {}  plan {}",
         doc["batch_id"].as_str().unwrap_or_default(),
         doc["file"].as_str().unwrap_or_default(),
-        &doc["hash"].as_str().unwrap_or_default()
-            [..16.min(doc["hash"].as_str().unwrap_or_default().len())]
+        {
+            let hash = doc["hash"].as_str().unwrap_or_default();
+            hash.get(..16).unwrap_or(hash)
+        }
     )];
     for r in doc["rows"].as_array().into_iter().flatten() {
         let files: Vec<&str> = r["files"]

@@ -26,13 +26,7 @@ fn since(text: &str) -> Result<i64, CommandError> {
 }
 
 fn amounts(v: &[Amount]) -> String {
-    if v.is_empty() {
-        return "-".into();
-    }
-    v.iter()
-        .map(Amount::to_string)
-        .collect::<Vec<_>>()
-        .join(" + ")
+    crate::render::amounts_text(v, "-")
 }
 
 pub async fn cost(ctx: &Context, args: CostArgs) -> Result<(), CommandError> {
