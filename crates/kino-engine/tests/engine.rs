@@ -45,6 +45,30 @@ fn engine_with(
     Arc::new(Engine::new(ledger, providers, downloads, config))
 }
 
+/// A sandbox whose tasks take `pending_ms` then `running_ms`, and a SQLite ledger in a
+/// temporary directory (kept alive by the returned handle), which is also the output directory.
+async fn sandbox_and_ledger(
+    pending_ms: u64,
+    running_ms: u64,
+) -> (SandboxHandle, tempfile::TempDir, Arc<dyn Ledger>) {
+    let config = SandboxConfig {
+        pending: Duration::from_millis(pending_ms),
+        running: Duration::from_millis(running_ms),
+        tasks_qps: None,
+        ..SandboxConfig::default()
+    };
+    let sandbox = Sandbox::start([127, 0, 0, 1].into(), 0, config)
+        .await
+        .unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let ledger: Arc<dyn Ledger> = Arc::new(
+        SqliteLedger::open(&out.path().join("ledger.sqlite"))
+            .await
+            .unwrap(),
+    );
+    (sandbox, out, ledger)
+}
+
 /// Runs one job to its end; (task queries it cost, submit → success seen).
 async fn run(engine: &Engine, sandbox: &SandboxHandle, prompt: &str) -> (u64, Duration) {
     let request = JobRequest {
@@ -71,21 +95,7 @@ async fn run(engine: &Engine, sandbox: &SandboxHandle, prompt: &str) -> (u64, Du
 /// the margins hold on a loaded machine.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_is_polled_where_similar_jobs_finished() {
-    let config = SandboxConfig {
-        pending: Duration::from_millis(500),
-        running: Duration::from_millis(2500),
-        tasks_qps: None,
-        ..SandboxConfig::default()
-    };
-    let sandbox = Sandbox::start([127, 0, 0, 1].into(), 0, config)
-        .await
-        .unwrap();
-    let out = tempfile::tempdir().unwrap();
-    let ledger: Arc<dyn Ledger> = Arc::new(
-        SqliteLedger::open(&out.path().join("ledger.sqlite"))
-            .await
-            .unwrap(),
-    );
+    let (sandbox, out, ledger) = sandbox_and_ledger(500, 2500).await;
     let first = engine(&sandbox, ledger.clone(), out.path());
 
     // No history: the policy alone (0.15 s growing ×1.15) needs about ten polls for 3 s.
@@ -130,21 +140,7 @@ async fn a_job_is_polled_where_similar_jobs_finished() {
 /// the new one (an engine without media tools): figures of a file that is gone.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_result_downloaded_again_does_not_keep_the_old_files_probe() {
-    let config = SandboxConfig {
-        pending: Duration::from_millis(50),
-        running: Duration::from_millis(100),
-        tasks_qps: None,
-        ..SandboxConfig::default()
-    };
-    let sandbox = Sandbox::start([127, 0, 0, 1].into(), 0, config)
-        .await
-        .unwrap();
-    let out = tempfile::tempdir().unwrap();
-    let ledger: Arc<dyn Ledger> = Arc::new(
-        SqliteLedger::open(&out.path().join("ledger.sqlite"))
-            .await
-            .unwrap(),
-    );
+    let (sandbox, out, ledger) = sandbox_and_ledger(50, 100).await;
     let engine = engine(&sandbox, ledger.clone(), out.path());
     run(&engine, &sandbox, "a heron fetched twice").await;
     let job = ledger.jobs(&Default::default()).await.unwrap().remove(0);
