@@ -23,7 +23,7 @@ pub use poll_plan::{EARLY_POLLS, Expected, PollPlan, WINDOW_CADENCE_CAP, Window}
 pub use provider::{
     FollowLimits, Handle, LocalInput, LostCreate, ModeInfo, Plan, PollOutcome, PollPolicy,
     Provider, ProviderError, ProviderInfo, Reconciled, RemoteMessage, RemoteStatus, SubmitError,
-    Submitted, ValidationError,
+    Submitted, Turns, Unpaced, ValidationError,
 };
 pub use redact::{redact_url, redact_urls_in};
 pub use secret::Secret;

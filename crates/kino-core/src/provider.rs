@@ -118,8 +118,29 @@ impl Submitted {
     }
 }
 
+/// A platform's request turns, shared by every process of a fleet (its rate limit). A step
+/// that sends several requests takes a turn before each one: a reconcile reading list pages and
+/// then tasks, sent all on one turn, went past the platform's limit while other processes kept
+/// theirs.
+#[async_trait]
+pub trait Turns: Send + Sync {
+    /// Waits for the next turn. An error means the step must stop for a reason of the caller's
+    /// (its ledger, its lease), not the platform's.
+    async fn next(&self) -> Result<(), ProviderError>;
+}
+
+/// Turns at once, for a caller that paces nothing.
+pub struct Unpaced;
+
+#[async_trait]
+impl Turns for Unpaced {
+    async fn next(&self) -> Result<(), ProviderError> {
+        Ok(())
+    }
+}
+
 /// A create or reply whose answer was lost.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy)]
 pub struct LostCreate<'a> {
     pub model: &'a str,
     pub sent_at: Millis,
@@ -129,6 +150,8 @@ pub struct LostCreate<'a> {
     pub previous: Option<&'a str>,
     /// The body that was sent.
     pub wire: Option<&'a Value>,
+    /// Taken before each request the search sends.
+    pub turns: &'a dyn Turns,
 }
 
 #[derive(Clone, Debug, Serialize)]

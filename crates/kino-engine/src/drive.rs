@@ -484,15 +484,26 @@ impl Engine {
             }
         }
         let sent_at = job.submitted_at.unwrap_or(job.created_at);
+        let turns = JobTurns {
+            engine: self,
+            job,
+            stopped: std::sync::Mutex::new(None),
+        };
         let lost = kino_core::LostCreate {
             model: &job.model,
             sent_at,
             exclude: &taken,
             previous: job.handle.as_deref(),
             wire: job.wire.as_ref(),
+            turns: &turns,
         };
-        self.pace(&job.provider, Some(job.id)).await?;
-        let found = provider.reconcile(&lost).await?;
+        let found = provider.reconcile(&lost).await;
+        // A turn that could not be taken stopped the search: its reason is kino's, not the
+        // platform's.
+        if let Some(e) = turns.stopped() {
+            return Err(e);
+        }
+        let found = found?;
         let found = match found {
             // Another of our own jobs of the same model is also waiting for its handle near that
             // time: a lone task could be either's, so kino does not pick.
@@ -627,6 +638,39 @@ async fn sleep_until(at: Instant, deadline: Option<Instant>) -> bool {
         _ => {
             tokio::time::sleep_until(at).await;
             true
+        }
+    }
+}
+
+/// The ledger's request turns of a job's platform, taken by a reconcile before each request.
+struct JobTurns<'a> {
+    engine: &'a Engine,
+    job: &'a kino_core::Job,
+    stopped: std::sync::Mutex<Option<EngineError>>,
+}
+
+impl JobTurns<'_> {
+    fn stopped(&self) -> Option<EngineError> {
+        self.stopped.lock().ok().and_then(|mut s| s.take())
+    }
+}
+
+#[async_trait::async_trait]
+impl kino_core::Turns for JobTurns<'_> {
+    async fn next(&self) -> Result<(), kino_core::ProviderError> {
+        match self
+            .engine
+            .pace(&self.job.provider, Some(self.job.id))
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                let message = format!("stopped before its next request: {e}");
+                if let Ok(mut s) = self.stopped.lock() {
+                    *s = Some(e);
+                }
+                Err(kino_core::ProviderError::Network { message })
+            }
         }
     }
 }

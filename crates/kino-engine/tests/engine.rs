@@ -158,3 +158,55 @@ async fn a_result_downloaded_again_does_not_keep_the_old_files_probe() {
     assert_eq!(again[0].probe, None);
     assert_eq!(ledger.artifacts(job.id).await.unwrap()[0].probe, None);
 }
+
+/// Counts the turns a reconcile takes.
+#[derive(Default)]
+struct CountedTurns(std::sync::atomic::AtomicU64);
+
+#[async_trait::async_trait]
+impl kino_core::Turns for CountedTurns {
+    async fn next(&self) -> Result<(), kino_core::ProviderError> {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+/// A reconcile used to take one turn of the fleet's pace and then send two list pages and a
+/// query per candidate task on it; with three workers sharing a PostgreSQL pace, the fleet
+/// test drew 429s from the sandbox. Every request it sends now takes its own turn.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reconcile_takes_a_turn_for_every_request_it_sends() {
+    let (sandbox, out, ledger) = sandbox_and_ledger(50, 100).await;
+    let engine = engine(&sandbox, ledger.clone(), out.path());
+    for prompt in ["a heron", "a crane", "a stork"] {
+        run(&engine, &sandbox, prompt).await;
+    }
+    let jobs = ledger.jobs(&Default::default()).await.unwrap();
+    let crane = jobs.iter().find(|j| j.prompt() == Some("a crane")).unwrap();
+    let provider = DashScope::new(DashScopeConfig::new(
+        sandbox.dashscope_base_url(),
+        Secret::new("sk-engine-test"),
+    ))
+    .unwrap();
+    let turns = CountedTurns::default();
+    let before = sandbox.stats();
+    let found = provider
+        .reconcile(&kino_core::LostCreate {
+            model: &crane.model,
+            sent_at: crane.submitted_at.unwrap(),
+            exclude: &[],
+            previous: None,
+            wire: crane.wire.as_ref(),
+            turns: &turns,
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        found,
+        kino_core::Reconciled::Matched(crane.handle.clone().unwrap())
+    );
+    let after = sandbox.stats();
+    let sent = (after.lists - before.lists) + (after.queries - before.queries);
+    assert!(sent >= 4, "two list pages and the three tasks: {sent}");
+    assert_eq!(turns.0.into_inner(), sent);
+}

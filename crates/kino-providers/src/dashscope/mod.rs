@@ -124,6 +124,7 @@ impl DashScope {
         &self,
         candidates: Vec<String>,
         prompt: &str,
+        turns: &dyn kino_core::Turns,
     ) -> Result<Reconciled, ProviderError> {
         const MAX_READS: usize = 20;
         if candidates.len() > MAX_READS {
@@ -131,6 +132,7 @@ impl DashScope {
         }
         let (mut matched, mut open) = (Vec::new(), Vec::new());
         for id in candidates {
+            turns.next().await?;
             let body = self
                 .query(self.api.get(format!("{}/tasks/{id}", self.base)))
                 .await?;
@@ -325,6 +327,7 @@ impl Provider for DashScope {
         // the window read both ways rather than widen it to a whole day.
         for shift in [0, CST] {
             for page in 1..=PAGES {
+                lost.turns.next().await?;
                 let body = self.list_page(model, lo + shift, hi + shift, page).await?;
                 let tasks = wire::listed_tasks(&body).ok_or_else(|| ProviderError::Protocol {
                     message: "the task list answer has no list of tasks kino recognises".into(),
@@ -360,7 +363,7 @@ impl Provider for DashScope {
         if let Some(prompt) = prompt
             && !candidates.is_empty()
         {
-            return self.tell_apart(candidates, prompt).await;
+            return self.tell_apart(candidates, prompt, lost.turns).await;
         }
         Ok(match candidates.len() {
             0 => Reconciled::NotFound,

@@ -483,6 +483,7 @@ impl Provider for SkillsVideo {
     async fn reconcile(&self, lost: &LostCreate<'_>) -> Result<Reconciled, ProviderError> {
         // Only running generations can be listed: one whose input is this job's body is it.
         // Absence proves nothing (it may have finished already), so it never reads as "not made".
+        lost.turns.next().await?;
         let body = self
             .get_json("/generations/running", &[("limit", "100")])
             .await?;

@@ -342,6 +342,7 @@ impl Provider for Xyq {
             ));
         };
         let (thread, old_run) = split(previous)?;
+        lost.turns.next().await?;
         let data = self.get_thread(thread, None, 0).await?;
         let runs = data
             .get("thread")
